@@ -1,0 +1,183 @@
+"""The executor: a child process that runs one Function's jobs, one at a time.
+
+It is started by the worker in the Function's environment, loads the entrypoint once, and
+is reused between jobs; the worker kills it (and starts another) on a timeout, a cancel or
+an exceeded memory limit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import math
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection
+
+from skyrun_runtime.protocol import END_MARK, ENV_CONTROL_FDS
+
+
+def _die_with_parent() -> None:
+    # If the worker is killed, its executor must not go on running the job unsupervised.
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def _limit_cpus(cpus: float) -> None:
+    cores = max(1, math.ceil(cpus))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(cores))
+    if hasattr(os, "sched_getaffinity"):
+        available = sorted(os.sched_getaffinity(0))
+        if len(available) > cores:
+            start = os.getpid() % len(available)
+            chosen = {available[(start + i) % len(available)] for i in range(cores)}
+            os.sched_setaffinity(0, chosen)
+
+
+def _load_entrypoint(bundle_dir: str):
+    with open(os.path.join(bundle_dir, "__skyrun_entrypoint__.json")) as f:
+        meta = json.load(f)
+    if meta["kind"] == "pickle":
+        import cloudpickle
+
+        with open(os.path.join(bundle_dir, "__skyrun_entrypoint__.pkl"), "rb") as f:
+            return cloudpickle.load(f)
+    import importlib
+
+    parts = meta["name"].split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError:
+            if i == 1:
+                raise
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise NameError(f"Cannot resolve function name '{meta['name']}'")
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _result_payload(value) -> dict:
+    """Serialize a return value as its result blob (raises with the user's message)."""
+    from skyrun.compute.result import ComputeResult
+
+    result = value if isinstance(value, ComputeResult) else ComputeResult(value)
+    result.check_limits()
+    if result.isnull:
+        return {"data": None, "attrs": {}}
+    expires = result.expires
+    if expires is not None:
+        from skyrun.common.timeutil import to_epoch
+
+        expires = to_epoch(expires)
+    if result.geometry is not None:
+        print("skyrun: ComputeResult geometry is not supported and was ignored", file=sys.stderr)
+    return {"data": result.data, "attrs": {
+        "description": result.description, "expires": expires,
+        "extra_properties": result.extra_properties,
+        "tags": list(result.tags) if result.tags is not None else None}}
+
+
+def _finish_output() -> None:
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass
+    try:
+        sys.stderr.flush()
+    except Exception:
+        pass
+    os.write(1, END_MARK)
+
+
+def run_job(main, request: dict, base_env: dict) -> dict:
+    """Run one job and describe the outcome."""
+    os.environ.clear()
+    os.environ.update(base_env)
+    os.environ.update(request.get("environment") or {})
+    cpu0 = _cpu_seconds()
+    started = time.time()
+    reply: dict = {"started": started}
+    try:
+        args = json.loads(request["args"]) if request.get("args") else []
+        kwargs = json.loads(request["kwargs"]) if request.get("kwargs") else {}
+        value = main(*args, **kwargs)
+        try:
+            reply.update(outcome="success", **_result_payload(value))
+        except Exception as exc:
+            reply.update(outcome="failure", exit_code=1,
+                         error_reason=f"The result could not be stored: {exc}")
+            traceback.print_exc()
+    except SystemExit as exc:
+        code = exc.code
+        if code is None or code == 0:
+            reply.update(outcome="success", data=None, attrs={})
+        else:
+            status = code if isinstance(code, int) else 1
+            if not isinstance(code, int):
+                print(code, file=sys.stderr)
+            reply.update(outcome="failure", exit_code=status,
+                         error_reason=f"The job exited with status {status}")
+    except BaseException as exc:  # the user's code may raise anything
+        traceback.print_exc()
+        reply.update(outcome="failure", exit_code=1,
+                     error_reason=f"{type(exc).__name__}: {exc}")
+    reply["ended"] = time.time()
+    reply["cpu_seconds"] = _cpu_seconds() - cpu0
+    return reply
+
+
+def main() -> None:
+    """Entry point: ``python -m skyrun_runtime.executor BUNDLE_DIR CPUS``."""
+    _die_with_parent()
+    bundle_dir, cpus = sys.argv[1], float(sys.argv[2])
+    read_fd, write_fd = (int(x) for x in os.environ.pop(ENV_CONTROL_FDS).split(","))
+    requests = Connection(read_fd, writable=False)
+    replies = Connection(write_fd, readable=False)
+    os.chdir(bundle_dir)
+    sys.path.insert(0, bundle_dir)
+    _limit_cpus(cpus)
+    base_env = dict(os.environ)
+    entry = None
+    while True:
+        try:
+            request = requests.recv()
+        except EOFError:
+            return  # the worker is gone or done
+        pull_time = 0.0
+        if entry is None:
+            t0 = time.time()
+            try:
+                entry = _load_entrypoint(bundle_dir)
+            except BaseException as exc:
+                traceback.print_exc()
+                _finish_output()
+                replies.send({"outcome": "failure", "exit_code": 1, "started": t0,
+                              "ended": time.time(), "cpu_seconds": 0.0,
+                              "error_reason": f"{type(exc).__name__}: {exc}"})
+                continue
+            pull_time = time.time() - t0
+        reply = run_job(entry, request, base_env)
+        reply["pull_time"] = pull_time
+        _finish_output()
+        replies.send(reply)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""The worker loop: claim a job of one Function, run it in the executor, settle it.
+
+Run as ``python -m skyrun_runtime.worker --function ID [--home PATH]``. It leaves when the
+Function has had no runnable job for ``SKYRUN_WORKER_IDLE_SECONDS`` (default 60), or is
+stopped or deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import socket
+import sys
+import time
+import traceback
+import zipfile
+from pathlib import Path
+
+from skyrun.compute import lifecycle
+from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+from skyrun.compute.statuses import FunctionStatus, JobStatus
+from skyrun_runtime.stats import Sampler
+from skyrun_runtime.supervisor import ExecutorProcess
+
+# How often a running job is looked at: kills must land within 2 s of their reason.
+WATCH_STEP = 0.05
+CANCEL_CHECK = 0.5
+MEMORY_CHECK = 0.2
+LOG_FLUSH = 0.5
+# Idle polling backs off from the first to the second value (seconds).
+POLL_MIN, POLL_MAX = 0.001, 0.01
+
+
+class Worker:
+    """Runs the jobs of one Function until there are none for a while."""
+
+    def __init__(self, backend, function_id: str, worker_id: str | None = None,
+                 idle_seconds: float | None = None):
+        self.backend = backend
+        self.store = backend.store
+        self.function_id = function_id
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.idle_seconds = float(idle_seconds if idle_seconds is not None else
+                                  os.environ.get("SKYRUN_WORKER_IDLE_SECONDS", 60))
+        self.executor: ExecutorProcess | None = None
+        self.bundle_dir: str | None = None
+
+    # -- setup --------------------------------------------------------------------------
+    def _prepare_bundle(self, function: dict) -> str:
+        from skyrun.compute.function import bundle_key
+
+        home = Path(os.environ.get("SKYRUN_WORK_DIR") or Path.home() / ".skyrun" / "work")
+        target = home / "bundles" / function["id"]
+        if not (target / "__skyrun_entrypoint__.json").exists():
+            data = self.backend.blobs.get_object(bundle_key(function["id"]))
+            if data is None:
+                raise RuntimeError(f"the bundle of Function {function['id']} is missing")
+            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                zf.extractall(tmp)
+            try:
+                os.replace(tmp, target)
+            except OSError:  # another worker got there first
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        return str(target)
+
+    def _executor(self, function: dict) -> ExecutorProcess:
+        if self.executor is None or not self.executor.alive():
+            if self.executor is not None:
+                self.executor.close()
+            if self.bundle_dir is None:
+                self.bundle_dir = self._prepare_bundle(function)
+            python = self.backend.builder.executable(function)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("SKYRUN_")}
+            self.executor = ExecutorProcess(python, self.bundle_dir, float(function["cpus"]), env)
+        return self.executor
+
+    def _job_env(self, function: dict, job: dict) -> dict[str, str]:
+        env = dict(function.get("environment") or {})
+        env.update(job.get("environment") or {})
+        org, _, user = function["namespace"].partition(":")
+        env.update(self.backend.job_environment())
+        env.update(SKYRUN_ORG=org, SKYRUN_USER=user, SKYRUN_FUNCTION_ID=function["id"],
+                   SKYRUN_JOB_ID=job["id"])
+        return env
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> None:
+        """Claim and run jobs until idle, stopped or deleted."""
+        last_work = time.monotonic()
+        poll = POLL_MIN
+        function = self.store.get_function(self.function_id)
+        checked = time.monotonic()
+        try:
+            while function is not None:
+                if function["status"] == FunctionStatus.READY.value:
+                    job = self.store.claim(self.function_id, self.worker_id,
+                                           lifecycle.LEASE_SECONDS, NAMESPACE_ACTIVE_LIMIT,
+                                           time.time())
+                else:
+                    job = None
+                if job is not None:
+                    function = self.store.get_function(self.function_id) or function
+                    try:
+                        self.run_job(function, job)
+                    except Exception:
+                        # A fault of ours, not of the job: log it and leave the claim to
+                        # expire, so the job is requeued as a lost one.
+                        traceback.print_exc()
+                        sys.stdout.flush()
+                    last_work = time.monotonic()
+                    poll = POLL_MIN
+                    continue
+                if time.monotonic() - last_work > self.idle_seconds:
+                    break
+                time.sleep(poll)
+                poll = min(poll * 2, POLL_MAX)
+                if time.monotonic() - checked > 1.0:
+                    function = self.store.get_function(self.function_id)
+                    checked = time.monotonic()
+                    if function is not None:
+                        lifecycle.reap_lost(self.backend, self.function_id)
+        finally:
+            if self.executor is not None:
+                self.executor.stop()
+            unregister = getattr(self.backend.launcher, "unregister", None)
+            if unregister:
+                unregister(self.worker_id)
+
+    def run_job(self, function: dict, job: dict) -> None:
+        """Run one claimed attempt and settle it."""
+        claimed = time.time()
+        cold = self.executor is None or not self.executor.alive()
+        try:
+            executor = self._executor(function)
+        except Exception as exc:  # the environment is broken: a failed attempt
+            lifecycle.settle_failure(self.backend, job, self.worker_id,
+                                     f"The job's environment could not start: {exc}", 1, None,
+                                     None, int(function["retry_count"]))
+            return
+        ns, fid, jid = function["namespace"], function["id"], job["id"]
+        executor.take_lines()  # anything printed between jobs is not this job's
+        executor.send({"job_id": jid, "args": _raw(job.get("args")),
+                       "kwargs": _raw(job.get("kwargs")),
+                       "environment": self._job_env(function, job)})
+        timeout = int(function["timeout"])
+        limit_bytes = int(function["memory"]) * 2**20
+        sampler = Sampler(executor.rss)
+        start = time.monotonic()
+        next_cancel = start + CANCEL_CHECK
+        next_memory = start + MEMORY_CHECK
+        next_renew = start + lifecycle.LEASE_SECONDS / 4
+        next_flush = start + LOG_FLUSH
+        outcome, reply = None, None
+        while True:
+            if executor.replies.poll(WATCH_STEP):
+                try:
+                    reply = executor.replies.recv()
+                    outcome = "reply"
+                except (EOFError, OSError):
+                    outcome = "crashed"
+                break
+            if not executor.alive():
+                outcome = "crashed"
+                break
+            t = time.monotonic()
+            if t - start > timeout:
+                outcome = "timeout"
+                break
+            if t >= next_memory:
+                next_memory = t + MEMORY_CHECK
+                if sampler.sample() > limit_bytes:
+                    outcome = "memory"
+                    break
+            if t >= next_cancel:
+                next_cancel = t + CANCEL_CHECK
+                current = self.store.get_job(jid)
+                if current is None or current["status"] in (JobStatus.CANCEL.value,
+                                                            JobStatus.CANCELING.value):
+                    outcome = "cancel"
+                    break
+            if t >= next_renew:
+                next_renew = t + lifecycle.LEASE_SECONDS / 4
+                if not self.store.renew(jid, self.worker_id, time.time() + lifecycle.LEASE_SECONDS):
+                    outcome = "lost_claim"
+                    break
+            if t >= next_flush:
+                next_flush = t + LOG_FLUSH
+                self.backend.logs.append(ns, fid, jid, executor.take_lines())
+        runtime = time.monotonic() - start
+        if outcome == "reply":
+            executor.wait_end_mark()
+            sampler.sample()
+        else:
+            if outcome == "cancel":
+                self.store.update_job(jid, {"status": JobStatus.CANCELING.value},
+                                      expect={"status": JobStatus.CANCEL.value})
+            executor.kill()
+            self.executor = None
+        lines = executor.take_lines()
+        if outcome == "memory":
+            lines.append((time.time(), f"skyrun: the job used more than its memory limit of "
+                                       f"{function['memory']} MB and was killed"))
+        elif outcome == "timeout":
+            lines.append((time.time(), f"skyrun: the job ran past its timeout of {timeout} "
+                                       "seconds and was killed"))
+        self.backend.logs.append(ns, fid, jid, lines)
+        cpu_seconds = reply.get("cpu_seconds", 0.0) if reply else 0.0
+        stats = sampler.statistics(cpu_seconds, runtime, float(function["cpus"]), limit_bytes)
+        self._settle(function, job, outcome, reply, runtime, stats, claimed, cold)
+
+    def _settle(self, function, job, outcome, reply, runtime, stats, claimed, cold) -> None:
+        b, wid, ns, fid, jid = (self.backend, self.worker_id, function["namespace"],
+                                function["id"], job["id"])
+        retries = int(function["retry_count"])
+        if outcome == "reply":
+            extra = {"pull_time": int(round(reply.get("pull_time", 0))),
+                     "provisioning_time": int(round(max(0.0, reply["started"] - claimed)))
+                     if cold else 0}
+            if reply["outcome"] == "success":
+                try:
+                    lifecycle.store_result(b, ns, fid, jid, reply.get("data"),
+                                           reply.get("attrs") or {})
+                except Exception as exc:
+                    settled = lifecycle.settle_failure(
+                        b, job, wid, f"The result could not be stored: {exc}", 1, runtime,
+                        stats, retries, **extra)
+                else:
+                    settled = lifecycle.settle_success(b, job, wid, runtime, stats, **extra)
+            else:
+                settled = lifecycle.settle_failure(b, job, wid, reply["error_reason"],
+                                                   reply["exit_code"], runtime, stats, retries,
+                                                   **extra)
+        elif outcome == "timeout":
+            settled = lifecycle.settle_timeout(b, job, wid, int(function["timeout"]), runtime,
+                                               stats)
+        elif outcome == "cancel":
+            settled = lifecycle.settle_canceled(b, job, wid, runtime, stats)
+        elif outcome == "memory":
+            settled = lifecycle.settle_failure(
+                b, job, wid, f"Memory limit exceeded: the job used more than its limit of "
+                             f"{function['memory']} MB and was killed", 137, runtime, stats,
+                retries)
+        elif outcome == "crashed":
+            settled = lifecycle.settle_failure(
+                b, job, wid, "The job's process died unexpectedly (it may have been killed "
+                             "by a signal)", 137, runtime, stats, retries)
+        else:  # lost_claim: someone else settled it while we were not looking
+            settled = None
+        if settled is not None and settled["status"] in (
+                JobStatus.SUCCESS.value, JobStatus.FAILURE.value, JobStatus.TIMEOUT.value,
+                JobStatus.CANCELED.value):
+            b.logs.seal(ns, fid, jid)
+
+
+def _raw(value):
+    if value is None:
+        return None
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(prog="python -m skyrun_runtime.worker")
+    parser.add_argument("--function", required=True, help="the Function whose jobs to run")
+    parser.add_argument("--home", help="SKYRUN_HOME of the local backend")
+    parser.add_argument("--worker-id", help="the worker's id (default host-pid)")
+    args = parser.parse_args(argv)
+    if args.home:
+        os.environ["SKYRUN_HOME"] = args.home
+        os.environ.setdefault("SKYRUN_WORK_DIR", str(Path(args.home) / "work"))
+    from skyrun.auth import Auth
+    from skyrun.compute.client import open_backend
+    from skyrun import config
+
+    backend = open_backend(config.backend_name(), Auth())
+    Worker(backend, args.function, worker_id=args.worker_id).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

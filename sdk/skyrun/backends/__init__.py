@@ -1,0 +1,1 @@
+"""Backends: the ports every backend implements, and the adapters behind them."""

@@ -1,0 +1,35 @@
+"""``LocalBackend``: the embedded backend's stores, builder and launcher in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from skyrun.backends.local.blobs import FileBlobStore
+from skyrun.backends.local.builder import LocalBuilder
+from skyrun.backends.local.database import Database
+from skyrun.backends.local.launcher import ProcessLauncher
+from skyrun.backends.local.logs import FileLogStore
+from skyrun.backends.local.store import SQLiteStore
+
+
+class LocalBackend:
+    """SQLite, files and local processes under one ``SKYRUN_HOME``."""
+
+    name = "local"
+
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.db = Database(self.home / "skyrun.db")
+        self.store = SQLiteStore(self.db)
+        self.blobs = FileBlobStore(self.db, self.home)
+        self.logs = FileLogStore(self.blobs)
+        self.builder = LocalBuilder(self)
+        self.launcher = ProcessLauncher(self.db, self.home)
+
+    def job_environment(self) -> dict[str, str]:
+        """What code inside a job needs to reach this backend."""
+        return {"SKYRUN_BACKEND": "local", "SKYRUN_HOME": str(self.home)}
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({str(self.home)!r})"

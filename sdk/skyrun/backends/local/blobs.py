@@ -1,0 +1,218 @@
+"""The file ``BlobStore``: data under ``$SKYRUN_HOME/blobs/<blob id>``, metadata in SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from skyrun.backends.local import sql
+from skyrun.backends.local.database import Database
+from skyrun.common.search import Expression, SortKey
+from skyrun.common.timeutil import now
+from skyrun.exceptions import ConflictError, NotFoundError
+
+BLOB_COLUMNS = [
+    "id", "namespace", "name", "storage_type", "storage_state", "size_bytes", "created",
+    "modified", "expires", "description", "extra_properties", "tags", "owners", "readers",
+    "writers", "href", "hash",
+]
+_JSON = {"extra_properties", "tags", "owners", "readers", "writers"}
+_COLUMNS = set(BLOB_COLUMNS)
+
+
+def _encode(record: dict) -> dict:
+    return {k: (json.dumps(v) if k in _JSON and v is not None else v)
+            for k, v in record.items() if k in _COLUMNS}
+
+
+def _decode(row) -> dict | None:
+    if row is None:
+        return None
+    record = dict(row)
+    for key in _JSON:
+        if record.get(key) is not None:
+            record[key] = json.loads(record[key])
+    return record
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class FileBlobStore:
+    """Blobs as files, their metadata in the SQLite database."""
+
+    def __init__(self, db: Database, root: Path):
+        self.db = db
+        self.root = Path(root)
+
+    def path(self, blob_id: str) -> Path:
+        """Where a blob's data lives. Named by a hash of the id: ids nest (a build log
+        ``logs/ns/fid`` and the job logs ``logs/ns/fid/jid``) and may hold any character."""
+        digest = hashlib.sha256(blob_id.encode()).hexdigest()
+        return self.root / "blobs" / digest[:2] / digest[2:]
+
+    def put(self, record: dict, data: bytes | None, overwrite: bool = False) -> dict:
+        """Store metadata (and data); ``ConflictError`` if the id exists and not
+        ``overwrite``. The data is written before the record, so a record always has its
+        data."""
+        record = dict(record)
+        blob_id = record["id"]
+        if not overwrite and self.get_record(blob_id) is not None:
+            raise ConflictError(f"Blob {blob_id} already exists")
+        if data is not None:
+            path = self.path(blob_id)
+            write_atomic(path, data)
+            record["size_bytes"] = len(data)
+            record["hash"] = hashlib.md5(data).hexdigest()
+            record["href"] = str(path)
+        stamp = now()
+        record.setdefault("created", stamp)
+        record["modified"] = stamp
+        row = _encode(record)
+        cols = ",".join(f'"{k}"' for k in row)
+        verb = "INSERT OR REPLACE" if overwrite else "INSERT"
+        with self.db.transaction() as tx:
+            if not overwrite:
+                # Checked again under the write lock: two writers may race for one id.
+                expired = tx.execute("SELECT expires FROM blobs WHERE id = ?",
+                                     (blob_id,)).fetchone()
+                if expired is not None:
+                    if expired[0] is None or expired[0] > stamp:
+                        raise ConflictError(f"Blob {blob_id} already exists")
+                    tx.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+            tx.execute(f"{verb} INTO blobs ({cols}) VALUES ({','.join('?' * len(row))})",
+                       list(row.values()))
+        return _decode_record(record)
+
+    def seal_file(self, record: dict) -> None:
+        """Record metadata for data already written at ``path(record["id"])`` (job logs
+        are appended there while the job runs)."""
+        path = self.path(record["id"])
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        record = dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
+                      href=str(path), modified=now())
+        record.setdefault("created", record["modified"])
+        row = _encode(record)
+        cols = ",".join(f'"{k}"' for k in row)
+        updates = ",".join(f'"{k}" = excluded."{k}"' for k in row if k not in ("id", "created"))
+        with self.db.transaction() as tx:
+            tx.execute(f"INSERT INTO blobs ({cols}) VALUES ({','.join('?' * len(row))}) "
+                       f"ON CONFLICT(id) DO UPDATE SET {updates}", list(row.values()))
+
+    def get_record(self, blob_id: str) -> dict | None:
+        """Metadata of a blob that exists and has not expired."""
+        row = self.db.connection().execute("SELECT * FROM blobs WHERE id = ?",
+                                           (blob_id,)).fetchone()
+        record = _decode(row)
+        if record is not None and record.get("expires") is not None and record["expires"] <= now():
+            return None
+        return record
+
+    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None) -> bytes:
+        """The data, or bytes ``start``..``end`` inclusive."""
+        record = self.get_record(blob_id)
+        if record is None or record.get("storage_state") == "remote":
+            raise NotFoundError(f"Blob {blob_id} does not exist")
+        try:
+            with open(self.path(blob_id), "rb") as f:
+                if start is None:
+                    return f.read()
+                f.seek(start)
+                return f.read(None if end is None else max(0, end - start + 1))
+        except FileNotFoundError:
+            if record.get("size_bytes") == 0:
+                return b""
+            raise NotFoundError(f"Blob {blob_id} does not exist")
+
+    def update(self, blob_id: str, changes: dict) -> dict | None:
+        """Change metadata fields."""
+        row = _encode(dict(changes, modified=now()))
+        sets = ", ".join(f'"{k}" = ?' for k in row)
+        with self.db.transaction() as tx:
+            out = tx.execute(f"UPDATE blobs SET {sets} WHERE id = ? RETURNING *",
+                             [*row.values(), blob_id]).fetchone()
+        return _decode(out)
+
+    def delete(self, blob_ids: list[str]) -> list[str]:
+        """Remove blobs: record first, then data, so no record is left without data."""
+        deleted: list[str] = []
+        with self.db.transaction() as tx:
+            for blob_id in blob_ids:
+                cur = tx.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+                if cur.rowcount:
+                    deleted.append(blob_id)
+        for blob_id in blob_ids:
+            try:
+                self.path(blob_id).unlink()
+            except FileNotFoundError:
+                pass
+        return deleted
+
+    def search(self, where: Expression | None, sort: list[SortKey],
+               limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Matching blob records (expired ones excluded)."""
+        clause, params = sql.where(where, _COLUMNS)
+        order = sql.order_by(sort, _COLUMNS, "rowid")
+        params = [*params, now(), -1 if limit is None else limit, offset]
+        rows = self.db.connection().execute(
+            f"SELECT * FROM blobs WHERE {clause} AND (expires IS NULL OR expires > ?) "
+            f"{order} LIMIT ? OFFSET ?", params)
+        return [_decode(r) for r in rows]
+
+    def count(self, where: Expression | None) -> int:
+        """How many unexpired blobs match."""
+        clause, params = sql.where(where, _COLUMNS)
+        return self.db.connection().execute(
+            f"SELECT count(*) FROM blobs WHERE {clause} AND (expires IS NULL OR expires > ?)",
+            [*params, now()]).fetchone()[0]
+
+    def purge_expired(self) -> int:
+        """Remove blobs past their ``expires``; returns how many."""
+        ids = [r[0] for r in self.db.connection().execute(
+            "SELECT id FROM blobs WHERE expires IS NOT NULL AND expires <= ?", (now(),))]
+        return len(self.delete(ids))
+
+    # -- internal objects (bundles) -----------------------------------------------------
+    def _object_path(self, key: str) -> Path:
+        return self.root / "objects" / key
+
+    def put_object(self, key: str, data: bytes) -> None:
+        """Store internal data outside the catalog."""
+        write_atomic(self._object_path(key), data)
+
+    def get_object(self, key: str) -> bytes | None:
+        """Internal data, or None."""
+        try:
+            return self._object_path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def delete_object(self, key: str) -> None:
+        """Remove internal data."""
+        try:
+            self._object_path(key).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _decode_record(record: dict) -> dict:
+    return {k: record.get(k) for k in BLOB_COLUMNS}

@@ -1,0 +1,172 @@
+"""The SQLite database under ``$SKYRUN_HOME``: connections and schema migrations.
+
+WAL lets the SDK read while workers write; ``busy_timeout`` makes writers queue instead of
+failing. Every process and thread opens its own connection (SQLite connections must not
+cross a fork).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+# Each entry migrates the schema from version i to i + 1. Never edit an entry once
+# released: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE functions (
+        id TEXT PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        owner TEXT,
+        name TEXT,
+        image TEXT,
+        cpus REAL,
+        memory INTEGER,
+        maximum_concurrency INTEGER,
+        timeout INTEGER,
+        retry_count INTEGER,
+        enabled INTEGER,
+        auto_start INTEGER,
+        environment TEXT,
+        status TEXT,
+        creation_date REAL,
+        modified_date REAL,
+        env_hash TEXT,
+        python TEXT,
+        requirements TEXT,
+        entrypoint TEXT
+    );
+    CREATE INDEX functions_namespace ON functions (namespace, creation_date);
+
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        function_id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        reference_id TEXT,
+        status TEXT NOT NULL,
+        args TEXT,
+        kwargs TEXT,
+        environment TEXT,
+        tags TEXT,
+        creation_date REAL,
+        execution_count INTEGER,
+        exit_code INTEGER,
+        error_reason TEXT,
+        last_execution_date REAL,
+        last_completion_date REAL,
+        runtime INTEGER,
+        statistics TEXT,
+        provisioning_time INTEGER,
+        pull_time INTEGER,
+        queued_date REAL,
+        worker_id TEXT,
+        lease_expires REAL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        losses INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_queue ON jobs (function_id, status, queued_date);
+    CREATE INDEX jobs_namespace ON jobs (namespace, status);
+    CREATE INDEX jobs_reference ON jobs (reference_id);
+    CREATE INDEX jobs_created ON jobs (namespace, creation_date);
+
+    CREATE TABLE batches (
+        reference_id TEXT PRIMARY KEY,
+        function_id TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+
+    CREATE TABLE blobs (
+        id TEXT PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        storage_type TEXT NOT NULL,
+        storage_state TEXT,
+        size_bytes INTEGER,
+        created REAL,
+        modified REAL,
+        expires REAL,
+        description TEXT,
+        extra_properties TEXT,
+        tags TEXT,
+        owners TEXT,
+        readers TEXT,
+        writers TEXT,
+        href TEXT,
+        hash TEXT
+    );
+    CREATE INDEX blobs_name ON blobs (namespace, storage_type, name);
+    CREATE INDEX blobs_expires ON blobs (expires) WHERE expires IS NOT NULL;
+
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        function_id TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        started REAL NOT NULL
+    );
+    CREATE INDEX workers_function ON workers (function_id);
+    """,
+]
+
+
+class Database:
+    """A path to the SQLite file, with one connection per thread and process."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._migrate()
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use, reopened after a fork)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                   check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives any process crash; only an OS crash or power loss
+            # can drop the last commits.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            conn.execute("PRAGMA foreign_keys=OFF")
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    @contextmanager
+    def transaction(self):
+        """A write transaction, taken at once (``BEGIN IMMEDIATE``) so it cannot deadlock
+        on a lock upgrade."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        conn = self.connection()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= len(MIGRATIONS):
+            return
+        with self.transaction() as tx:
+            # Re-read inside the lock: another process may have migrated meanwhile.
+            version = tx.execute("PRAGMA user_version").fetchone()[0]
+            for i in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[i].split(";"):
+                    if statement.strip():
+                        tx.execute(statement)
+            tx.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the file."""
+        return self.connection().execute("PRAGMA user_version").fetchone()[0]

@@ -1,0 +1,138 @@
+"""The process ``Launcher``: workers are detached local processes, tracked in SQLite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from skyrun.backends.local.database import Database
+
+_children: list[subprocess.Popen] = []
+
+
+def _reap() -> None:
+    # Workers are our children until we exit; collect the ones that ended so they do not
+    # linger as zombies (which would also look alive to a pid check).
+    for proc in list(_children):
+        if proc.poll() is not None:
+            _children.remove(proc)
+
+
+def _alive(pid: int, started: float) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        # A recycled pid belongs to a process that started later.
+        return abs(proc.create_time() - started) < 1.0
+    except psutil.Error:
+        return False
+
+
+def worker_id_for(pid: int) -> str:
+    """The id of the worker process ``pid`` on this host."""
+    return f"{socket.gethostname()}-{pid}"
+
+
+class ProcessLauncher:
+    """Starts ``python -m skyrun_runtime.worker`` processes, detached from the caller."""
+
+    def __init__(self, db: Database, home: Path):
+        self.db = db
+        self.home = Path(home)
+
+    def live_workers(self, function_id: str) -> set[str]:
+        """Ids of the Function's workers whose process is alive; forgets dead ones."""
+        _reap()
+        rows = self.db.connection().execute(
+            "SELECT id, pid, started FROM workers WHERE function_id = ?", (function_id,)
+        ).fetchall()
+        live, dead = set(), []
+        for row in rows:
+            (live.add if _alive(row["pid"], row["started"]) else dead.append)(row["id"])
+        if dead:
+            with self.db.transaction() as tx:
+                tx.executemany("DELETE FROM workers WHERE id = ?", [(d,) for d in dead])
+        return live
+
+    def launch(self, function: dict, count: int) -> None:
+        """Start ``count`` worker processes for the Function."""
+        if count <= 0:
+            return
+        log_dir = self.home / "workers"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for _ in range(count):
+            with open(log_dir / f"{function['id']}.log", "ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "skyrun_runtime.worker",
+                     "--home", str(self.home), "--function", function["id"]],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    close_fds=True, start_new_session=True,  # outlives the caller's session
+                    env=_worker_env(),
+                )
+            _children.append(proc)
+            try:
+                started = psutil.Process(proc.pid).create_time()
+            except psutil.Error:
+                continue  # already gone
+            rows.append((worker_id_for(proc.pid), function["id"], proc.pid,
+                         socket.gethostname(), started))
+        with self.db.transaction() as tx:
+            tx.executemany("INSERT OR REPLACE INTO workers (id, function_id, pid, host, started)"
+                           " VALUES (?, ?, ?, ?, ?)", rows)
+
+    def register(self, worker_id: str, function_id: str, pid: int) -> None:
+        """Record a worker that was started some other way (e.g. by hand)."""
+        started = psutil.Process(pid).create_time()
+        with self.db.transaction() as tx:
+            tx.execute("INSERT OR REPLACE INTO workers (id, function_id, pid, host, started) "
+                       "VALUES (?, ?, ?, ?, ?)",
+                       (worker_id, function_id, pid, socket.gethostname(), started))
+
+    def unregister(self, worker_id: str) -> None:
+        """Forget a worker that is leaving."""
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+
+    def kill_workers(self, function_id: str) -> None:
+        """Kill the Function's workers and their executors."""
+        rows = self.db.connection().execute(
+            "SELECT id, pid, started FROM workers WHERE function_id = ?", (function_id,)
+        ).fetchall()
+        for row in rows:
+            if _alive(row["pid"], row["started"]):
+                try:
+                    os.killpg(row["pid"], signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM workers WHERE function_id = ?", (function_id,))
+        _reap()
+
+    def worker_pids(self, function_id: str | None = None) -> list[int]:
+        """Pids of recorded workers (all, or of one Function)."""
+        query, params = "SELECT pid FROM workers", ()
+        if function_id:
+            query, params = query + " WHERE function_id = ?", (function_id,)
+        return [r[0] for r in self.db.connection().execute(query, params)]
+
+
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # A worker must import the same skyrun as the SDK that starts it, even when the SDK
+    # runs from a source tree that is not installed.
+    import skyrun
+    import skyrun_runtime
+
+    paths = [str(Path(skyrun.__file__).parents[1]), str(Path(skyrun_runtime.__file__).parents[1])]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env

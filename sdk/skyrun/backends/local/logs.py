@@ -1,0 +1,74 @@
+"""The file ``LogStore``: a job's live log is appended where its log blob's data lives."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+from skyrun.backends.local.blobs import FileBlobStore
+from skyrun.common.timeutil import iso_utc, to_epoch
+
+
+def log_blob_id(namespace: str, function_id: str, job_id: str) -> str:
+    """The id of a job's log blob."""
+    return f"logs/{namespace}/{function_id}/{job_id}"
+
+
+class FileLogStore:
+    """JSON-lines log files, one per job, sealed into log blobs when the job ends."""
+
+    def __init__(self, blobs: FileBlobStore):
+        self.blobs = blobs
+
+    def append(self, namespace: str, function_id: str, job_id: str,
+               lines: list[tuple[float, str]]) -> None:
+        """Append ``(epoch, text)`` records."""
+        if not lines:
+            return
+        path = self.blobs.path(log_blob_id(namespace, function_id, job_id))
+        data = "".join(json.dumps({"date": iso_utc(t), "log": text}) + "\n"
+                       for t, text in lines).encode()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)  # one write per batch: O_APPEND keeps records whole
+        finally:
+            os.close(fd)
+
+    def read(self, namespace: str, function_id: str, job_id: str) -> Iterator[tuple[float, str]]:
+        """The records so far."""
+        path = self.blobs.path(log_blob_id(namespace, function_id, job_id))
+        try:
+            f = open(path, encoding="utf-8")
+        except FileNotFoundError:
+            return
+        with f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break  # a record being written right now
+                record = json.loads(line)
+                yield to_epoch(record["date"]), record["log"]
+
+    def seal(self, namespace: str, function_id: str, job_id: str) -> None:
+        """Record the log blob's metadata (the data is already in place)."""
+        self.blobs.seal_file({
+            "id": log_blob_id(namespace, function_id, job_id),
+            "namespace": namespace,
+            "name": f"{function_id}/{job_id}",
+            "storage_type": "logs",
+            "storage_state": "available",
+            "owners": _owners(namespace),
+        })
+
+    def delete(self, namespace: str, function_id: str, job_id: str) -> None:
+        """Remove a job's log blob and file."""
+        self.blobs.delete([log_blob_id(namespace, function_id, job_id)])
+
+
+def _owners(namespace: str) -> list[str]:
+    org = namespace.split(":", 1)[0]
+    return [f"user:{namespace}", f"org:{org}"]

@@ -1,0 +1,116 @@
+"""Compiling search expressions to SQL ``WHERE`` and ``ORDER BY`` clauses."""
+
+from __future__ import annotations
+
+from skyrun.common.search import (
+    LIST,
+    And,
+    Compare,
+    Expression,
+    In,
+    IsNull,
+    Like,
+    Or,
+    Prefix,
+    SortKey,
+)
+
+_OPS = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def where(expr: Expression | None, columns: set[str]) -> tuple[str, list]:
+    """``(sql, params)`` for ``expr``; ``"1"`` when there is no filter."""
+    if expr is None:
+        return "1", []
+    params: list = []
+    sql = _compile(expr, columns, params)
+    return sql, params
+
+
+def _column(name: str, columns: set[str]) -> str:
+    if name not in columns:
+        raise ValueError(f"Cannot filter on property: {name}")
+    return f'"{name}"'
+
+
+def _compile(expr: Expression, columns: set[str], params: list) -> str:
+    if isinstance(expr, And):
+        return f"({_compile(expr.left, columns, params)} AND {_compile(expr.right, columns, params)})"
+    if isinstance(expr, Or):
+        return f"({_compile(expr.left, columns, params)} OR {_compile(expr.right, columns, params)})"
+    col = _column(expr.name, columns)  # type: ignore[attr-defined]
+    if isinstance(expr, IsNull):
+        return f"{col} IS {'NOT ' if expr.negate else ''}NULL"
+    kind = expr.kind  # type: ignore[attr-defined]
+    if kind == LIST:
+        # A list column holds JSON; match against its elements.
+        each = f"SELECT 1 FROM json_each({col}) AS e WHERE "
+        if isinstance(expr, Compare):
+            if expr.op == "!=":
+                params.append(expr.value)
+                return f"({col} IS NOT NULL AND NOT EXISTS ({each}e.value = ?))"
+            params.append(expr.value)
+            return f"EXISTS ({each}e.value {_OPS[expr.op]} ?)"
+        if isinstance(expr, In):
+            params.extend(expr.values)
+            marks = ",".join("?" * len(expr.values))
+            return f"EXISTS ({each}e.value IN ({marks}))"
+        if isinstance(expr, Prefix):
+            params.append(expr.prefix)
+            return f"EXISTS ({each}substr(e.value, 1, {len(expr.prefix)}) = ?)"
+        if isinstance(expr, Like):
+            return _like("e.value", expr, params, each)
+    if isinstance(expr, Compare):
+        params.append(_value(expr.value))
+        return f"{col} {_OPS[expr.op]} ?"
+    if isinstance(expr, In):
+        params.extend(_value(v) for v in expr.values)
+        return f"{col} IN ({','.join('?' * len(expr.values))})"
+    if isinstance(expr, Prefix):
+        # substr comparison is exact and case-sensitive, unlike LIKE.
+        params.append(expr.prefix)
+        return f"substr({col}, 1, {len(expr.prefix)}) = ?"
+    if isinstance(expr, Like):
+        return _like(col, expr, params, None)
+    raise TypeError(f"Unknown expression {expr!r}")
+
+
+def _like(col: str, expr: Like, params: list, each: str | None) -> str:
+    params.append(expr.pattern)
+    if expr.ignore_case:
+        test = f"lower({col}) LIKE lower(?)"
+    else:
+        # SQLite's LIKE ignores ASCII case; GLOB does not, so translate the pattern.
+        params[-1] = _like_to_glob(expr.pattern)
+        test = f"{col} GLOB ?"
+    return f"EXISTS ({each}{test})" if each else test
+
+
+def _like_to_glob(pattern: str) -> str:
+    out = []
+    for c in pattern:
+        if c == "%":
+            out.append("*")
+        elif c == "_":
+            out.append("?")
+        elif c in "*?[":
+            out.append(f"[{c}]")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _value(value):
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def order_by(keys: list[SortKey], columns: set[str], tiebreak: str) -> str:
+    """``ORDER BY`` with nulls last ascending and first descending."""
+    parts = []
+    for key in keys:
+        col = _column(key.name, columns)
+        parts.append(f"{col} DESC NULLS FIRST" if key.descending else f"{col} ASC NULLS LAST")
+    parts.append(tiebreak)
+    return "ORDER BY " + ", ".join(parts)

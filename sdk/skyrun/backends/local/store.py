@@ -1,0 +1,291 @@
+"""The SQLite ``Store``: Function and job records, batches, claims and leases."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from skyrun.backends.local import sql
+from skyrun.backends.local.database import Database
+from skyrun.backends.ports import FUNCTION, JOB, JSONText
+from skyrun.common.search import Expression, SortKey
+from skyrun.exceptions import ConflictError
+
+ACTIVE = ("running", "cancel", "canceling")
+
+_FUNCTION_JSON = {"environment", "requirements"}
+_FUNCTION_BOOL = {"enabled", "auto_start"}
+_JOB_JSON = {"args", "kwargs", "environment", "tags", "statistics"}
+
+FUNCTION_COLUMNS = [
+    "id", "namespace", "owner", "name", "image", "cpus", "memory", "maximum_concurrency",
+    "timeout", "retry_count", "enabled", "auto_start", "environment", "status",
+    "creation_date", "modified_date", "env_hash", "python", "requirements", "entrypoint",
+]
+JOB_COLUMNS = [
+    "id", "function_id", "namespace", "reference_id", "status", "args", "kwargs",
+    "environment", "tags", "creation_date", "execution_count", "exit_code", "error_reason",
+    "last_execution_date", "last_completion_date", "runtime", "statistics",
+    "provisioning_time", "pull_time", "queued_date", "worker_id", "lease_expires",
+    "failures", "losses",
+]
+_TABLES = {FUNCTION: ("functions", set(FUNCTION_COLUMNS), _FUNCTION_JSON),
+           JOB: ("jobs", set(JOB_COLUMNS), _JOB_JSON)}
+_ACTIVE_SQL = "('running','cancel','canceling')"
+
+
+def _encode(record: dict, json_fields: set[str]) -> dict:
+    out = {}
+    for key, value in record.items():
+        if type(value) is JSONText:
+            value = str(value)
+        elif key in json_fields and value is not None:
+            value = json.dumps(value)
+        elif isinstance(value, bool):
+            value = int(value)
+        out[key] = value
+    return out
+
+
+def _decode(row: sqlite3.Row | None, json_fields: set[str], bools=frozenset()) -> dict | None:
+    if row is None:
+        return None
+    record = dict(row)
+    record.pop("seq", None)
+    for key in json_fields:
+        value = record.get(key)
+        if value is not None:
+            record[key] = json.loads(value)
+    for key in bools:
+        if record.get(key) is not None:
+            record[key] = bool(record[key])
+    return record
+
+
+def _decode_function(row):
+    return _decode(row, _FUNCTION_JSON, _FUNCTION_BOOL)
+
+
+def _decode_job(row):
+    return _decode(row, _JOB_JSON)
+
+
+def _condition(expect: dict | None) -> tuple[str, list]:
+    if not expect:
+        return "", []
+    parts, params = [], []
+    for key, value in expect.items():
+        if isinstance(value, (list, tuple, set, frozenset)):
+            value = list(value)
+            parts.append(f'"{key}" IN ({",".join("?" * len(value))})')
+            params.extend(value)
+        elif value is None:
+            parts.append(f'"{key}" IS NULL')
+        else:
+            parts.append(f'"{key}" = ?')
+            params.append(value)
+    return " AND " + " AND ".join(parts), params
+
+
+class SQLiteStore:
+    """Records in SQLite (WAL). Safe for many processes at once."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    # -- functions ----------------------------------------------------------------------
+    def create_function(self, record: dict) -> None:
+        """Store a new Function record."""
+        row = _encode(record, _FUNCTION_JSON)
+        cols = ",".join(f'"{k}"' for k in row)
+        try:
+            with self.db.transaction() as tx:
+                tx.execute(f"INSERT INTO functions ({cols}) VALUES ({','.join('?' * len(row))})",
+                           list(row.values()))
+        except sqlite3.IntegrityError:
+            raise ConflictError(f"Function {record['id']} already exists")
+
+    def get_function(self, function_id: str) -> dict | None:
+        """The Function record, or None."""
+        row = self.db.connection().execute(
+            "SELECT * FROM functions WHERE id = ?", (function_id,)).fetchone()
+        return _decode_function(row)
+
+    def update_function(self, function_id: str, changes: dict,
+                        expect: dict | None = None) -> dict | None:
+        """Conditional update of a Function record."""
+        return self._update("functions", function_id, changes, expect, _FUNCTION_JSON,
+                            _decode_function)
+
+    def delete_function(self, function_id: str) -> None:
+        """Remove the Function record."""
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM functions WHERE id = ?", (function_id,))
+            tx.execute("DELETE FROM batches WHERE function_id = ?", (function_id,))
+
+    # -- jobs ---------------------------------------------------------------------------
+    def insert_jobs(self, reference_id: str, records: list[dict]) -> list[dict]:
+        """Store a batch in one transaction, idempotently by ``reference_id``."""
+        if not records:
+            return []
+        cols = list(records[0])
+        rows = [[_encode_job_value(k, r[k]) for k in cols] for r in records]
+        col_sql = ",".join(f'"{k}"' for k in cols)
+        marks = ",".join("?" * len(cols))
+        with self.db.transaction() as tx:
+            seen = tx.execute("SELECT 1 FROM batches WHERE reference_id = ?",
+                              (reference_id,)).fetchone()
+            if seen is None:
+                tx.execute("INSERT INTO batches (reference_id, function_id, created) "
+                           "VALUES (?, ?, ?)",
+                           (reference_id, records[0]["function_id"],
+                            records[0]["creation_date"]))
+                tx.executemany(f"INSERT INTO jobs ({col_sql}) VALUES ({marks})", rows)
+                return records
+            stored = tx.execute("SELECT * FROM jobs WHERE reference_id = ? ORDER BY seq",
+                                (reference_id,)).fetchall()
+        return [_decode_job(r) for r in stored]
+
+    def get_job(self, job_id: str) -> dict | None:
+        """The job record, or None."""
+        row = self.db.connection().execute("SELECT * FROM jobs WHERE id = ?",
+                                           (job_id,)).fetchone()
+        return _decode_job(row)
+
+    def get_jobs(self, job_ids: list[str]) -> list[dict]:
+        """The records of the ids that exist."""
+        out: list[dict] = []
+        conn = self.db.connection()
+        for i in range(0, len(job_ids), 500):
+            part = job_ids[i:i + 500]
+            rows = conn.execute(
+                f"SELECT * FROM jobs WHERE id IN ({','.join('?' * len(part))})", part)
+            out.extend(_decode_job(r) for r in rows)
+        return out
+
+    def update_job(self, job_id: str, changes: dict, expect: dict | None = None) -> dict | None:
+        """Conditional update of a job record."""
+        return self._update("jobs", job_id, changes, expect, _JOB_JSON, _decode_job)
+
+    def delete_jobs(self, job_ids: list[str]) -> None:
+        """Remove job records."""
+        with self.db.transaction() as tx:
+            for i in range(0, len(job_ids), 500):
+                part = job_ids[i:i + 500]
+                tx.execute(f"DELETE FROM jobs WHERE id IN ({','.join('?' * len(part))})", part)
+
+    # -- queries ------------------------------------------------------------------------
+    def query(self, kind: str, where: Expression | None, sort: list[SortKey],
+              limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Matching records, sorted, one page."""
+        table, columns, _ = _TABLES[kind]
+        clause, params = sql.where(where, columns)
+        order = sql.order_by(sort, columns, "rowid")
+        page = ""
+        if limit is not None or offset:
+            page = " LIMIT ? OFFSET ?"
+            params = [*params, -1 if limit is None else limit, offset]
+        rows = self.db.connection().execute(
+            f"SELECT * FROM {table} WHERE {clause} {order}{page}", params)
+        decode = _decode_function if kind == FUNCTION else _decode_job
+        return [decode(r) for r in rows]
+
+    def count(self, kind: str, where: Expression | None) -> int:
+        """How many records match."""
+        table, columns, _ = _TABLES[kind]
+        clause, params = sql.where(where, columns)
+        return self.db.connection().execute(
+            f"SELECT count(*) FROM {table} WHERE {clause}", params).fetchone()[0]
+
+    def count_by_status(self, function_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Job counts by status for each Function."""
+        out: dict[str, dict[str, int]] = {fid: {} for fid in function_ids}
+        conn = self.db.connection()
+        for fid in function_ids:
+            for status, n in conn.execute(
+                    "SELECT status, count(*) FROM jobs WHERE function_id = ? GROUP BY status",
+                    (fid,)):
+                out[fid][status] = n
+        return out
+
+    # -- claims and leases -------------------------------------------------------------
+    def claim(self, function_id: str, worker_id: str, lease_seconds: float,
+              namespace_limit: int, now: float) -> dict | None:
+        """Claim the oldest pending job of a ``ready`` Function within its limits.
+
+        The Function's ``maximum_concurrency`` is read in the same transaction, so a
+        change applies to the very next claim.
+        """
+        conn = self.db.connection()
+        # A cheap read first: most idle polls end here without taking the write lock.
+        if conn.execute("SELECT 1 FROM jobs WHERE function_id = ? AND status = 'pending' "
+                        "LIMIT 1", (function_id,)).fetchone() is None:
+            return None
+        with self.db.transaction() as tx:
+            fn = tx.execute("SELECT status, maximum_concurrency, namespace FROM functions "
+                            "WHERE id = ?", (function_id,)).fetchone()
+            if fn is None or fn["status"] != "ready":
+                return None
+            active = tx.execute(f"SELECT count(*) FROM jobs WHERE function_id = ? "
+                                f"AND status IN {_ACTIVE_SQL}", (function_id,)).fetchone()[0]
+            if active >= fn["maximum_concurrency"]:
+                return None
+            in_namespace = tx.execute(f"SELECT count(*) FROM jobs WHERE namespace = ? "
+                                      f"AND status IN {_ACTIVE_SQL}",
+                                      (fn["namespace"],)).fetchone()[0]
+            if in_namespace >= namespace_limit:
+                return None
+            row = tx.execute(
+                "UPDATE jobs SET status = 'running', worker_id = ?, lease_expires = ?, "
+                "execution_count = coalesce(execution_count, 0) + 1, last_execution_date = ? "
+                "WHERE seq = (SELECT seq FROM jobs WHERE function_id = ? AND status = 'pending' "
+                "ORDER BY queued_date LIMIT 1) RETURNING *",
+                (worker_id, now + lease_seconds, now, function_id)).fetchone()
+        return _decode_job(row)
+
+    def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
+        """Extend the lease if ``worker_id`` still holds it."""
+        with self.db.transaction() as tx:
+            cur = tx.execute(f"UPDATE jobs SET lease_expires = ? WHERE id = ? AND worker_id = ? "
+                             f"AND status IN {_ACTIVE_SQL}", (lease_expires, job_id, worker_id))
+            return cur.rowcount == 1
+
+    def expired_claims(self, now: float, function_id: str | None = None) -> list[dict]:
+        """Active jobs whose lease has expired."""
+        query = f"SELECT * FROM jobs WHERE status IN {_ACTIVE_SQL} AND lease_expires < ?"
+        params: list = [now]
+        if function_id is not None:
+            query += " AND function_id = ?"
+            params.append(function_id)
+        return [_decode_job(r) for r in self.db.connection().execute(query, params)]
+
+    def active_jobs(self, function_id: str) -> list[dict]:
+        """Active jobs of a Function."""
+        rows = self.db.connection().execute(
+            f"SELECT * FROM jobs WHERE function_id = ? AND status IN {_ACTIVE_SQL}",
+            (function_id,))
+        return [_decode_job(r) for r in rows]
+
+    # -- helpers ------------------------------------------------------------------------
+    def _update(self, table, key, changes, expect, json_fields, decode):
+        if not changes:
+            row = self.db.connection().execute(f"SELECT * FROM {table} WHERE id = ?",
+                                               (key,)).fetchone()
+            return decode(row)
+        row_values = _encode(changes, json_fields)
+        sets = ", ".join(f'"{k}" = ?' for k in row_values)
+        cond, cond_params = _condition(expect)
+        with self.db.transaction() as tx:
+            row = tx.execute(f"UPDATE {table} SET {sets} WHERE id = ?{cond} RETURNING *",
+                             [*row_values.values(), key, *cond_params]).fetchone()
+        return decode(row)
+
+
+def _encode_job_value(key, value):
+    if type(value) is JSONText:
+        return str(value)
+    if key in _JOB_JSON and value is not None:
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value

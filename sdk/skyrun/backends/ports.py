@@ -1,0 +1,187 @@
+"""The backend interfaces, all in one place.
+
+Everything the SDK and the worker need from a backend goes through these. The rules of
+the system (validation, retries, timeouts, concurrency, statuses, result encoding) live
+above them, in ``skyrun.compute``; an adapter only stores, fetches and launches.
+
+Records are plain dicts in their *stored form*: datetimes as UTC epoch seconds, enums as
+their string values, lists and dicts as themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from skyrun.common.search import Expression, SortKey
+
+FUNCTION, JOB, BLOB = "function", "job", "blob"
+
+
+class JSONText(str):
+    """A value already encoded as JSON text. ``map()`` encodes every job's inputs once to
+    check them; stores keep this text as it is instead of encoding the value again."""
+
+
+class Store(Protocol):
+    """Function and job records."""
+
+    def create_function(self, record: dict) -> None:
+        """Store a new Function record; ``ConflictError`` if the id exists."""
+
+    def get_function(self, function_id: str) -> dict | None:
+        """The Function record, or None."""
+
+    def update_function(self, function_id: str, changes: dict,
+                        expect: dict | None = None) -> dict | None:
+        """Apply ``changes`` if the record matches ``expect`` (field → value or list of
+        allowed values); return the updated record, or None if it is missing or did not
+        match."""
+
+    def delete_function(self, function_id: str) -> None:
+        """Remove the Function record (its jobs are removed separately)."""
+
+    def insert_jobs(self, reference_id: str, records: list[dict]) -> list[dict]:
+        """Store a batch of new job records atomically (where the store can) and
+        idempotently: a batch already stored under ``reference_id`` is returned as it was
+        stored the first time and nothing new is written."""
+
+    def get_job(self, job_id: str) -> dict | None:
+        """The job record, or None."""
+
+    def get_jobs(self, job_ids: list[str]) -> list[dict]:
+        """The records of those ids that exist, in no particular order."""
+
+    def update_job(self, job_id: str, changes: dict, expect: dict | None = None) -> dict | None:
+        """Conditional update, as ``update_function``."""
+
+    def delete_jobs(self, job_ids: list[str]) -> None:
+        """Remove job records."""
+
+    def query(self, kind: str, where: Expression | None, sort: list[SortKey],
+              limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Records of ``kind`` (FUNCTION or JOB) matching ``where``, sorted."""
+
+    def count(self, kind: str, where: Expression | None) -> int:
+        """How many records of ``kind`` match ``where``."""
+
+    def count_by_status(self, function_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Job counts by status for each Function id (statuses with no job omitted)."""
+
+    def claim(self, function_id: str, worker_id: str, lease_seconds: float,
+              namespace_limit: int, now: float) -> dict | None:
+        """Atomically move the oldest pending job of a ``ready`` Function to ``running``
+        with a lease held by ``worker_id``, provided fewer than the Function's
+        ``maximum_concurrency`` (read in the same atomic step, so a change applies to the
+        next claim) and fewer than ``namespace_limit`` jobs of its namespace are active.
+        Increments ``execution_count`` and sets ``last_execution_date``. Returns the
+        claimed record, or None."""
+
+    def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
+        """Extend the lease if ``worker_id`` still holds it."""
+
+    def expired_claims(self, now: float, function_id: str | None = None) -> list[dict]:
+        """Active jobs whose lease expired before ``now``."""
+
+    def active_jobs(self, function_id: str) -> list[dict]:
+        """Active jobs (running, cancel, canceling) of a Function."""
+
+
+class BlobStore(Protocol):
+    """Blob data and blob metadata."""
+
+    def put(self, record: dict, data: bytes | None, overwrite: bool = False) -> dict:
+        """Store a blob's metadata (and data, if given); ``ConflictError`` if the id exists
+        and not ``overwrite``. Returns the stored record (size, hash, href filled in)."""
+
+    def get_record(self, blob_id: str) -> dict | None:
+        """The blob's metadata, or None."""
+
+    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None) -> bytes:
+        """The data, or the bytes ``start`` to ``end`` inclusive; ``NotFoundError`` if
+        there is none."""
+
+    def update(self, blob_id: str, changes: dict) -> dict | None:
+        """Change metadata fields; the updated record or None."""
+
+    def delete(self, blob_ids: list[str]) -> list[str]:
+        """Remove blobs; return the ids that existed."""
+
+    def search(self, where: Expression | None, sort: list[SortKey],
+               limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Blob records matching ``where``."""
+
+    def count(self, where: Expression | None) -> int:
+        """How many blob records match ``where``."""
+
+    def put_object(self, key: str, data: bytes) -> None:
+        """Store internal data (bundles) outside the catalog."""
+
+    def get_object(self, key: str) -> bytes | None:
+        """Internal data by key, or None."""
+
+    def delete_object(self, key: str) -> None:
+        """Remove internal data."""
+
+
+class LogStore(Protocol):
+    """Live job logs."""
+
+    def append(self, function_id: str, job_id: str, lines: list[tuple[float, str]]) -> None:
+        """Append ``(epoch seconds, text)`` records to a job's log."""
+
+    def read(self, function_id: str, job_id: str) -> Iterator[tuple[float, str]]:
+        """The records so far, in order."""
+
+    def delete(self, function_id: str, job_id: str) -> None:
+        """Remove a job's live log."""
+
+
+class Builder(Protocol):
+    """Turns (image, requirements, bundle) into a runnable environment."""
+
+    def start(self, function: dict, requirements: list[str]) -> None:
+        """Begin (or reuse) the build for a Function whose bundle is stored; the build
+        ends by setting the Function's status and writing its build log."""
+
+    def remove(self, function: dict) -> None:
+        """Forget the environment of a deleted Function where nothing else uses it."""
+
+
+class Launcher(Protocol):
+    """Keeps enough workers alive for a Function."""
+
+    def live_workers(self, function_id: str) -> set[str]:
+        """Ids of the Function's workers that are alive."""
+
+    def launch(self, function: dict, count: int) -> None:
+        """Start ``count`` more workers for the Function."""
+
+    def kill_workers(self, function_id: str) -> None:
+        """Stop every worker of the Function (used when it is deleted)."""
+
+
+class Backend(Protocol):
+    """One backend: its stores, builder and launcher, plus what jobs need to reach it."""
+
+    name: str
+    store: Store
+    blobs: BlobStore
+    logs: LogStore
+    builder: Builder
+    launcher: Launcher
+
+    def job_environment(self) -> dict[str, str]:
+        """Variables that let code inside a job reach this same backend."""
+
+
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """Split an iterable into lists of at most ``size`` items."""
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,1 @@
+"""Pieces shared by compute and catalog: documents, search expressions, time helpers."""

@@ -1,0 +1,74 @@
+"""``ComputeClient``: the handle to one backend, for compute and blobs alike."""
+
+from __future__ import annotations
+
+import threading
+
+from skyrun import config
+from skyrun.auth import Auth
+
+_backends: dict = {}
+_lock = threading.Lock()
+
+
+def open_backend(name: str, auth: Auth):
+    """The backend object for ``name`` (shared by clients of the same place)."""
+    if name == "local":
+        from skyrun.backends.local import LocalBackend
+
+        home = config.home()
+        key = ("local", str(home))
+        with _lock:
+            if key not in _backends:
+                _backends[key] = LocalBackend(home)
+            return _backends[key]
+    from skyrun.exceptions import ValidationError
+
+    raise ValidationError.single("backend", f"the {name!r} backend is not available in this "
+                                            "version; allowed: local")
+
+
+class ComputeClient:
+    """The handle to one backend.
+
+    ``backend`` is ``"local"`` or ``"aws"`` (``None``: ``$SKYRUN_BACKEND``); ``auth``
+    defaults to ``Auth.get_default_auth()``.
+    """
+
+    _default: ComputeClient | None = None
+
+    def __init__(self, backend: str | None = None, auth: Auth | None = None):
+        self.backend_name = config.backend_name(backend)
+        self.auth = auth or Auth.get_default_auth()
+        self.backend = open_backend(self.backend_name, self.auth)
+
+    @property
+    def namespace(self) -> str:
+        """``"{org}:{user}"`` of the caller."""
+        return self.auth.full_namespace
+
+    @classmethod
+    def get_default_client(cls) -> ComputeClient:
+        """The default client, created on first use."""
+        if cls._default is None:
+            cls._default = cls()
+        return cls._default
+
+    @classmethod
+    def set_default_client(cls, client: ComputeClient | None) -> None:
+        """Replace the default client."""
+        if client is not None and not isinstance(client, ComputeClient):
+            raise ValueError("client must be an instance of ComputeClient")
+        cls._default = client
+
+    @staticmethod
+    def resolve(client: ComputeClient | None) -> ComputeClient:
+        """``client``, or the default client."""
+        if client is None:
+            return ComputeClient.get_default_client()
+        if not isinstance(client, ComputeClient):
+            raise ValueError("client must be an instance of ComputeClient")
+        return client
+
+    def __repr__(self) -> str:
+        return f"ComputeClient(backend={self.backend_name!r}, namespace={self.namespace!r})"

@@ -1,0 +1,231 @@
+"""The rules of the job lifecycle, written once above the ports.
+
+The SDK and the worker both go through these functions, so the local and AWS backends
+settle attempts, retries, losses, cancels and results identically.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+from skyrun.backends.ports import Backend
+from skyrun.common.timeutil import now
+from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+from skyrun.compute.statuses import ACTIVE, FunctionStatus, JobStatus
+
+# A claim lasts this long unless its worker renews it; an expired claim means the worker
+# was lost. Workers renew every LEASE_SECONDS / 4.
+LEASE_SECONDS = 10.0
+# A job whose worker is lost this many times in one run ends in failure.
+MAX_LOSSES = 4
+# A worker whose claim is younger than this is not judged lost by a missing process
+# record (it may not be registered yet).
+CLAIM_GRACE_SECONDS = 5.0
+
+
+# -- identifiers ------------------------------------------------------------------------
+def result_blob_id(namespace: str, function_id: str, job_id: str) -> str:
+    """``compute/{ns}/{fid}/{jid}``."""
+    return f"compute/{namespace}/{function_id}/{job_id}"
+
+
+def build_log_blob_id(namespace: str, function_id: str) -> str:
+    """``logs/{ns}/{fid}``."""
+    return f"logs/{namespace}/{function_id}"
+
+
+def owners(namespace: str) -> list[str]:
+    """The default owners of a blob in ``namespace``."""
+    return [f"user:{namespace}", f"org:{namespace.split(':', 1)[0]}"]
+
+
+# -- builds -----------------------------------------------------------------------------
+def write_build_log(backend: Backend, function: dict, text: str) -> None:
+    """Store (or replace) the gzip build log blob ``logs/{ns}/{fid}``."""
+    ns = function["namespace"]
+    backend.blobs.put({
+        "id": build_log_blob_id(ns, function["id"]), "namespace": ns,
+        "name": function["id"], "storage_type": "logs", "storage_state": "available",
+        "owners": owners(ns),
+    }, gzip.compress(text.encode()), overwrite=True)
+
+
+def finish_build(backend: Backend, function: dict, ok: bool, log_text: str,
+                 changes: dict | None = None) -> dict | None:
+    """Record the end of a build: the log, then ``ready``/``stopped`` or ``build_failed``."""
+    write_build_log(backend, function, log_text)
+    if ok:
+        status = FunctionStatus.READY if function.get("auto_start", True) else FunctionStatus.STOPPED
+    else:
+        status = FunctionStatus.BUILD_FAILED
+    record = backend.store.update_function(
+        function["id"], dict(changes or {}, status=status.value),
+        expect={"status": [FunctionStatus.AWAITING_BUNDLE.value, FunctionStatus.BUILDING.value]})
+    if record is not None and status == FunctionStatus.READY:
+        ensure_workers(backend, record)
+    return record
+
+
+# -- workers ----------------------------------------------------------------------------
+def ensure_workers(backend: Backend, function: dict) -> int:
+    """Start workers so that ``min(maximum_concurrency, runnable jobs)`` are alive;
+    returns how many were started. Also requeues jobs of lost workers first."""
+    if function.get("status") != FunctionStatus.READY.value:
+        return 0
+    fid = function["id"]
+    live = backend.launcher.live_workers(fid)
+    reap_lost(backend, fid, live)
+    counts = backend.store.count_by_status([fid]).get(fid, {})
+    runnable = counts.get("pending", 0) + sum(counts.get(s, 0) for s in ACTIVE)
+    wanted = min(int(function["maximum_concurrency"]), runnable, NAMESPACE_ACTIVE_LIMIT)
+    missing = wanted - len(live)
+    if missing > 0:
+        backend.launcher.launch(function, missing)
+        return missing
+    return 0
+
+
+def reap_lost(backend: Backend, function_id: str, live: set[str] | None = None) -> int:
+    """Requeue the active jobs of workers that are gone (lease expired, or the process
+    is known dead). Returns how many jobs were settled."""
+    t = now()
+    lost = {j["id"]: j for j in backend.store.expired_claims(t, function_id)}
+    if live is not None:
+        for job in backend.store.active_jobs(function_id):
+            if (job["worker_id"] not in live
+                    and (job.get("last_execution_date") or 0) < t - CLAIM_GRACE_SECONDS):
+                lost[job["id"]] = job
+    for job in lost.values():
+        settle_lost(backend, job)
+    return len(lost)
+
+
+# -- settling attempts ------------------------------------------------------------------
+def _base_end(job: dict, t: float, statistics: dict | None, runtime: float | None) -> dict:
+    changes = {"worker_id": None, "lease_expires": None}
+    if runtime is not None:
+        changes["runtime"] = int(round(runtime))
+    if statistics is not None:
+        changes["statistics"] = statistics
+    return changes
+
+
+def _terminal(changes: dict, status: JobStatus, t: float) -> dict:
+    changes["status"] = status.value
+    changes["last_completion_date"] = t
+    return changes
+
+
+def _requeue(changes: dict, t: float) -> dict:
+    changes["status"] = JobStatus.PENDING.value
+    changes["queued_date"] = t
+    return changes
+
+
+def settle_success(backend: Backend, job: dict, worker_id: str, runtime: float,
+                   statistics: dict | None, **extra) -> dict | None:
+    """The attempt returned and its result is stored. ``extra`` holds more fields to
+    write in the same update (timings)."""
+    t = now()
+    changes = _terminal(_base_end(job, t, statistics, runtime), JobStatus.SUCCESS, t)
+    changes.update(exit_code=0, error_reason=None, **extra)
+    return _apply(backend, job, changes, worker_id)
+
+
+def settle_failure(backend: Backend, job: dict, worker_id: str, reason: str, exit_code: int,
+                   runtime: float | None, statistics: dict | None,
+                   retry_count: int, **extra) -> dict | None:
+    """The attempt raised, exited non-zero, or its result could not be stored: retry while
+    attempts remain, else ``failure``. A job being canceled ends ``canceled``."""
+    t = now()
+    current = backend.store.get_job(job["id"]) or job
+    changes = _base_end(job, t, statistics, runtime)
+    changes.update(error_reason=reason, exit_code=exit_code, **extra)
+    failures = int(current.get("failures") or 0) + 1
+    changes["failures"] = failures
+    if current.get("status") in (JobStatus.CANCEL.value, JobStatus.CANCELING.value):
+        _terminal(changes, JobStatus.CANCELED, t)
+    elif failures < retry_count + 1:
+        _requeue(changes, t)
+    else:
+        _terminal(changes, JobStatus.FAILURE, t)
+    return _apply(backend, job, changes, worker_id)
+
+
+def settle_timeout(backend: Backend, job: dict, worker_id: str, timeout: int,
+                   runtime: float, statistics: dict | None) -> dict | None:
+    """The attempt ran past ``timeout`` and was killed: ``timeout``, never retried."""
+    t = now()
+    changes = _terminal(_base_end(job, t, statistics, runtime), JobStatus.TIMEOUT, t)
+    changes.update(exit_code=137,
+                   error_reason=f"Job timed out: it ran longer than its timeout of {timeout} "
+                                f"seconds and was killed")
+    return _apply(backend, job, changes, worker_id)
+
+
+def settle_canceled(backend: Backend, job: dict, worker_id: str, runtime: float | None,
+                    statistics: dict | None) -> dict | None:
+    """The attempt was killed because the job was canceled."""
+    t = now()
+    changes = _terminal(_base_end(job, t, statistics, runtime), JobStatus.CANCELED, t)
+    changes.update(exit_code=137, error_reason="Job was canceled while running")
+    return _apply(backend, job, changes, worker_id)
+
+
+def settle_lost(backend: Backend, job: dict) -> dict | None:
+    """The job's worker is gone: requeue without using the retry allowance, up to
+    MAX_LOSSES losses in a run, then ``failure``."""
+    t = now()
+    losses = int(job.get("losses") or 0) + 1
+    changes = _base_end(job, t, None, None)
+    changes["losses"] = losses
+    worker = job.get("worker_id")
+    if job["status"] in (JobStatus.CANCEL.value, JobStatus.CANCELING.value):
+        _terminal(changes, JobStatus.CANCELED, t)
+    elif losses >= MAX_LOSSES:
+        _terminal(changes, JobStatus.FAILURE, t)
+        changes.update(error_reason=f"Worker lost: the job's worker ({worker}) stopped "
+                                    f"responding {losses} times in this run",
+                       exit_code=None)
+    else:
+        _requeue(changes, t)
+    return backend.store.update_job(job["id"], changes,
+                                    expect={"status": list(ACTIVE), "worker_id": worker})
+
+
+def _apply(backend: Backend, job: dict, changes: dict, worker_id: str) -> dict | None:
+    # Only the worker that holds the claim may settle it: a worker judged lost that comes
+    # back must not overwrite the new attempt.
+    return backend.store.update_job(job["id"], changes,
+                                    expect={"status": list(ACTIVE), "worker_id": worker_id})
+
+
+# -- results ----------------------------------------------------------------------------
+def store_result(backend: Backend, namespace: str, function_id: str, job_id: str,
+                 data: bytes | None, attrs: dict) -> None:
+    """Write the result blob, or delete an earlier one for a null result."""
+    blob_id = result_blob_id(namespace, function_id, job_id)
+    if data is None:
+        backend.blobs.delete([blob_id])
+        return
+    record = {
+        "id": blob_id, "namespace": namespace, "name": f"{function_id}/{job_id}",
+        "storage_type": "compute", "storage_state": "available",
+        "description": attrs.get("description"),
+        "expires": attrs.get("expires"),
+        "extra_properties": attrs.get("extra_properties"),
+        "tags": attrs.get("tags"),
+        "owners": owners(namespace),
+    }
+    backend.blobs.put(record, data, overwrite=True)
+
+
+def decode_result(data: bytes | None):
+    """JSON if it parses, else the bytes (as the original does)."""
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return data

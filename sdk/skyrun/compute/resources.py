@@ -1,0 +1,138 @@
+"""Resources and limits: ``Cpus``, ``Memory``, the allowed combinations and defaults."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from skyrun.exceptions import ValidationError
+
+DEFAULT_CPUS = 1.0
+DEFAULT_MEMORY = 2048
+DEFAULT_MAXIMUM_CONCURRENCY = 10
+DEFAULT_TIMEOUT = 3600
+DEFAULT_RETRY_COUNT = 0
+MAX_CONCURRENCY = 1000
+MAX_TIMEOUT = 14 * 24 * 3600
+MAX_RETRY_COUNT = 10
+NAMESPACE_ACTIVE_LIMIT = 1000
+MAX_ARGS_BYTES = 262_144
+
+
+def _steps(lo: int, hi: int, step: int) -> list[int]:
+    return list(range(lo, hi + 1, step))
+
+
+# The Fargate task sizes: every cpus value with the memory (MB) it may be paired with.
+ALLOWED_MEMORY: dict[float, list[int]] = {
+    0.25: [512, 1024, 2048],
+    0.5: [1024, 2048, 3072, 4096],
+    1.0: _steps(2048, 8192, 1024),
+    2.0: _steps(4096, 16384, 1024),
+    4.0: _steps(8192, 30720, 1024),
+    8.0: _steps(16384, 61440, 4096),
+    16.0: _steps(32768, 122880, 8192),
+}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+class Cpus(float):
+    """vCPUs: ``Cpus("8VCPUs") == 8.0``; strings keep only their digits and dots."""
+
+    def __new__(cls, value) -> Cpus:
+        if isinstance(value, str):
+            digits = re.sub(r"[^0-9.]", "", value)
+            try:
+                return super().__new__(cls, float(digits))
+            except ValueError:
+                raise ValueError(f"Unable to convert cpus to a number: {value}")
+        return super().__new__(cls, float(value))
+
+
+_MB = re.compile(r"^\s*([0-9]+)\s*(mb|mi|mib)?\s*$", re.IGNORECASE)
+_GB = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(gb|gi|gib)\s*$", re.IGNORECASE)
+
+
+class Memory(int):
+    """Memory in MB (1 GB = 1024 MB): ``Memory("1.5GB") == 1536``."""
+
+    def __new__(cls, value) -> Memory:
+        if isinstance(value, bool):
+            raise ValueError(f"Unable to convert memory to megabytes: {value}")
+        if isinstance(value, (int, float)):
+            return super().__new__(cls, int(value))
+        if isinstance(value, str):
+            m = _MB.match(value)
+            if m:
+                return super().__new__(cls, int(m.group(1)))
+            m = _GB.match(value)
+            if m:
+                return super().__new__(cls, int(float(m.group(1)) * 1024))
+        raise ValueError(f"Unable to convert memory to megabytes: {value}")
+
+
+def check_resources(cpus: float, memory: int, errors: dict[str, list[str]]) -> None:
+    """Add the problems with a (cpus, memory) pair to ``errors``."""
+    allowed = ALLOWED_MEMORY.get(float(cpus))
+    if allowed is None:
+        errors.setdefault("cpus", []).append(
+            f"{_fmt(cpus)} is not an allowed value; allowed: "
+            + ", ".join(_fmt(c) for c in ALLOWED_MEMORY))
+        return
+    if int(memory) not in allowed:
+        errors.setdefault("memory", []).append(
+            f"{int(memory)} MB is not allowed with cpus={_fmt(cpus)}; allowed for "
+            f"cpus={_fmt(cpus)}: " + ", ".join(str(m) for m in allowed))
+
+
+def check_int(field: str, value, lo: int, hi: int, errors: dict[str, list[str]],
+              unit: str = "") -> None:
+    """Add a problem to ``errors`` unless ``value`` is an int within ``lo``..``hi``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.setdefault(field, []).append(
+            f"{value!r} is not an integer; allowed: {lo} to {hi}{unit}")
+    elif not lo <= value <= hi:
+        errors.setdefault(field, []).append(f"{value} is out of range; allowed: {lo} to {hi}{unit}")
+
+
+_IMAGE = re.compile(r"^python(\d+)\.(\d+)(:latest)?$")
+
+
+def parse_image(image: str) -> tuple[int, int]:
+    """``(major, minor)`` of ``python3.X[:latest]``; ``ValidationError`` otherwise."""
+    m = _IMAGE.match(image) if isinstance(image, str) else None
+    if not m:
+        raise ValidationError.single("image", "must be python<major>.<minor>[:latest]")
+    return int(m.group(1)), int(m.group(2))
+
+
+def default_image() -> str:
+    """The image of the running interpreter."""
+    return f"python{sys.version_info.major}.{sys.version_info.minor}:latest"
+
+
+def validate_settings(values: dict, errors: dict[str, list[str]]) -> None:
+    """Check the run settings of a Function record (every field present in ``values``)."""
+    if "cpus" in values or "memory" in values:
+        check_resources(values["cpus"], values["memory"], errors)
+    if "maximum_concurrency" in values:
+        check_int("maximum_concurrency", values["maximum_concurrency"], 1, MAX_CONCURRENCY,
+                  errors)
+    if "timeout" in values:
+        check_int("timeout", values["timeout"], 1, MAX_TIMEOUT, errors, " seconds")
+    if "retry_count" in values:
+        check_int("retry_count", values["retry_count"], 0, MAX_RETRY_COUNT, errors)
+    if "name" in values and (not isinstance(values["name"], str) or not values["name"]):
+        errors.setdefault("name", []).append(f"{values['name']!r} is not a non-empty string")
+    for flag in ("enabled", "auto_start"):
+        if flag in values and not isinstance(values[flag], bool):
+            errors.setdefault(flag, []).append(f"{values[flag]!r} is not a bool")
+    if "environment" in values:
+        env = values["environment"]
+        if env is not None and not (isinstance(env, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+            errors.setdefault("environment", []).append(
+                f"{env!r} is not a mapping of str to str")

@@ -1,0 +1,137 @@
+"""``Search`` and ``JobSearch``: lazy, immutable queries over Functions and Jobs."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+from skyrun.common.search import (
+    LIST,
+    And,
+    Collection,
+    Compare,
+    Expression,
+    SortKey,
+    clear_chain,
+)
+from skyrun.common.document import Attribute
+from skyrun.exceptions import ValidationError
+
+T = TypeVar("T")
+PAGE = 1000
+
+
+class Search(Generic[T]):
+    """A lazy query; every builder call returns a new Search."""
+
+    def __init__(self, model, client, kind: str, scope: Expression | None = None,
+                 filters: tuple = (), sort: tuple = (), limit: int | None = None,
+                 includes: tuple = ()):
+        self._model = model
+        self._client = client
+        self._kind = kind
+        self._scope = scope
+        self._filters = filters
+        self._sort = sort
+        self._limit = limit
+        self._includes = includes
+
+    def _copy(self, **changes) -> Search:
+        values = dict(model=self._model, client=self._client, kind=self._kind,
+                      scope=self._scope, filters=self._filters, sort=self._sort,
+                      limit=self._limit, includes=self._includes)
+        values.update(changes)
+        return type(self)(**values)
+
+    def filter(self, expr: Expression) -> Search:
+        """AND a filter expression."""
+        clear_chain()
+        if not isinstance(expr, Expression):
+            raise TypeError(f"Expected an Expression not: {type(expr).__name__}")
+        return self._copy(filters=(*self._filters, expr))
+
+    def sort(self, *keys) -> Search:
+        """Sort by attributes; ``-Attr`` sorts descending."""
+        out = []
+        for key in keys:
+            if isinstance(key, SortKey):
+                out.append(key)
+            elif isinstance(key, Attribute):
+                out.append(key.sort_key())
+            else:
+                raise TypeError(f"Cannot sort by {key!r}: use an attribute such as "
+                                f"{self._model.__name__}.creation_date or its negation")
+        return self._copy(sort=(*self._sort, *out))
+
+    def limit(self, n: int) -> Search:
+        """Cap the number of results."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"limit must be a non-negative integer, not {n!r}")
+        return self._copy(limit=n)
+
+    def param(self, **params) -> Search:
+        """``include=[...]``, ``page_size`` (ignored) or legacy equality filters."""
+        search = self
+        for name, value in params.items():
+            if name == "page_size":
+                continue
+            if name == "include":
+                search = search._copy(includes=tuple(value or ()))
+                continue
+            attr = self._model._attributes.get(name)
+            if attr is None or not attr.filterable:
+                raise ValidationError(f"Unknown search parameter: {name}",
+                                      errors={name: [f"Unknown search parameter: {name}"]})
+            if isinstance(value, (list, tuple, set)) and attr.kind != LIST:
+                search = search.filter(attr.in_(list(value)))
+            else:
+                search = search.filter(attr == value)
+        return search
+
+    def _where(self) -> Expression | None:
+        expr = self._scope
+        for f in self._filters:
+            expr = f if expr is None else And(expr, f)
+        return expr
+
+    def _records(self) -> Iterator[dict]:
+        store = self._client.backend.store
+        where, sort = self._where(), list(self._sort)
+        remaining, offset = self._limit, 0
+        while remaining is None or remaining > 0:
+            size = PAGE if remaining is None else min(PAGE, remaining)
+            page = store.query(self._kind, where, sort, size, offset)
+            yield from page
+            if len(page) < size:
+                return
+            offset += len(page)
+            if remaining is not None:
+                remaining -= len(page)
+
+    def __iter__(self) -> Iterator[T]:
+        for record in self._records():
+            yield self._model._from_search(record, self._client, self._includes)
+
+    def count(self) -> int:
+        """How many records match (the limit is ignored)."""
+        return self._client.backend.store.count(self._kind, self._where())
+
+    def collect(self) -> Collection:
+        """All matches as a Collection."""
+        return Collection(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._model.__name__}, filters={len(self._filters)})"
+
+
+def scope_namespace(namespace: str) -> Expression:
+    """The filter that keeps a search to one namespace."""
+    return Compare("namespace", "==", namespace, "str")
+
+
+def warn_deprecated(param: str) -> None:
+    """The deprecation warning of the list helpers."""
+    warnings.warn(f"The `{param}` parameter is deprecated. Use "
+                  f"`Job.search().filter(<equivalent filter>)` instead.",
+                  DeprecationWarning, stacklevel=3)
