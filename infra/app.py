@@ -20,6 +20,7 @@ for _path in (_ROOT / "infra", _ROOT / "sdk"):
         sys.path.insert(0, str(_path))
 
 import aws_cdk as cdk  # noqa: E402
+
 from skyrun_infra.builder import add_checks, build_deployment  # noqa: E402
 
 app = cdk.App()

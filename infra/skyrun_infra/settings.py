@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from constructs import Node
+
 from skyrun.backends.aws import resources
 
 PREFIX = "skyrun:prefix"

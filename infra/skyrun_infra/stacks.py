@@ -7,8 +7,8 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Fn, Stack
 from constructs import Construct
-from skyrun.backends.aws import resources as r
 
+from skyrun.backends.aws import resources as r
 from skyrun_infra.constructs import iam
 from skyrun_infra.constructs.compute import BatchCompute
 from skyrun_infra.constructs.data import DataStore

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk.assertions import Match
+
 from skyrun.backends.aws import resources
 
 

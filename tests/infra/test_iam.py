@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from skyrun.backends.aws import resources
 
 DATA_SERVICES = ("s3:", "dynamodb:", "logs:")

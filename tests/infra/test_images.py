@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from aws_cdk.assertions import Match
+
 from skyrun.backends.aws import resources
 
 

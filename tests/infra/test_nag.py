@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+
 from skyrun.backends.aws import resources
 
 
@@ -39,6 +40,7 @@ def test_nag_would_report_an_unsuppressed_error(tmp_path):
     # so an empty result above means something.
     import aws_cdk as cdk
     from aws_cdk import aws_s3 as s3
+
     from skyrun_infra.builder import add_checks
 
     app = cdk.App(outdir=str(tmp_path))

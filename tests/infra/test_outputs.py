@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from skyrun.backends.aws import resources
 
 # Outputs the CDK adds itself to carry cross-stack references.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from skyrun.backends.aws import resources
 from skyrun_infra.settings import Settings
 

@@ -8,6 +8,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from cdk_nag import NagSuppressions
 from constructs import Construct
+
 from skyrun.backends.aws import resources
 
 _ATTRIBUTE_TYPES = {

@@ -19,6 +19,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from cdk_nag import NagSuppressions
 from constructs import Construct, IConstruct
+
 from skyrun.backends.aws import resources
 
 TABLE_ACTIONS = [

@@ -17,8 +17,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import custom_resources as cr
 from cdk_nag import NagSuppressions
 from constructs import Construct
-from skyrun.backends.aws import resources
 
+from skyrun.backends.aws import resources
 from skyrun_infra import sources
 from skyrun_infra.buildspec import REPOSITORY_URI, build_spec
 from skyrun_infra.constructs.data import LOG_RETENTION
