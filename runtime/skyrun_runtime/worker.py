@@ -193,7 +193,8 @@ class Worker:
         runtime = time.monotonic() - start
         if outcome == "reply":
             executor.wait_end_mark()
-            sampler.sample()
+            if reply.get("rss"):
+                sampler.add(reply["rss"])
         else:
             if outcome == "cancel":
                 self.store.update_job(jid, {"status": JobStatus.CANCELING.value},

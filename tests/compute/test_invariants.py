@@ -92,7 +92,12 @@ def test_changed_concurrency_applies_to_next_claims(namespace):
     wait_until(lambda: store.count_by_status([fn.id])[fn.id].get("running", 0) >= 2, timeout=30)
     fn.maximum_concurrency = 1
     fn.save()
-    time.sleep(0.7)  # the attempts running at the change end within 0.5 s
+
+    def running():
+        return store.count_by_status([fn.id])[fn.id].get("running", 0)
+
+    # The attempts running at the change finish; after that no claim goes past the new limit.
+    wait_until(lambda: running() <= 1, timeout=30, interval=0.01)
     samples = []
     while store.count_by_status([fn.id])[fn.id].get("pending", 0):
         samples.append(store.count_by_status([fn.id])[fn.id].get("running", 0))
