@@ -8,8 +8,10 @@ cross a fork).
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -112,6 +114,29 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def _begin_immediate(conn: sqlite3.Connection, timeout: float = 60.0) -> None:
+    # SQLite's own busy handler sleeps at least a millisecond, growing to 100 ms, when
+    # another process holds the write lock; write transactions here last tens of
+    # microseconds, so retry sooner, with a little jitter so that waiters do not march in
+    # step.
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        delay, deadline = 0.00005, time.monotonic() + timeout
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.005)
+    finally:
+        conn.execute("PRAGMA busy_timeout=60000")
+
+
 class Database:
     """A path to the SQLite file, with one connection per thread and process."""
 
@@ -143,7 +168,7 @@ class Database:
         """A write transaction, taken at once (``BEGIN IMMEDIATE``) so it cannot deadlock
         on a lock upgrade."""
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
+        _begin_immediate(conn)
         try:
             yield conn
         except BaseException:
