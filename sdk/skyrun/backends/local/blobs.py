@@ -21,6 +21,9 @@ BLOB_COLUMNS = [
 ]
 _JSON = {"extra_properties", "tags", "owners", "readers", "writers"}
 _COLUMNS = set(BLOB_COLUMNS)
+# What searches may name: the columns, and the keys of extra_properties as
+# ``extra_properties.<key>`` (see sql.where).
+_SEARCHABLE = _COLUMNS | {"extra_properties.*"}
 
 
 def _encode(record: dict) -> dict:
@@ -54,6 +57,19 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _stage(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` and return its name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
 class FileBlobStore:
     """Blobs as files, their metadata in the SQLite database."""
 
@@ -75,9 +91,16 @@ class FileBlobStore:
         blob_id = record["id"]
         if not overwrite and self.get_record(blob_id) is not None:
             raise ConflictError(f"Blob {blob_id} already exists")
+        tmp: Path | None = None
         if data is not None:
             path = self.path(blob_id)
-            write_atomic(path, data)
+            if overwrite:
+                write_atomic(path, data)
+            else:
+                # Staged beside its place and moved in only once the id is known to be
+                # free (under the write lock), so a lost race never replaces the data of
+                # the blob that won it.
+                tmp = _stage(path, data)
             record["size_bytes"] = len(data)
             record["hash"] = hashlib.md5(data).hexdigest()
             record["href"] = str(path)
@@ -87,17 +110,27 @@ class FileBlobStore:
         row = _encode(record)
         cols = ",".join(f'"{k}"' for k in row)
         verb = "INSERT OR REPLACE" if overwrite else "INSERT"
-        with self.db.transaction() as tx:
-            if not overwrite:
-                # Checked again under the write lock: two writers may race for one id.
-                expired = tx.execute("SELECT expires FROM blobs WHERE id = ?",
-                                     (blob_id,)).fetchone()
-                if expired is not None:
-                    if expired[0] is None or expired[0] > stamp:
-                        raise ConflictError(f"Blob {blob_id} already exists")
-                    tx.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
-            tx.execute(f"{verb} INTO blobs ({cols}) VALUES ({','.join('?' * len(row))})",
-                       list(row.values()))
+        try:
+            with self.db.transaction() as tx:
+                if not overwrite:
+                    # Checked again under the write lock: two writers may race for one id.
+                    expired = tx.execute("SELECT expires FROM blobs WHERE id = ?",
+                                         (blob_id,)).fetchone()
+                    if expired is not None:
+                        if expired[0] is None or expired[0] > stamp:
+                            raise ConflictError(f"Blob {blob_id} already exists")
+                        tx.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+                    if tmp is not None:
+                        os.replace(tmp, self.path(blob_id))
+                        tmp = None
+                    elif data is None:
+                        # A record without data must not inherit an expired blob's file.
+                        self._unlink(blob_id)
+                tx.execute(f"{verb} INTO blobs ({cols}) VALUES ({','.join('?' * len(row))})",
+                           list(row.values()))
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
         return _decode_record(record)
 
     def seal_file(self, record: dict) -> None:
@@ -161,17 +194,20 @@ class FileBlobStore:
                 if cur.rowcount:
                     deleted.append(blob_id)
         for blob_id in blob_ids:
-            try:
-                self.path(blob_id).unlink()
-            except FileNotFoundError:
-                pass
+            self._unlink(blob_id)
         return deleted
+
+    def _unlink(self, blob_id: str) -> None:
+        try:
+            self.path(blob_id).unlink()
+        except FileNotFoundError:
+            pass
 
     def search(self, where: Expression | None, sort: list[SortKey],
                limit: int | None = None, offset: int = 0) -> list[dict]:
         """Matching blob records (expired ones excluded)."""
-        clause, params = sql.where(where, _COLUMNS)
-        order = sql.order_by(sort, _COLUMNS, "rowid")
+        clause, params = sql.where(where, _SEARCHABLE)
+        order = sql.order_by(sort, _SEARCHABLE, "rowid")
         params = [*params, now(), -1 if limit is None else limit, offset]
         rows = self.db.connection().execute(
             f"SELECT * FROM blobs WHERE {clause} AND (expires IS NULL OR expires > ?) "
@@ -180,7 +216,7 @@ class FileBlobStore:
 
     def count(self, where: Expression | None) -> int:
         """How many unexpired blobs match."""
-        clause, params = sql.where(where, _COLUMNS)
+        clause, params = sql.where(where, _SEARCHABLE)
         return self.db.connection().execute(
             f"SELECT count(*) FROM blobs WHERE {clause} AND (expires IS NULL OR expires > ?)",
             [*params, now()]).fetchone()[0]
