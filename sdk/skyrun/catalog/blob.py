@@ -15,7 +15,7 @@ from skyrun.catalog.enums import DocumentState, StorageState, StorageType
 from skyrun.catalog.fields import EXTRA, FIELDS, check
 from skyrun.catalog.search import BlobSearch, purge_expired
 from skyrun.common.document import Attribute, Document
-from skyrun.common.search import In
+from skyrun.common.search import LIST, In
 from skyrun.compute.client import ComputeClient
 from skyrun.exceptions import NotFoundError, ValidationError
 
@@ -25,7 +25,8 @@ _BATCH = 500  # ids per query, well under SQLite's bound-parameter limit
 
 def _attr(name: str, doc: str, **flags) -> Attribute:
     spec = FIELDS[name]
-    return Attribute(spec.kind, filterable=spec.filterable, sortable=spec.sortable, doc=doc,
+    kind = _ListAttribute if spec.kind == LIST else Attribute
+    return kind(spec.kind, filterable=spec.filterable, sortable=spec.sortable, doc=doc,
                      **flags)
 
 
@@ -53,6 +54,25 @@ class _DictAttribute(Attribute):
 
     def store(self, value):
         return dict(value) if isinstance(value, dict) else value
+
+
+class _ListAttribute(Attribute):
+    """A list attribute (tracked in place, as in compute documents) that keeps a value of
+    another type as it is, so that ``save()`` reports it instead of a str turning into a
+    list of characters. A set is stored sorted."""
+
+    def __get__(self, obj, owner=None):
+        if obj is not None and not isinstance(obj._get(self.name), (list, type(None))):
+            obj._check_deleted()
+            return obj._get(self.name)
+        return super().__get__(obj, owner)
+
+    def store(self, value):
+        if isinstance(value, (set, frozenset)):
+            value = sorted(value)
+        if isinstance(value, (list, tuple)):
+            return super().store(list(value))
+        return value
 
 
 class _ClassOrInstanceMethod:

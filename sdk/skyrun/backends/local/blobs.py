@@ -57,6 +57,12 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _stamp() -> float:
+    """The current time, whole microseconds: a stamp read back as a datetime and used in a
+    filter (``p.created >= blob.created``) must compare equal to itself."""
+    return round(now(), 6)
+
+
 def _stage(path: Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path`` and return its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +110,7 @@ class FileBlobStore:
             record["size_bytes"] = len(data)
             record["hash"] = hashlib.md5(data).hexdigest()
             record["href"] = str(path)
-        stamp = now()
+        stamp = _stamp()
         record.setdefault("created", stamp)
         record["modified"] = stamp
         row = _encode(record)
@@ -142,7 +148,7 @@ class FileBlobStore:
         except FileNotFoundError:
             data = b""
         record = dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
-                      href=str(path), modified=now())
+                      href=str(path), modified=_stamp())
         record.setdefault("created", record["modified"])
         row = _encode(record)
         cols = ",".join(f'"{k}"' for k in row)
@@ -178,7 +184,7 @@ class FileBlobStore:
 
     def update(self, blob_id: str, changes: dict) -> dict | None:
         """Change metadata fields."""
-        row = _encode(dict(changes, modified=now()))
+        row = _encode(dict(changes, modified=_stamp()))
         sets = ", ".join(f'"{k}" = ?' for k in row)
         with self.db.transaction() as tx:
             out = tx.execute(f"UPDATE blobs SET {sets} WHERE id = ? RETURNING *",

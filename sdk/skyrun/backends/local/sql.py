@@ -15,6 +15,7 @@ from skyrun.common.search import (
     SortKey,
 )
 
+_RANGE = ("<", "<=", ">", ">=")
 _OPS = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -82,7 +83,14 @@ def _compile(expr: Expression, columns: set[str], params: list) -> str:
             return _like("e.value", expr, params, each)
     if isinstance(expr, Compare):
         params.append(_value(expr.value))
-        return f"{col} {_OPS[expr.op]} ?"
+        test = f"{col} {_OPS[expr.op]} ?"
+        if expr.op in _RANGE and col.startswith("json_extract("):
+            # A JSON value has its own type; SQLite ranks every number below every string,
+            # so a range matches only values of the compared value's type.
+            numeric = isinstance(expr.value, (int, float))
+            same = "IN ('integer', 'real')" if numeric else "= 'text'"
+            test = f"({test} AND typeof({col}) {same})"
+        return test
     if isinstance(expr, In):
         params.extend(_value(v) for v in expr.values)
         return f"{col} IN ({','.join('?' * len(expr.values))})"
