@@ -78,3 +78,6 @@ def test_results_and_logs_are_blobs(acme):
     tagged = jobs[4].result_blob(catalog_client=acme)
     assert tagged.data() == b"null" and tagged.tags == ["t"]
     assert [b.name for b in results.filter(p.tags == "t")] == [f"{fid}/{jobs[4].id}"]
+    # Results stored without tags have an empty list, as blobs made by the SDK do.
+    assert results.filter(p.tags != "t").count() == 3
+    assert logs.filter(p.tags.isnull).count() == 0 and logs.filter(p.tags != "x").count() == 5

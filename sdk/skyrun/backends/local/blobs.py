@@ -26,9 +26,20 @@ _COLUMNS = set(BLOB_COLUMNS)
 _SEARCHABLE = _COLUMNS | {"extra_properties.*"}
 
 
+_LISTS = {"tags", "owners", "readers", "writers"}
+
+
 def _encode(record: dict) -> dict:
-    return {k: (json.dumps(v) if k in _JSON and v is not None else v)
+    # A missing list is stored as an empty one, so that list filters (``tags != "x"``)
+    # treat blobs written by the SDK and by workers alike.
+    return {k: (json.dumps([] if v is None and k in _LISTS else v)
+                if k in _JSON and (v is not None or k in _LISTS) else v)
             for k, v in record.items() if k in _COLUMNS}
+
+
+def _new_row(record: dict) -> dict:
+    """The encoded row of a new record, with every list column present."""
+    return _encode({**dict.fromkeys(_LISTS), **record})
 
 
 def _decode(row) -> dict | None:
@@ -113,7 +124,7 @@ class FileBlobStore:
         stamp = _stamp()
         record.setdefault("created", stamp)
         record["modified"] = stamp
-        row = _encode(record)
+        row = _new_row(record)
         cols = ",".join(f'"{k}"' for k in row)
         verb = "INSERT OR REPLACE" if overwrite else "INSERT"
         try:
@@ -150,7 +161,7 @@ class FileBlobStore:
         record = dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
                       href=str(path), modified=_stamp())
         record.setdefault("created", record["modified"])
-        row = _encode(record)
+        row = _new_row(record)
         cols = ",".join(f'"{k}"' for k in row)
         updates = ",".join(f'"{k}" = excluded."{k}"' for k in row if k not in ("id", "created"))
         with self.db.transaction() as tx:
