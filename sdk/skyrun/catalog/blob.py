@@ -7,87 +7,25 @@ ranges, defaults) live here so that every backend applies them alike.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Iterable, Iterator
 
 from skyrun.catalog import reading
+from skyrun.catalog.attributes import (
+    ClassOrInstanceMethod,
+    DictAttribute,
+    lenient_enum,
+)
+from skyrun.catalog.attributes import field_attribute as _attr
 from skyrun.catalog.enums import DocumentState, StorageState, StorageType
 from skyrun.catalog.fields import EXTRA, FIELDS, check
 from skyrun.catalog.search import BlobSearch, purge_expired
-from skyrun.common.document import Attribute, Document
-from skyrun.common.search import LIST, In
+from skyrun.common.document import Document
+from skyrun.common.search import In
 from skyrun.compute.client import ComputeClient
 from skyrun.exceptions import NotFoundError, ValidationError
 
 _LISTS = ("tags", "owners", "readers", "writers")
 _BATCH = 500  # ids per query, well under SQLite's bound-parameter limit
-
-
-def _attr(name: str, doc: str, **flags) -> Attribute:
-    spec = FIELDS[name]
-    kind = _ListAttribute if spec.kind == LIST else Attribute
-    return kind(spec.kind, filterable=spec.filterable, sortable=spec.sortable, doc=doc,
-                     **flags)
-
-
-def _enum(enum_type):
-    def present(value):
-        try:
-            return enum_type(value)
-        except ValueError:
-            return value  # an invalid assignment is reported by save()
-    return present
-
-
-class _DictAttribute(Attribute):
-    """A dict attribute whose in-place changes count as changes: reading it puts a copy
-    in the document's changes, which is compared with the stored value."""
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self
-        obj._check_deleted()
-        if self.name not in obj._changes:
-            value = obj._record.get(self.name)
-            obj._changes[self.name] = dict(value) if isinstance(value, dict) else value
-        return obj._changes[self.name]
-
-    def store(self, value):
-        return dict(value) if isinstance(value, dict) else value
-
-
-class _ListAttribute(Attribute):
-    """A list attribute (tracked in place, as in compute documents) that keeps a value of
-    another type as it is, so that ``save()`` reports it instead of a str turning into a
-    list of characters. A set is stored sorted."""
-
-    def __get__(self, obj, owner=None):
-        if obj is not None and not isinstance(obj._get(self.name), (list, type(None))):
-            obj._check_deleted()
-            return obj._get(self.name)
-        return super().__get__(obj, owner)
-
-    def store(self, value):
-        if isinstance(value, (set, frozenset)):
-            value = sorted(value)
-        if isinstance(value, (list, tuple)):
-            return super().store(list(value))
-        return value
-
-
-class _ClassOrInstanceMethod:
-    """Calls one function on the class (``Blob.delete(id)``) and another on an instance
-    (``blob.delete()``), as the original client's ``delete`` does."""
-
-    def __init__(self, on_class, on_instance):
-        self.on_class = on_class
-        self.on_instance = on_instance
-        self.__doc__ = on_instance.__doc__
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return types.MethodType(self.on_class, owner)
-        return types.MethodType(self.on_instance, obj)
 
 
 class Blob(Document):
@@ -104,15 +42,15 @@ class Blob(Document):
     name = _attr("name", "The name; ``/`` separates levels for prefix search", immutable=True)
     namespace = _attr("namespace", "The owning namespace, ``org:...``", immutable=True)
     storage_type = _attr("storage_type", "The StorageType", immutable=True,
-                         present=_enum(StorageType))
+                         present=lenient_enum(StorageType))
     storage_state = _attr("storage_state", "The StorageState", immutable=True,
-                          present=_enum(StorageState))
+                          present=lenient_enum(StorageState))
     size_bytes = _attr("size_bytes", "Size of the data in bytes", readonly=True)
     created = _attr("created", "When the blob was stored", readonly=True)
     modified = _attr("modified", "When the blob last changed", readonly=True)
     expires = _attr("expires", "After this time the blob counts as missing and is removed")
     description = _attr("description", "Free text, at most 80,000 characters")
-    extra_properties = _DictAttribute(FIELDS[EXTRA].kind,
+    extra_properties = DictAttribute(FIELDS[EXTRA].kind,
                                       doc="At most 50 str keys with str or number values")
     tags = _attr("tags", "At most 32 tags of at most 1000 bytes")
     owners = _attr("owners", "Owner entries (recorded, not enforced)")
@@ -345,7 +283,7 @@ class Blob(Document):
         """Delete the blob ``id``: True, or None if there was no such blob."""
         return True if _delete(ComputeClient.resolve(client), [id]) else None
 
-    delete = _ClassOrInstanceMethod(_delete_by_id, _delete_instance)
+    delete = ClassOrInstanceMethod(_delete_by_id, _delete_instance)
 
     @classmethod
     def delete_many(cls, ids: Iterable[str], raise_on_missing: bool = False,
