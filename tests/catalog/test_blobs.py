@@ -74,6 +74,8 @@ def test_upload_data_then_save_is_noop_and_second_upload_conflicts(namespace):
         Blob(name="greeting").upload_data(b"other")
     with pytest.raises(ConflictError, match="already exists"):
         Blob(name="greeting").save()
+    with pytest.raises(ConflictError, match="already exists"):
+        Blob(name="greeting").upload(io.BytesIO(b"other"))
     assert Blob.get_data(name="greeting") == b"hello"
 
 

@@ -88,7 +88,7 @@ class Blob(Document):
     def _get(self, name: str, default=None):
         if name == "id" and "id" not in self._record:
             parts = [super(Blob, self)._get(k) for k in ("storage_type", "namespace", "name")]
-            return None if None in parts else "/".join(parts)
+            return None if None in parts else "/".join(str(p) for p in parts)
         return super()._get(name, default)
 
     @property
@@ -113,6 +113,9 @@ class Blob(Document):
         org = auth.payload["org"]
         if not namespace_id:
             return f"{org}:{auth.namespace}"
+        if not isinstance(namespace_id, str):
+            raise ValidationError.single("namespace", f"{namespace_id!r} is not allowed; a "
+                                                      "namespace is a str")
         if namespace_id == org or namespace_id.startswith(org + ":"):
             return namespace_id
         return f"{org}:{namespace_id}"
