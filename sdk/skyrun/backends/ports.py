@@ -109,10 +109,14 @@ class BlobStore(Protocol):
 
     def search(self, where: Expression | None, sort: list[SortKey],
                limit: int | None = None, offset: int = 0) -> list[dict]:
-        """Blob records matching ``where``."""
+        """Unexpired blob records matching ``where``. Besides the record fields, a filter
+        or sort may name ``extra_properties.<key>``: the value under that key."""
 
     def count(self, where: Expression | None) -> int:
         """How many blob records match ``where``."""
+
+    def purge_expired(self) -> int:
+        """Remove blobs whose ``expires`` has passed; return how many."""
 
     def put_object(self, key: str, data: bytes) -> None:
         """Store internal data (bundles) outside the catalog."""

@@ -21,11 +21,25 @@ BLOB_COLUMNS = [
 ]
 _JSON = {"extra_properties", "tags", "owners", "readers", "writers"}
 _COLUMNS = set(BLOB_COLUMNS)
+# What searches may name: the columns, and the keys of extra_properties as
+# ``extra_properties.<key>`` (see sql.where).
+_SEARCHABLE = _COLUMNS | {"extra_properties.*"}
+
+
+_LISTS = {"tags", "owners", "readers", "writers"}
 
 
 def _encode(record: dict) -> dict:
-    return {k: (json.dumps(v) if k in _JSON and v is not None else v)
+    # A missing list is stored as an empty one, so that list filters (``tags != "x"``)
+    # treat blobs written by the SDK and by workers alike.
+    return {k: (json.dumps([] if v is None and k in _LISTS else v)
+                if k in _JSON and (v is not None or k in _LISTS) else v)
             for k, v in record.items() if k in _COLUMNS}
+
+
+def _new_row(record: dict) -> dict:
+    """The encoded row of a new record, with every list column present."""
+    return _encode({**dict.fromkeys(_LISTS), **record})
 
 
 def _decode(row) -> dict | None:
@@ -54,6 +68,25 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _stamp() -> float:
+    """The current time, whole microseconds: a stamp read back as a datetime and used in a
+    filter (``p.created >= blob.created``) must compare equal to itself."""
+    return round(now(), 6)
+
+
+def _stage(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` and return its name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
 class FileBlobStore:
     """Blobs as files, their metadata in the SQLite database."""
 
@@ -75,29 +108,46 @@ class FileBlobStore:
         blob_id = record["id"]
         if not overwrite and self.get_record(blob_id) is not None:
             raise ConflictError(f"Blob {blob_id} already exists")
+        tmp: Path | None = None
         if data is not None:
             path = self.path(blob_id)
-            write_atomic(path, data)
+            if overwrite:
+                write_atomic(path, data)
+            else:
+                # Staged beside its place and moved in only once the id is known to be
+                # free (under the write lock), so a lost race never replaces the data of
+                # the blob that won it.
+                tmp = _stage(path, data)
             record["size_bytes"] = len(data)
             record["hash"] = hashlib.md5(data).hexdigest()
             record["href"] = str(path)
-        stamp = now()
+        stamp = _stamp()
         record.setdefault("created", stamp)
         record["modified"] = stamp
-        row = _encode(record)
+        row = _new_row(record)
         cols = ",".join(f'"{k}"' for k in row)
         verb = "INSERT OR REPLACE" if overwrite else "INSERT"
-        with self.db.transaction() as tx:
-            if not overwrite:
-                # Checked again under the write lock: two writers may race for one id.
-                expired = tx.execute("SELECT expires FROM blobs WHERE id = ?",
-                                     (blob_id,)).fetchone()
-                if expired is not None:
-                    if expired[0] is None or expired[0] > stamp:
-                        raise ConflictError(f"Blob {blob_id} already exists")
-                    tx.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
-            tx.execute(f"{verb} INTO blobs ({cols}) VALUES ({','.join('?' * len(row))})",
-                       list(row.values()))
+        try:
+            with self.db.transaction() as tx:
+                if not overwrite:
+                    # Checked again under the write lock: two writers may race for one id.
+                    expired = tx.execute("SELECT expires FROM blobs WHERE id = ?",
+                                         (blob_id,)).fetchone()
+                    if expired is not None:
+                        if expired[0] is None or expired[0] > stamp:
+                            raise ConflictError(f"Blob {blob_id} already exists")
+                        tx.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+                    if tmp is not None:
+                        os.replace(tmp, self.path(blob_id))
+                        tmp = None
+                    elif data is None:
+                        # A record without data must not inherit an expired blob's file.
+                        self._unlink(blob_id)
+                tx.execute(f"{verb} INTO blobs ({cols}) VALUES ({','.join('?' * len(row))})",
+                           list(row.values()))
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
         return _decode_record(record)
 
     def seal_file(self, record: dict) -> None:
@@ -109,9 +159,9 @@ class FileBlobStore:
         except FileNotFoundError:
             data = b""
         record = dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
-                      href=str(path), modified=now())
+                      href=str(path), modified=_stamp())
         record.setdefault("created", record["modified"])
-        row = _encode(record)
+        row = _new_row(record)
         cols = ",".join(f'"{k}"' for k in row)
         updates = ",".join(f'"{k}" = excluded."{k}"' for k in row if k not in ("id", "created"))
         with self.db.transaction() as tx:
@@ -145,7 +195,7 @@ class FileBlobStore:
 
     def update(self, blob_id: str, changes: dict) -> dict | None:
         """Change metadata fields."""
-        row = _encode(dict(changes, modified=now()))
+        row = _encode(dict(changes, modified=_stamp()))
         sets = ", ".join(f'"{k}" = ?' for k in row)
         with self.db.transaction() as tx:
             out = tx.execute(f"UPDATE blobs SET {sets} WHERE id = ? RETURNING *",
@@ -161,17 +211,20 @@ class FileBlobStore:
                 if cur.rowcount:
                     deleted.append(blob_id)
         for blob_id in blob_ids:
-            try:
-                self.path(blob_id).unlink()
-            except FileNotFoundError:
-                pass
+            self._unlink(blob_id)
         return deleted
+
+    def _unlink(self, blob_id: str) -> None:
+        try:
+            self.path(blob_id).unlink()
+        except FileNotFoundError:
+            pass
 
     def search(self, where: Expression | None, sort: list[SortKey],
                limit: int | None = None, offset: int = 0) -> list[dict]:
         """Matching blob records (expired ones excluded)."""
-        clause, params = sql.where(where, _COLUMNS)
-        order = sql.order_by(sort, _COLUMNS, "rowid")
+        clause, params = sql.where(where, _SEARCHABLE)
+        order = sql.order_by(sort, _SEARCHABLE, "rowid")
         params = [*params, now(), -1 if limit is None else limit, offset]
         rows = self.db.connection().execute(
             f"SELECT * FROM blobs WHERE {clause} AND (expires IS NULL OR expires > ?) "
@@ -180,7 +233,7 @@ class FileBlobStore:
 
     def count(self, where: Expression | None) -> int:
         """How many unexpired blobs match."""
-        clause, params = sql.where(where, _COLUMNS)
+        clause, params = sql.where(where, _SEARCHABLE)
         return self.db.connection().execute(
             f"SELECT count(*) FROM blobs WHERE {clause} AND (expires IS NULL OR expires > ?)",
             [*params, now()]).fetchone()[0]

@@ -15,11 +15,16 @@ from skyrun.common.search import (
     SortKey,
 )
 
+_RANGE = ("<", "<=", ">", ">=")
 _OPS = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
 def where(expr: Expression | None, columns: set[str]) -> tuple[str, list]:
-    """``(sql, params)`` for ``expr``; ``"1"`` when there is no filter."""
+    """``(sql, params)`` for ``expr``; ``"1"`` when there is no filter.
+
+    ``columns`` names what may be filtered on. An entry ``"<col>.*"`` marks ``col`` as a
+    JSON object whose keys are addressed as ``"<col>.<key>"`` (blob extra properties).
+    """
     if expr is None:
         return "1", []
     params: list = []
@@ -28,16 +33,32 @@ def where(expr: Expression | None, columns: set[str]) -> tuple[str, list]:
 
 
 def _column(name: str, columns: set[str]) -> str:
-    if name not in columns:
-        raise ValueError(f"Cannot filter on property: {name}")
-    return f'"{name}"'
+    if name in columns:
+        return f'"{name}"'
+    base, dot, key = name.partition(".")
+    if dot and f"{base}.*" in columns:
+        return json_key(base, key)
+    raise ValueError(f"Cannot filter on property: {name}")
+
+
+def json_key(column: str, key: str) -> str:
+    """SQL for the value under ``key`` of the JSON object in ``column``.
+
+    The key is quoted as a JSON path label, so dots and brackets in it are plain
+    characters; SQLite's path syntax has no escape for ``"``, so such keys are refused.
+    """
+    if not key or '"' in key or "\x00" in key:
+        raise ValueError(f"Cannot filter on property: {column}.{key} (a key used in a filter "
+                         "must be non-empty, without double quotes or NUL)")
+    literal = ('$."' + key + '"').replace("'", "''")
+    return f"json_extract(\"{column}\", '{literal}')"
 
 
 def _compile(expr: Expression, columns: set[str], params: list) -> str:
-    if isinstance(expr, And):
-        return f"({_compile(expr.left, columns, params)} AND {_compile(expr.right, columns, params)})"
-    if isinstance(expr, Or):
-        return f"({_compile(expr.left, columns, params)} OR {_compile(expr.right, columns, params)})"
+    if isinstance(expr, (And, Or)):
+        left = _compile(expr.left, columns, params)
+        right = _compile(expr.right, columns, params)
+        return f"({left} {'AND' if isinstance(expr, And) else 'OR'} {right})"
     col = _column(expr.name, columns)  # type: ignore[attr-defined]
     if isinstance(expr, IsNull):
         return f"{col} IS {'NOT ' if expr.negate else ''}NULL"
@@ -62,7 +83,14 @@ def _compile(expr: Expression, columns: set[str], params: list) -> str:
             return _like("e.value", expr, params, each)
     if isinstance(expr, Compare):
         params.append(_value(expr.value))
-        return f"{col} {_OPS[expr.op]} ?"
+        test = f"{col} {_OPS[expr.op]} ?"
+        if expr.op in _RANGE and col.startswith("json_extract("):
+            # A JSON value has its own type; SQLite ranks every number below every string,
+            # so a range matches only values of the compared value's type.
+            numeric = isinstance(expr.value, (int, float))
+            same = "IN ('integer', 'real')" if numeric else "= 'text'"
+            test = f"({test} AND typeof({col}) {same})"
+        return test
     if isinstance(expr, In):
         params.extend(_value(v) for v in expr.values)
         return f"{col} IN ({','.join('?' * len(expr.values))})"
