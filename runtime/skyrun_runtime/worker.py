@@ -17,6 +17,7 @@ import traceback
 import zipfile
 from pathlib import Path
 
+from skyrun.common.timeutil import now
 from skyrun.compute import lifecycle
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
 from skyrun.compute.statuses import FunctionStatus, JobStatus
@@ -99,7 +100,7 @@ class Worker:
                 if function["status"] == FunctionStatus.READY.value:
                     job = self.store.claim(self.function_id, self.worker_id,
                                            lifecycle.LEASE_SECONDS, NAMESPACE_ACTIVE_LIMIT,
-                                           time.time())
+                                           now())
                 else:
                     job = None
                 if job is not None:

@@ -7,6 +7,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
+
 from skyrun.auth import Auth
 from skyrun.catalog import Blob, DocumentState, StorageState, StorageType
 from skyrun.compute import ComputeClient

@@ -6,6 +6,7 @@ import gzip
 import uuid
 
 import pytest
+
 from skyrun.auth import Auth
 from skyrun.catalog import Blob, StorageType
 from skyrun.catalog import properties as p

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+
 from skyrun.catalog import Blob, BlobSearch, StorageType
 from skyrun.catalog import properties as p
 

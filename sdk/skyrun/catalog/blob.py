@@ -20,6 +20,7 @@ from skyrun.catalog.enums import DocumentState, StorageState, StorageType
 from skyrun.catalog.fields import EXTRA, FIELDS, check
 from skyrun.catalog.search import BlobSearch, purge_expired
 from skyrun.common.document import Document
+from skyrun.common.namespaces import default_owners
 from skyrun.common.search import In
 from skyrun.compute.client import ComputeClient
 from skyrun.exceptions import NotFoundError, ValidationError
@@ -73,7 +74,7 @@ class Blob(Document):
             self.name = name
         for key in _LISTS:
             if key not in self._changes:
-                self._set(key, list(_owners(self.namespace) if key == "owners" else []))
+                self._set(key, list(default_owners(self.namespace) if key == "owners" else []))
         if EXTRA not in self._changes:
             self._set(EXTRA, {})
 
@@ -322,10 +323,6 @@ _READONLY = {name: Blob._attributes[name].readonly for name in FIELDS}
 
 
 # -- helpers ----------------------------------------------------------------------------
-def _owners(namespace: str) -> list[str]:
-    return [f"user:{namespace}", f"org:{namespace.split(':', 1)[0]}"]
-
-
 def _normalized(record: dict) -> dict:
     """A stored record with empty lists and dict for missing ones, so that reading them
     does not look like a change."""

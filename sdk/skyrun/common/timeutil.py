@@ -45,5 +45,6 @@ def iso_utc(value: float) -> str:
 
 
 def now() -> float:
-    """The current time as seconds since the epoch."""
-    return time.time()
+    """The current time as seconds since the epoch, in whole microseconds, so that a
+    stored time read back and compared with itself matches."""
+    return round(time.time(), 6)

@@ -10,6 +10,7 @@ import gzip
 import json
 
 from skyrun.backends.ports import Backend
+from skyrun.common.namespaces import default_owners
 from skyrun.common.timeutil import now
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
 from skyrun.compute.statuses import ACTIVE, FunctionStatus, JobStatus
@@ -35,11 +36,6 @@ def build_log_blob_id(namespace: str, function_id: str) -> str:
     return f"logs/{namespace}/{function_id}"
 
 
-def owners(namespace: str) -> list[str]:
-    """The default owners of a blob in ``namespace``."""
-    return [f"user:{namespace}", f"org:{namespace.split(':', 1)[0]}"]
-
-
 # -- builds -----------------------------------------------------------------------------
 def write_build_log(backend: Backend, function: dict, text: str) -> None:
     """Store (or replace) the gzip build log blob ``logs/{ns}/{fid}``."""
@@ -47,7 +43,7 @@ def write_build_log(backend: Backend, function: dict, text: str) -> None:
     backend.blobs.put({
         "id": build_log_blob_id(ns, function["id"]), "namespace": ns,
         "name": function["id"], "storage_type": "logs", "storage_state": "available",
-        "owners": owners(ns),
+        "owners": default_owners(ns),
     }, gzip.compress(text.encode()), overwrite=True)
 
 
@@ -218,7 +214,7 @@ def store_result(backend: Backend, namespace: str, function_id: str, job_id: str
         "expires": attrs.get("expires"),
         "extra_properties": attrs.get("extra_properties"),
         "tags": attrs.get("tags"),
-        "owners": owners(namespace),
+        "owners": default_owners(namespace),
     }
     backend.blobs.put(record, data, overwrite=True)
 

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 
 from skyrun.backends.local.blobs import FileBlobStore
+from skyrun.common.namespaces import default_owners
 from skyrun.common.timeutil import iso_utc, to_epoch
 
 
@@ -61,14 +62,10 @@ class FileLogStore:
             "name": f"{function_id}/{job_id}",
             "storage_type": "logs",
             "storage_state": "available",
-            "owners": _owners(namespace),
+            "owners": default_owners(namespace),
         })
 
     def delete(self, namespace: str, function_id: str, job_id: str) -> None:
         """Remove a job's log blob and file."""
         self.blobs.delete([log_blob_id(namespace, function_id, job_id)])
 
-
-def _owners(namespace: str) -> list[str]:
-    org = namespace.split(":", 1)[0]
-    return [f"user:{namespace}", f"org:{org}"]
