@@ -167,6 +167,14 @@ class EnvironmentCache:
             log.write(f"Removing the incomplete environment {env_hash} of an earlier build.\n")
             shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._build(target, env_hash, interpreter, version, requirements, log)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)  # a later build starts afresh
+            raise
+
+    def _build(self, target: Path, env_hash: str, interpreter: str, version: str,
+               requirements: list[str], log: TextIO) -> None:
         started = time.monotonic()
         log.write(f"Creating the virtual environment {target} with {interpreter}\n")
         _run([interpreter, "-m", "venv", "--without-pip", str(target)], log,
