@@ -241,8 +241,8 @@ class Worker:
             settled = lifecycle.settle_canceled(b, job, wid, runtime, stats)
         elif outcome == "memory":
             settled = lifecycle.settle_failure(
-                b, job, wid, f"Memory limit exceeded: the job used more than its limit of "
-                             f"{function['memory']} MB and was killed", 137, runtime, stats,
+                b, job, wid, f"Memory limit exceeded: the job used more than its memory "
+                             f"limit of {function['memory']} MB and was killed", 137, runtime, stats,
                 retries)
         elif outcome == "crashed":
             settled = lifecycle.settle_failure(
