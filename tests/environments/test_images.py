@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from skyrun.backends.local import interpreters
 from skyrun.compute import Function, FunctionStatus, JobStatus
 from skyrun.exceptions import ValidationError
+
 from tests.environments.conftest import OTHER_PYTHON, finished
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -17,7 +17,7 @@ RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
 def version():
     import sys
 
-    return ["%d.%d" % sys.version_info[:2], sys.executable]
+    return [f"{sys.version_info[0]}.{sys.version_info[1]}", sys.executable]
 
 
 @pytest.mark.parametrize("image", [f"python{RUNNING}:latest", f"python{RUNNING}"])

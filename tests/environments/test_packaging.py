@@ -7,10 +7,10 @@ import sys
 import types
 
 import pytest
-
 from skyrun.compute import Function, JobStatus
 from skyrun.compute.bundle import parse_requirements
 from skyrun.exceptions import ValidationError
+
 from tests.environments.conftest import PACKAGE, bundle_names, finished, make_package, unique
 
 ENTRY = ["__skyrun_entrypoint__.json", "__skyrun_entrypoint__.pkl"]
@@ -180,8 +180,9 @@ def test_data_rules(root, tmp_path):
         Function(lambda: 1, include_data=[f"{root}/d/*.nope"]).save()
     with pytest.raises(ValidationError, match="No data file found for path: .*missing.txt"):
         Function(lambda: 1, include_data=[f"{root}/d/missing.txt"]).save()
-    with pytest.raises(ValidationError, match=r"Cannot accept directories as include data\. "
-                                              r"Use globs instead: .*/d/\*\.\* OR .*/d/\*\*/\*\.\*"):
+    directories = (r"Cannot accept directories as include data\. "
+                   r"Use globs instead: .*/d/\*\.\* OR .*/d/\*\*/\*\.\*")
+    with pytest.raises(ValidationError, match=directories):
         Function(lambda: 1, include_data=[f"{root}/d"]).save()
     (root / "d" / "gone.txt").symlink_to(root / "d" / "never-there")
     with pytest.raises(ValidationError, match="Data file does not exist: .*gone.txt"):

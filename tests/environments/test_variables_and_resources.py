@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from skyrun.compute import Function, Job, JobStatus
 from skyrun.exceptions import ValidationError
 

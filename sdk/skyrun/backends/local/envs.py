@@ -254,6 +254,7 @@ class EnvironmentCache:
                     if held:
                         shutil.rmtree(runtime, ignore_errors=True)
                         removed.append(runtime.name)
+                (self.root / f"_runtime-{runtime.name}.lock").unlink(missing_ok=True)
         return removed
 
 
