@@ -75,7 +75,7 @@ class Worker:
             if self.bundle_dir is None:
                 self.bundle_dir = self._prepare_bundle(function)
             python = self.backend.builder.executable(function)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("SKYRUN_")}
+            env = _executor_env()
             self.executor = ExecutorProcess(python, self.bundle_dir, float(function["cpus"]), env)
         return self.executor
 
@@ -243,8 +243,8 @@ class Worker:
             settled = lifecycle.settle_canceled(b, job, wid, runtime, stats)
         elif outcome == "memory":
             settled = lifecycle.settle_failure(
-                b, job, wid, f"Memory limit exceeded: the job used more than its limit of "
-                             f"{function['memory']} MB and was killed", 137, runtime, stats,
+                b, job, wid, f"Memory limit exceeded: the job used more than its memory "
+                             f"limit of {function['memory']} MB and was killed", 137, runtime, stats,
                 retries)
         elif outcome == "crashed":
             settled = lifecycle.settle_failure(
@@ -256,6 +256,20 @@ class Worker:
                 JobStatus.SUCCESS.value, JobStatus.FAILURE.value, JobStatus.TIMEOUT.value,
                 JobStatus.CANCELED.value):
             b.logs.seal(ns, fid, jid)
+
+
+def _executor_env() -> dict[str, str]:
+    """The executor's starting environment: the worker's, without skyrun's variables and
+    without the caller's Python path, so the job's environment shows only its own
+    packages plus the skyrun runtime (the same source as this worker's)."""
+    import skyrun
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SKYRUN_") and k not in ("PYTHONPATH", "PYTHONHOME")}
+    paths = [str(Path(skyrun.__file__).parents[1]), str(Path(__file__).parents[1])]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
 
 
 def _raw(value):

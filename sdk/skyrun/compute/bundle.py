@@ -116,13 +116,16 @@ def serialize_entrypoint(function, modules: list[str]) -> tuple[dict, bytes | No
     if isinstance(function, str):
         return {"kind": "dotted", "name": function, "python": python}, None
     registered = []
-    for name in modules:
+    already = getattr(cloudpickle.cloudpickle, "_PICKLE_BY_VALUE_MODULES", set())
+    for name in dict.fromkeys(modules):  # a name listed twice is registered once
         module = sys.modules.get(name) or importlib.import_module(name)
+        if module.__name__ in already:
+            continue  # registered by the caller: leave it so afterwards
         try:
             cloudpickle.register_pickle_by_value(module)
             registered.append(module)
         except ValueError:
-            pass  # already registered
+            pass
     try:
         data = cloudpickle.dumps(function)
     except Exception as exc:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator, Mapping
 
 from skyrun.backends.ports import JSONText
+from skyrun.compute.environment import reserved_in, reserved_message
 from skyrun.compute.resources import MAX_ARGS_BYTES
 from skyrun.exceptions import ValidationError
 
@@ -37,6 +38,10 @@ def encode_inputs(index: int, args, kwargs, environment) -> tuple:
                 isinstance(k, str) and isinstance(v, str) for k, v in environment.items()):
             msg = (f"job {index}: environment are not JSON serializable: it must map str to "
                    f"str, got {environment!r}")
+            raise ValidationError(msg, errors={"environment": [msg]})
+        reserved = reserved_in(environment)
+        if reserved:
+            msg = f"job {index}: environment {reserved_message(reserved)}"
             raise ValidationError(msg, errors={"environment": [msg]})
         environment = dict(environment)
     return args_json, kwargs_json, environment

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
+from skyrun.compute.environment import reserved_in, reserved_message
 from skyrun.exceptions import ValidationError
 
 DEFAULT_CPUS = 1.0
@@ -136,3 +137,5 @@ def validate_settings(values: dict, errors: dict[str, list[str]]) -> None:
                 isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
             errors.setdefault("environment", []).append(
                 f"{env!r} is not a mapping of str to str")
+        elif reserved_in(env):
+            errors.setdefault("environment", []).append(reserved_message(reserved_in(env)))

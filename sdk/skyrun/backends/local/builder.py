@@ -1,59 +1,178 @@
-"""The local ``Builder``: the environment a Function's jobs run in.
+"""The local ``Builder``: a cached virtual environment per (Python version, requirements).
 
-A Function without requirements runs on the interpreter of its image, so it is ready at
-once.
+A build whose environment already exists, or that has nothing to install (the running
+Python and no requirements), finishes inside ``save()``. Any other build runs in a
+detached process (``python -m skyrun.backends.local.build_process``) that outlives the
+caller; its output goes to ``$SKYRUN_HOME/builds/<function id>.log`` until it ends, and
+then to the Function's build log blob.
 """
 
 from __future__ import annotations
 
-import platform
-import shutil
+import subprocess
 import sys
+import traceback
+from pathlib import Path
 
+from skyrun.backends.local.envs import BuildError, EnvironmentCache
+from skyrun.backends.local.interpreters import (
+    available_images,
+    find_interpreter,
+    running_version,
+)
+from skyrun.backends.ports import FUNCTION
 from skyrun.compute import lifecycle
+from skyrun.compute.resources import parse_image
+from skyrun.exceptions import ValidationError
 
-
-def find_interpreter(version: str) -> str | None:
-    """A Python executable of ``major.minor``: the running one if it matches, else
-    ``python<major>.<minor>`` on PATH."""
-    if version == f"{sys.version_info.major}.{sys.version_info.minor}":
-        return sys.executable
-    return shutil.which(f"python{version}")
+_children: list[subprocess.Popen] = []
 
 
 class LocalBuilder:
-    """Environments on this machine."""
+    """Environments on this machine, under ``$SKYRUN_HOME/envs``."""
 
     def __init__(self, backend):
         self.backend = backend
+        self.home = Path(backend.home)
+        self.envs = EnvironmentCache(self.home)
+        self.builds = self.home / "builds"
 
+    # -- the port -----------------------------------------------------------------------
     def check(self, image: str, requirements: list[str]) -> dict[str, list[str]]:
-        """Problems known before anything is stored."""
-        errors: dict[str, list[str]] = {}
-        if requirements:
-            errors["requirements"] = [
-                "installing requirements is not supported by this version of the local "
-                "backend; remove them, or install the packages where the worker's Python "
-                "finds them"]
-        return errors
+        """Problems known before anything is stored: an image whose Python is not on
+        this machine."""
+        try:
+            major, minor = parse_image(image)
+        except ValidationError:
+            return {}  # reported by the Function's own check
+        version = f"{major}.{minor}"
+        if find_interpreter(version) is not None:
+            return {}
+        return {"image": [
+            f"{image} is not available on this machine: no Python {version} interpreter was "
+            f"found (looked for python{version} on PATH, in /usr/bin and /usr/local/bin, and "
+            f"in ~/.pyenv/versions); available: {', '.join(available_images())}"]}
 
     def start(self, function: dict, requirements: list[str]) -> None:
-        """Finish the build: with no requirements there is nothing to install."""
-        python = find_interpreter(function["python"])
-        if python is None:
-            lifecycle.finish_build(self.backend, function, False,
-                                   f"Python {function['python']} was not found: no "
-                                   f"python{function['python']} on PATH.\n")
+        """Reuse the environment at once if it exists, build it here if there is nothing
+        to install, else start a detached build process."""
+        _reap()
+        fid = function["id"]
+        self.builds.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path(fid), "w") as log:
+            log.write(f"Build of Function {function.get('name')} ({fid})\n"
+                      f"Image: {function['image']}\n")
+        version = function["python"]
+        env_hash = self.envs.hash_for(version, requirements)
+        if self.envs.is_ready(env_hash) or (not requirements and version == running_version()):
+            run_build(self.backend, function)
             return
-        log = (f"Image {function['image']}: Python {function['python']} at {python} "
-               f"({platform.python_implementation()} {platform.python_version()})\n"
-               "No requirements to install.\nEnvironment ready.\n")
-        lifecycle.finish_build(self.backend, function, True, log,
-                               changes={"env_hash": "base"})
+        with open(self.log_path(fid), "a") as log:
+            log.write("Starting the build process.\n")
+            log.flush()
+            from skyrun.backends.local.launcher import _worker_env
+
+            # SKYRUN_HOME is on the command line so that whoever cleans up the processes
+            # of a home finds this one too.
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "skyrun.backends.local.build_process",
+                 "--home", str(self.home), "--function", fid],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                close_fds=True, start_new_session=True, env=_worker_env())
+        _children.append(proc)
+        self.pid_path(fid).write_text(str(proc.pid))
+
+    def live_log(self, function: dict) -> str:
+        """The output of a build in progress (empty if there is none)."""
+        try:
+            return self.log_path(function["id"]).read_text(errors="replace")
+        except OSError:
+            return ""
 
     def executable(self, function: dict) -> str:
-        """The interpreter that runs the Function's jobs."""
-        return find_interpreter(function["python"]) or sys.executable
+        """The interpreter of the Function's environment."""
+        env_hash = function.get("env_hash")
+        if not env_hash or env_hash == "base":  # recorded before environments existed
+            return find_interpreter(function["python"]) or sys.executable
+        python = self.envs.python(env_hash)
+        if not python.exists():
+            raise RuntimeError(f"the environment {env_hash} of Function {function['id']} is "
+                               "missing (was it removed by hand?)")
+        return str(python)
 
     def remove(self, function: dict) -> None:
-        """Nothing to remove for the base environment."""
+        """Delete the Function's environment if no other Function uses it."""
+        for path in (self.log_path(function["id"]), self.pid_path(function["id"])):
+            path.unlink(missing_ok=True)
+        env_hash = function.get("env_hash")
+        if not env_hash or env_hash == "base":
+            return
+        others = [r for r in self.backend.store.query(FUNCTION, None, [])
+                  if r.get("env_hash") == env_hash and r["id"] != function["id"]]
+        if not others:
+            self.envs.remove(env_hash)
+
+    def prune(self) -> list[str]:
+        """Delete the environments no Function uses; see ``envs.prune``."""
+        from skyrun.backends.local.envs import prune
+
+        return prune(self.backend)
+
+    # -- files --------------------------------------------------------------------------
+    def log_path(self, function_id: str) -> Path:
+        """The live build log of a Function."""
+        return self.builds / f"{function_id}.log"
+
+    def pid_path(self, function_id: str) -> Path:
+        """Where the pid of a Function's build process is recorded."""
+        return self.builds / f"{function_id}.pid"
+
+
+def run_build(backend, function: dict) -> None:
+    """Build or reuse the Function's environment, then record the outcome: the build log
+    blob and ``ready``/``stopped`` or ``build_failed``."""
+    builder: LocalBuilder = backend.builder
+    log_path = builder.log_path(function["id"])
+    version = function["python"]
+    requirements = list(function.get("requirements") or [])
+    with open(log_path, "a") as log:
+        try:
+            interpreter = find_interpreter(version)
+            if interpreter is None:
+                raise BuildError(f"Python {version} is not available on this machine; "
+                                 f"available: {', '.join(available_images())}")
+            env_hash = builder.envs.hash_for(version, requirements)
+            log.write(f"Python {version}: {interpreter}\nEnvironment: {env_hash}\n")
+            log.flush()
+            # The lock is held until the Function records the environment, so that a
+            # concurrent prune cannot remove it in between.
+            with builder.envs.lock(env_hash):
+                if builder.envs.is_ready(env_hash):
+                    log.write(f"Reusing the existing environment {env_hash}; nothing to "
+                              "install.\n")
+                else:
+                    builder.envs.build(env_hash, interpreter, version, requirements, log)
+                log.write("Environment ready.\n")
+                log.flush()
+                _finish(backend, function, True, log_path, {"env_hash": env_hash})
+                return
+        except BuildError as exc:
+            log.write(f"Build failed: {exc}.\n")
+        except Exception as exc:
+            log.write(traceback.format_exc())
+            log.write(f"Build failed: unexpected error: {exc}.\n")
+    _finish(backend, function, False, log_path, {})
+
+
+def _finish(backend, function: dict, ok: bool, log_path: Path, changes: dict) -> None:
+    text = log_path.read_text(errors="replace")
+    if backend.store.get_function(function["id"]) is not None:  # not deleted meanwhile
+        lifecycle.finish_build(backend, function, ok, text, changes=changes)
+    log_path.unlink(missing_ok=True)
+
+
+def _reap() -> None:
+    # Build processes are our children until we exit: collect those that ended.
+    for proc in list(_children):
+        if proc.poll() is not None:
+            _children.remove(proc)
