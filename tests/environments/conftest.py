@@ -12,9 +12,9 @@ from pathlib import Path
 
 import cloudpickle
 import pytest
+
 from skyrun.auth import Auth
 from skyrun.compute import ComputeClient, Function, FunctionStatus
-
 from tests.conftest import wait_until
 
 # A small pure-Python package that the host has installed but that is not one of the

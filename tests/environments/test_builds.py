@@ -6,9 +6,9 @@ import os
 
 import psutil
 import pytest
+
 from skyrun.backends.local import envs
 from skyrun.compute import Function, FunctionStatus, JobStatus
-
 from tests.environments.conftest import FAILING, PACKAGE, finished, uses_idna
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from skyrun.backends.local import interpreters
 from skyrun.compute import Function, FunctionStatus, JobStatus
 from skyrun.exceptions import ValidationError
-
 from tests.environments.conftest import OTHER_PYTHON, finished
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -7,10 +7,10 @@ import sys
 import types
 
 import pytest
+
 from skyrun.compute import Function, JobStatus
 from skyrun.compute.bundle import parse_requirements
 from skyrun.exceptions import ValidationError
-
 from tests.environments.conftest import PACKAGE, bundle_names, finished, make_package, unique
 
 ENTRY = ["__skyrun_entrypoint__.json", "__skyrun_entrypoint__.pkl"]

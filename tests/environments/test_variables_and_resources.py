@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from skyrun.compute import Function, Job, JobStatus
 from skyrun.exceptions import ValidationError
 

@@ -96,9 +96,8 @@ def runtime_pins() -> list[str]:
 
 def sdk_paths() -> list[str]:
     """The directories the running skyrun and skyrun_runtime are imported from."""
-    import skyrun_runtime
-
     import skyrun
+    import skyrun_runtime
 
     return list(dict.fromkeys([str(Path(skyrun.__file__).parents[1]),
                                str(Path(skyrun_runtime.__file__).parents[1])]))
