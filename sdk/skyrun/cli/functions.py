@@ -156,8 +156,10 @@ def register(sub, common) -> None:
     commands = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
 
     p = commands.add_parser("list", parents=[common], help="Functions with job counts")
-    p.add_argument("--status", action="append", choices=[s.value for s in FunctionStatus],
-                   help="only Functions in this status (repeatable)")
+    statuses = [s.value for s in FunctionStatus]
+    p.add_argument("--status", action="append", choices=statuses, metavar="S",
+                   help="only Functions in this status (repeatable); one of "
+                        + ", ".join(statuses))
     p.set_defaults(func=cmd_list)
 
     p = commands.add_parser("show", parents=[common], help="one Function in detail")

@@ -190,8 +190,9 @@ def register(sub, common) -> None:
 
     p = commands.add_parser("list", parents=[common], help="a Function's jobs, newest first")
     p.add_argument("function_id", metavar="FUNCTION_ID")
-    p.add_argument("--status", action="append", choices=_STATUSES,
-                   help="only jobs in this status (repeatable: any of them)")
+    p.add_argument("--status", action="append", choices=_STATUSES, metavar="S",
+                   help="only jobs in this status (repeatable: any of them); one of "
+                        + ", ".join(_STATUSES))
     p.add_argument("--tag", action="append", metavar="T",
                    help="only jobs with this tag (repeatable: all of them)")
     p.add_argument("--limit", type=_non_negative, metavar="N", help="at most N jobs")
@@ -211,8 +212,9 @@ def register(sub, common) -> None:
         p.add_argument("job_ids", nargs="*", metavar="JOB_ID")
         p.add_argument("--function", metavar="FUNCTION_ID",
                        help="act on this Function's jobs instead of named ones")
-        p.add_argument("--status", action="append", choices=_STATUSES,
-                       help="with --function: only jobs in this status (repeatable)")
+        p.add_argument("--status", action="append", choices=_STATUSES, metavar="S",
+                       help="with --function: only jobs in this status (repeatable); one of "
+                            + ", ".join(_STATUSES))
         if name == "delete":
             p.add_argument("--delete-results", action="store_true",
                            help="delete the job results too (kept by default)")
