@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
+from skyrun.common.document import Attribute
 from skyrun.common.search import (
     LIST,
     And,
@@ -15,7 +16,6 @@ from skyrun.common.search import (
     SortKey,
     clear_chain,
 )
-from skyrun.common.document import Attribute
 from skyrun.exceptions import ValidationError
 
 T = TypeVar("T")
