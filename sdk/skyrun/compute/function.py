@@ -435,7 +435,8 @@ class Function(Document):
                 waiting = sum(counts[s] for s in _WAITING)
                 status = self._get("status")
                 if bar is None:
-                    bar = make_bar(progress, sum(counts.values()), f"Waiting for {self.name}")
+                    bar = make_bar(progress, 1 + sum(counts.values()),
+                                   f"Waiting for {self.name}", unit="step")
                 if bar is not None:
                     _update_bar(bar, counts, status)
                 if status in (FunctionStatus.READY.value, FunctionStatus.STOPPED.value) \
@@ -575,9 +576,10 @@ def delete_function(backend, function_id: str, delete_results: bool) -> None:
 
 
 def _update_bar(bar, counts: dict, status: str) -> None:
-    done = sum(counts[s] for s in TERMINAL)
-    bar.total = sum(counts.values())
-    bar.n = done
+    """The wait bar counts the build as its first step, then the terminal jobs."""
+    built = status not in (FunctionStatus.AWAITING_BUNDLE.value, FunctionStatus.BUILDING.value)
+    bar.total = 1 + sum(counts.values())
+    bar.n = int(built) + sum(counts[s] for s in TERMINAL)
     bar.set_postfix_str(f"{status} " + " ".join(f"{k}={v}" for k, v in counts.items() if v),
                         refresh=False)
     bar.refresh()

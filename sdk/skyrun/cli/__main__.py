@@ -1,0 +1,7 @@
+"""``python -m skyrun.cli``."""
+
+import sys
+
+from skyrun.cli import main
+
+sys.exit(main())
