@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from skyrun.compute import Function, FunctionStatus, Job, JobStatus
 from skyrun.exceptions import NotFoundError
-
 from tests.conftest import wait_until
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 from skyrun.compute import ComputeResult, Function, Job, JobStatus
-
 from tests.cli.conftest import cli_env
 from tests.conftest import wait_until
 

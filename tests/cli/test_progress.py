@@ -17,7 +17,6 @@ import textwrap
 import time
 
 from skyrun.compute import Function
-
 from tests.cli.conftest import cli_env
 
 BARS = ("Submitting jobs to", "Jobs of", "Waiting for")
