@@ -34,10 +34,10 @@ def _column(name: str, columns: set[str]) -> str:
 
 
 def _compile(expr: Expression, columns: set[str], params: list) -> str:
-    if isinstance(expr, And):
-        return f"({_compile(expr.left, columns, params)} AND {_compile(expr.right, columns, params)})"
-    if isinstance(expr, Or):
-        return f"({_compile(expr.left, columns, params)} OR {_compile(expr.right, columns, params)})"
+    if isinstance(expr, (And, Or)):
+        left = _compile(expr.left, columns, params)
+        right = _compile(expr.right, columns, params)
+        return f"({left} {'AND' if isinstance(expr, And) else 'OR'} {right})"
     col = _column(expr.name, columns)  # type: ignore[attr-defined]
     if isinstance(expr, IsNull):
         return f"{col} IS {'NOT ' if expr.negate else ''}NULL"
