@@ -8,10 +8,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from skyrun.compute import ComputeClient, Function, Job, JobStatus
 from skyrun.compute.lifecycle import build_log_blob_id, result_blob_id
 from skyrun.exceptions import ConflictError, NotFoundError
+
 from tests.conftest import wait_until
 
 DEADLINE = 90
@@ -221,7 +221,7 @@ def test_scenario_12_delete_function(tmp_path):
     fn.delete()
     assert fn.state == "deleted"
     with pytest.raises(AttributeError, match="Function has been deleted"):
-        fn.id
+        _ = fn.id
     with pytest.raises(NotFoundError):
         Function.get(fid)
     for job in (*jobs, running):

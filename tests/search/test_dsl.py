@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from skyrun.common.search import (
     And,
     Collection,
@@ -104,7 +103,7 @@ def test_values_take_the_attribute_type():
              "2024-05-01T12:00:00Z", "2024-05-01T14:00:00+02:00", instant.timestamp()]
     assert {(Job.creation_date > f).value for f in forms} == {instant.timestamp()}
     with pytest.raises(ValueError, match="Expected datetime, iso formatted date or unix"):
-        Job.creation_date > "yesterday"
+        _ = Job.creation_date > "yesterday"
 
 
 def test_list_attributes_mean_contains():
@@ -121,13 +120,13 @@ def test_list_attributes_mean_contains():
 
 def test_filter_and_sort_permissions_are_checked_when_built():
     with pytest.raises(ValueError, match="Cannot filter on property: args"):
-        Job.args == 1
+        _ = Job.args == 1
     with pytest.raises(ValueError, match="Cannot filter on property: environment"):
-        Function.environment.isnull
+        _ = Function.environment.isnull
     with pytest.raises(ValueError, match="Cannot filter on property: kwargs"):
         Job.kwargs.in_([1])
     with pytest.raises(ValueError, match="Cannot sort on property: tags"):
-        -Job.tags
+        _ = -Job.tags
     with pytest.raises(ValueError, match="Cannot sort on property: image"):
         Function.image.sort_key()
     assert -Job.creation_date == SortKey("creation_date", True)
