@@ -231,3 +231,16 @@ def test_function_search_list_and_get():
     assert sum(with_stats[a.id].job_statistics.values()) == 1
     assert with_stats[b.id].job_statistics == dict.fromkeys(statuses, 0)
     assert Function.get(b.id, include=["job.statistics"]).job_statistics["pending"] == 0
+
+
+def test_bulk_operations_ignore_sort_and_limit(pending):
+    fn, jobs = pending
+    s = Job.search().filter(Job.function_id == fn.id)
+    canceled = s.filter(Job.status == "pending").sort(-Job.creation_date).limit(1).cancel()
+    assert {j.id for j in canceled} == {jobs[0].id, jobs[2].id, jobs[3].id, jobs[5].id}
+    assert all(j.status == JobStatus.CANCELED for j in canceled)
+    assert len(s.limit(2).rerun()) == 6
+    assert s.filter(Job.status == "pending").count() == 6
+    fn.disable()
+    deleted = s.sort(Job.creation_date).limit(1).delete()
+    assert sorted(deleted) == sorted(ids(jobs)) and s.count() == 0
