@@ -16,6 +16,15 @@ from skyrun.auth import Auth
 from skyrun.compute import ComputeClient
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Test modules are not importable inside jobs: ship their functions by value."""
+    for module in {item.module for item in items if getattr(item, "module", None)}:
+        try:
+            cloudpickle.register_pickle_by_value(module)
+        except ValueError:
+            pass  # already registered
+
+
 @pytest.fixture(scope="session", autouse=True)
 def skyrun_home(tmp_path_factory):
     """One SKYRUN_HOME for the whole run; at the end, kill what is still running there."""
@@ -53,24 +62,14 @@ def kill_processes_under(marker: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def namespace(request, skyrun_home):
+def namespace(skyrun_home):
     """A fresh namespace (user) per test, as the default client's identity."""
     user = f"t{uuid.uuid4().hex[:10]}"
     old = os.environ.get("SKYRUN_USER")
     os.environ["SKYRUN_USER"] = user
     client = ComputeClient(auth=Auth(org="test", user=user))
     ComputeClient.set_default_client(client)
-    # Test modules are not importable inside jobs: ship their functions by value.
-    module = request.module
-    registered = False
-    try:
-        cloudpickle.register_pickle_by_value(module)
-        registered = True
-    except ValueError:
-        pass
     yield client
-    if registered:
-        cloudpickle.unregister_pickle_by_value(module)
     ComputeClient.set_default_client(None)
     if old is None:
         os.environ.pop("SKYRUN_USER", None)

@@ -140,7 +140,20 @@ def run_job(main, request: dict, base_env: dict) -> dict:
                      error_reason=f"{type(exc).__name__}: {exc}")
     reply["ended"] = time.time()
     reply["cpu_seconds"] = _cpu_seconds() - cpu0
+    reply["rss"] = _rss()
     return reply
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _rss() -> int:
+    """This process's resident memory now (cheap: one read of /proc)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def main() -> None:

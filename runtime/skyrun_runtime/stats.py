@@ -22,6 +22,10 @@ class Sampler:
         self.samples.append((time.monotonic() - self.start, value))
         return value
 
+    def add(self, value: int) -> None:
+        """Record a value measured elsewhere (the executor's own at the end of a job)."""
+        self.samples.append((time.monotonic() - self.start, value))
+
     def statistics(self, cpu_seconds: float, runtime: float, cpus: float,
                    memory_limit: int) -> dict:
         """The ``JobStatistics`` data of the attempt."""

@@ -81,13 +81,14 @@ class ExecutorProcess:
         """Whether the process is still running."""
         return self.proc.poll() is None
 
-    def rss(self) -> int:
-        """Resident memory of the executor and its children, in bytes."""
+    def rss(self, children: bool = True) -> int:
+        """Resident memory of the executor (and its children: a scan of every process,
+        so not on every job), in bytes."""
         if self._ps is None:
             return 0
         try:
             total = self._ps.memory_info().rss
-            for child in self._ps.children(recursive=True):
+            for child in self._ps.children(recursive=True) if children else ():
                 try:
                     total += child.memory_info().rss
                 except psutil.Error:

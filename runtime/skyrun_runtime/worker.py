@@ -193,7 +193,8 @@ class Worker:
         runtime = time.monotonic() - start
         if outcome == "reply":
             executor.wait_end_mark()
-            sampler.sample()
+            if reply.get("rss"):
+                sampler.add(reply["rss"])
         else:
             if outcome == "cancel":
                 self.store.update_job(jid, {"status": JobStatus.CANCELING.value},
@@ -274,9 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.home:
         os.environ["SKYRUN_HOME"] = args.home
         os.environ.setdefault("SKYRUN_WORK_DIR", str(Path(args.home) / "work"))
+    from skyrun import config
     from skyrun.auth import Auth
     from skyrun.compute.client import open_backend
-    from skyrun import config
 
     backend = open_backend(config.backend_name(), Auth())
     Worker(backend, args.function, worker_id=args.worker_id).run()

@@ -380,12 +380,15 @@ def check_accepts_jobs(function: dict, rerun: bool = False) -> None:
                             "check its build log")
 
 
+_PENDING = JobStatus.PENDING.value
+
+
 def new_job_record(job_id: str, function: dict, reference_id: str, t: float, args, kwargs,
                    environment, tags) -> dict:
     """A pending job record."""
     return {
         "id": job_id, "function_id": function["id"], "namespace": function["namespace"],
-        "reference_id": reference_id, "status": JobStatus.PENDING.value, "args": args,
+        "reference_id": reference_id, "status": _PENDING, "args": args,
         "kwargs": kwargs, "environment": environment, "tags": tags, "creation_date": t,
         "execution_count": 0, "queued_date": t,
     }

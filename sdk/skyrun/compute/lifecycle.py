@@ -207,7 +207,9 @@ def store_result(backend: Backend, namespace: str, function_id: str, job_id: str
     """Write the result blob, or delete an earlier one for a null result."""
     blob_id = result_blob_id(namespace, function_id, job_id)
     if data is None:
-        backend.blobs.delete([blob_id])
+        # Reading first spares a write on the common path, where there is nothing to delete.
+        if backend.blobs.get_record(blob_id) is not None:
+            backend.blobs.delete([blob_id])
         return
     record = {
         "id": blob_id, "namespace": namespace, "name": f"{function_id}/{job_id}",

@@ -70,7 +70,6 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX jobs_queue ON jobs (function_id, status, queued_date);
     CREATE INDEX jobs_namespace ON jobs (namespace, status);
-    CREATE INDEX jobs_reference ON jobs (reference_id);
     CREATE INDEX jobs_created ON jobs (namespace, creation_date);
 
     CREATE TABLE batches (

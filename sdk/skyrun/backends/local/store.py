@@ -129,7 +129,7 @@ class SQLiteStore:
         if not records:
             return []
         cols = list(records[0])
-        rows = [[_encode_job_value(k, r[k]) for k in cols] for r in records]
+        rows = _job_rows(records, cols)
         col_sql = ",".join(f'"{k}"' for k in cols)
         marks = ",".join("?" * len(cols))
         with self.db.transaction() as tx:
@@ -142,8 +142,10 @@ class SQLiteStore:
                             records[0]["creation_date"]))
                 tx.executemany(f"INSERT INTO jobs ({col_sql}) VALUES ({marks})", rows)
                 return records
-            stored = tx.execute("SELECT * FROM jobs WHERE reference_id = ? ORDER BY seq",
-                                (reference_id,)).fetchall()
+            # Job ids are "<reference_id>-<n>", so the unique id index finds the batch.
+            stored = tx.execute("SELECT * FROM jobs WHERE id >= ? AND id < ? AND reference_id = ? "
+                                "ORDER BY seq", (f"{reference_id}-", f"{reference_id}.",
+                                                 reference_id)).fetchall()
         return [_decode_job(r) for r in stored]
 
     def get_job(self, job_id: str) -> dict | None:
@@ -289,11 +291,23 @@ class SQLiteStore:
         return decode(row)
 
 
-def _encode_job_value(key, value):
-    if type(value) is JSONText:
-        return str(value)
-    if key in _JOB_JSON and value is not None:
-        return json.dumps(value)
-    if isinstance(value, bool):
-        return int(value)
-    return value
+def _job_rows(records: list[dict], cols: list[str]) -> list[tuple]:
+    """Rows for ``executemany``, built column by column (much faster than cell by cell).
+    Values shared by every job of a batch (its tags list, say) are encoded once."""
+    memo: dict[int, str] = {}
+
+    def encode(value):
+        if value is None or type(value) is JSONText:
+            return value
+        key = id(value)
+        if key not in memo:
+            memo[key] = json.dumps(value)
+        return memo[key]
+
+    columns = []
+    for col in cols:
+        values = [r[col] for r in records]
+        if col in _JOB_JSON:
+            values = [encode(v) for v in values]
+        columns.append(values)
+    return list(zip(*columns, strict=True))

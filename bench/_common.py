@@ -1,0 +1,50 @@
+"""Shared set-up of the benchmarks: a throwaway SKYRUN_HOME and machine facts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import signal
+import tempfile
+from contextlib import contextmanager
+
+import cloudpickle
+import psutil
+
+
+def noop(x=None):
+    """A job that does nothing."""
+    return None
+
+
+@contextmanager
+def fresh_home(idle_seconds: float = 5):
+    """A temporary SKYRUN_HOME; workers started under it are killed at the end."""
+    home = tempfile.mkdtemp(prefix="skyrun-bench-")
+    os.environ["SKYRUN_HOME"] = home
+    os.environ["SKYRUN_WORKER_IDLE_SECONDS"] = str(idle_seconds)
+    from skyrun.compute import ComputeClient
+
+    ComputeClient.set_default_client(None)
+    try:
+        yield home
+    finally:
+        for proc in psutil.process_iter(["cmdline"]):
+            try:
+                if any(home in part for part in proc.info["cmdline"] or []):
+                    proc.send_signal(signal.SIGKILL)
+            except psutil.Error:
+                pass
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# The benchmark scripts are not importable inside jobs: ship their functions by value.
+cloudpickle.register_pickle_by_value(__import__(__name__))
+
+
+def machine() -> str:
+    """One line describing the machine."""
+    mem = psutil.virtual_memory().total / 2**30
+    return (f"{os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.machine()}")

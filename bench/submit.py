@@ -1,0 +1,49 @@
+"""``map()`` of 100,000 jobs on the embedded backend: seconds and the SDK's peak memory.
+
+Targets: at most 1 s and 200 MB. The Function is not started (auto_start=False), so the
+figure is the submission alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import fresh_home, machine, noop  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=100_000)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    with fresh_home():
+        from skyrun.compute import Function
+
+        fn = Function(noop, auto_start=False)
+        fn.save()
+        items = [[i] for i in range(args.n)]
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        start = time.perf_counter()
+        jobs = fn.map(items)
+        elapsed = time.perf_counter() - start
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        assert len(jobs) == args.n and fn.jobs.count() == args.n
+        tracemalloc.start()
+        fn.map(items[:10_000])
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    print(f"map() of {args.n:,} jobs: {elapsed:.2f} s ({args.n / elapsed:,.0f} jobs/s; "
+          f"target <= 1 s)")
+    print(f"process peak RSS: {rss_after:.0f} MB (before map: {rss_before:.0f} MB; "
+          f"target <= 200 MB)")
+    print(f"Python allocations during map() of 10,000 jobs: {peak / 2**20:.1f} MB peak")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""The invariants of DESIGN.md: nothing lost, nothing done twice, limits hold exactly."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from skyrun.compute import Function, Job, JobStatus
+from tests.conftest import wait_until
+
+
+def square_slowly(x):
+    import time
+
+    time.sleep(0.02)
+    return x * x
+
+
+def hold(seconds):
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+def test_killing_workers_loses_no_job(namespace):
+    fn = Function(square_slowly, maximum_concurrency=4)
+    fn.save()
+    jobs = fn.map(range(300))
+    launcher = fn._client.backend.launcher
+    kills = 0
+    deadline = time.monotonic() + 120
+    while kills < 6 and time.monotonic() < deadline:
+        pids = launcher.worker_pids(fn.id)
+        done = fn.jobs.filter(Job.status == JobStatus.SUCCESS).count()
+        if pids and done < 250:
+            os.kill(random.choice(pids), signal.SIGKILL)
+            kills += 1
+        time.sleep(0.3)
+        try:
+            fn.wait_for_completion(timeout=0.1, interval=0.1)
+        except TimeoutError:
+            pass
+    assert kills >= 3
+    fn.wait_for_completion(interval=0.2, timeout=180)
+    records = {j.id: j for j in fn.jobs}
+    assert len(records) == 300
+    assert all(j.status == JobStatus.SUCCESS for j in records.values())
+    for job in jobs:
+        assert records[job.id].result() == job.args[0] ** 2
+    assert sorted(fn.results()) == sorted(x * x for x in range(300))
+    assert max(j.execution_count for j in records.values()) >= 1
+
+
+def test_concurrency_limit_is_held_and_reached(namespace):
+    fn = Function(hold, maximum_concurrency=3)
+    fn.save()
+    fn.map([0.3] * 24)
+    store = fn._client.backend.store
+    samples = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            counts = store.count_by_status([fn.id])[fn.id]
+            samples.append(sum(counts.get(s, 0) for s in ("running", "cancel", "canceling")))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        fn.wait_for_completion(interval=0.1, timeout=120)
+    finally:
+        stop.set()
+        sampler.join()
+    assert max(samples) == 3
+    assert fn.jobs.filter(Job.status == JobStatus.SUCCESS).count() == 24
+
+
+def test_changed_concurrency_applies_to_next_claims(namespace):
+    fn = Function(hold, maximum_concurrency=4)
+    fn.save()
+    fn.map([0.5] * 12)
+    store = fn._client.backend.store
+    wait_until(lambda: store.count_by_status([fn.id])[fn.id].get("running", 0) >= 2, timeout=30)
+    fn.maximum_concurrency = 1
+    fn.save()
+
+    def running():
+        return store.count_by_status([fn.id])[fn.id].get("running", 0)
+
+    # The attempts running at the change finish; after that no claim goes past the new limit.
+    wait_until(lambda: running() <= 1, timeout=30, interval=0.01)
+    samples = []
+    while store.count_by_status([fn.id])[fn.id].get("pending", 0):
+        samples.append(store.count_by_status([fn.id])[fn.id].get("running", 0))
+        time.sleep(0.02)
+    assert samples and max(samples) <= 1
+
+
+def test_namespace_limit_holds_across_functions(namespace):
+    # The claim enforces the namespace limit atomically; run it with a small limit.
+    a = Function(hold, auto_start=False)
+    a.save()
+    b = Function(hold, auto_start=False)
+    b.save()
+    a.map([1, 1])
+    b.map([1, 1])
+    store = a._client.backend.store
+    store.update_function(a.id, {"status": "ready"})
+    store.update_function(b.id, {"status": "ready"})
+    now = time.time()
+    assert store.claim(a.id, "w1", 10, 2, now) is not None
+    assert store.claim(b.id, "w2", 10, 2, now) is not None
+    assert store.claim(a.id, "w3", 10, 2, now) is None
+    assert store.claim(b.id, "w4", 10, 2, now) is None
+    assert store.claim(b.id, "w4", 10, 3, now) is not None
+
+
+def test_as_completed_and_job_wait_timeout(namespace):
+    fn = Function(hold, maximum_concurrency=2)
+    fn.save()
+    job1, job2 = fn.map([0.2, 2.5])
+    order = list(fn.as_completed([job1, job2], timeout=60, interval=1))
+    assert order == [job1, job2]
+    assert all(j.status == JobStatus.SUCCESS for j in order)
+    other = Function(hold, auto_start=False)
+    other.save()
+    foreign = other(1)
+    with pytest.raises(ValueError, match=f"Job {foreign.id} is not associated with Function"):
+        fn.as_completed([job1, foreign])
+    with pytest.raises(TimeoutError, match=f"Job {foreign.id} did not complete before timeout!"):
+        foreign.wait_for_completion(interval=0.1, timeout=1)
+    with pytest.raises(TimeoutError, match="did not complete before timeout!"):
+        other.wait_for_completion(interval=0.1, timeout=1)
+
+
+def test_results_are_read_back_from_another_process(namespace):
+    fn = Function(square_slowly)
+    fn.save()
+    fn.map(range(5))
+    fn.wait_for_completion(interval=0.1, timeout=60)
+    code = ("from skyrun.compute import Function; import sys; "
+            "fn = Function.get(sys.argv[1]); print(sorted(fn.results()))")
+    env = dict(os.environ, SKYRUN_USER=namespace.auth.namespace,
+               SKYRUN_ORG=namespace.auth.payload["org"])
+    out = subprocess.run([sys.executable, "-c", code, fn.id], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[0, 1, 4, 9, 16]"
+
+
+def test_workers_leave_when_idle(namespace):
+    fn = Function(square_slowly)
+    fn(3).wait_for_completion(interval=0.05, timeout=60)
+    launcher = fn._client.backend.launcher
+    assert launcher.worker_pids(fn.id)
+    # SKYRUN_WORKER_IDLE_SECONDS is 3 in the tests.
+    wait_until(lambda: not launcher.live_workers(fn.id), timeout=30, message="workers gone")
