@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from skyrun.common.document import DocumentState
 from skyrun.compute import Function, Job, JobStatus
 from skyrun.exceptions import NotFoundError

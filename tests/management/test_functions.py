@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from skyrun.compute import Function, FunctionStatus, Job, JobStatus
 from skyrun.exceptions import ConflictError, ValidationError
-
 from tests.conftest import wait_until
 
 DEADLINE = 90

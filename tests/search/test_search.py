@@ -7,6 +7,7 @@ import warnings
 from datetime import datetime, timezone
 
 import pytest
+
 from skyrun.auth import Auth
 from skyrun.common.search import Collection
 from skyrun.compute import (
