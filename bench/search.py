@@ -118,6 +118,9 @@ def main() -> int:
     print(f"sorted page     sort(-Job.creation_date).limit(100): median {page_ms:.1f} ms, "
           f"best {page_best:.1f} ms")
     print(f"  plan: {'; '.join(plan(newest, newest._sort, 100))}")
+    import shutil
+
+    shutil.rmtree(home, ignore_errors=True)
     return 0
 
 
