@@ -55,8 +55,10 @@ class Store(Protocol):
     def update_job(self, job_id: str, changes: dict, expect: dict | None = None) -> dict | None:
         """Conditional update, as ``update_function``."""
 
-    def delete_jobs(self, job_ids: list[str]) -> None:
-        """Remove job records."""
+    def delete_jobs(self, job_ids: list[str], keep_statuses: Iterable[str] = ()) -> list[str]:
+        """Remove job records, except those whose status is in ``keep_statuses`` (checked
+        in the same atomic step, so a job that became active meanwhile is kept); return
+        the ids removed."""
 
     def query(self, kind: str, where: Expression | None, sort: list[SortKey],
               limit: int | None = None, offset: int = 0) -> list[dict]:

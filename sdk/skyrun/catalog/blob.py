@@ -39,6 +39,9 @@ class Blob(Document):
     limits are checked when the blob is stored (``ValidationError``).
     """
 
+    # A deleted blob still answers ``delete()`` (with NotFoundError), as the original does.
+    _AFTER_DELETE = frozenset({"state", "delete"})
+
     id = _attr("id", "``{storage_type}/{namespace}/{name}``", readonly=True)
     name = _attr("name", "The name; ``/`` separates levels for prefix search", immutable=True)
     namespace = _attr("namespace", "The owning namespace, ``org:...``", immutable=True)

@@ -52,6 +52,15 @@ class Attribute(Property):
     def __set_name__(self, owner, name: str) -> None:
         self.name = name
 
+    def _normal(self, value):
+        # A filter value is read like an assigned one (``Function.memory == "16GB"``).
+        if self.coerce is not None and value is not None and not isinstance(value, enum.Enum):
+            try:
+                return self.coerce(value)
+            except (ValueError, TypeError):
+                pass
+        return super()._normal(value)
+
     def __get__(self, obj, owner=None):
         if obj is None:
             return self
@@ -136,6 +145,16 @@ class Document:
         obj = cls.__new__(cls)
         obj.__dict__.update(_record=record, _changes={}, _saved=True, _deleted=False, **extra)
         return obj
+
+    # Public names still usable on a deleted document.
+    _AFTER_DELETE: ClassVar[frozenset[str]] = frozenset({"state"})
+
+    def __getattribute__(self, name: str):
+        # After deletion every public attribute but ``state`` is gone.
+        if name[0] != "_" and object.__getattribute__(self, "__dict__").get("_deleted") \
+                and name not in type(self)._AFTER_DELETE:
+            raise AttributeError(f"{type(self).__name__} has been deleted")
+        return object.__getattribute__(self, name)
 
     # -- state --------------------------------------------------------------------------
     def _check_deleted(self) -> None:

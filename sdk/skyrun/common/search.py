@@ -9,6 +9,7 @@ every store compares the same things.
 from __future__ import annotations
 
 import enum
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,8 +34,12 @@ class Expression:
 
     def __bool__(self) -> bool:
         # Python evaluates ``lo < a < hi`` as ``(lo < a) and (a < hi)``: remember the left
-        # half so that the property can AND it into the right half.
-        _chain.pending = self
+        # half so that the property can AND it into the right half. The caller's frame,
+        # line and instruction are kept so that only a comparison made right after, in
+        # the same expression, picks it up (an ``assert expr`` must not leak into the
+        # next filter).
+        frame = sys._getframe(1)
+        _chain.pending = (self, id(frame), frame.f_code, frame.f_lineno, frame.f_lasti)
         return True
 
 
@@ -148,14 +153,17 @@ class Property:
         if not self.filterable:
             raise ValueError(f"Cannot filter on property: {self.name}")
 
+    def _normal(self, value):
+        """The stored form of a value compared with this property."""
+        return normalize(value, self.kind)
+
     def _compare(self, op: str, value) -> Expression:
         self._require_filter()
         if isinstance(value, Property):
             raise TypeError("Comparing two properties is not supported")
-        value = normalize(value, self.kind)
+        value = self._normal(value)
         expr: Expression = Compare(self.name, op, value, self.kind)
-        pending = getattr(_chain, "pending", None)
-        _chain.pending = None
+        pending = _take_pending(sys._getframe(2))
         if pending is not None and op in _RANGE and _mentions(pending, self.name):
             expr = And(pending, expr)
         return expr
@@ -185,7 +193,7 @@ class Property:
         self._require_filter()
         if isinstance(values, (str, bytes)):
             values = [values]
-        values = tuple(normalize(v, self.kind) for v in values)
+        values = tuple(self._normal(v) for v in values)
         if not values:
             raise ValueError("in_ expression requires at least one item")
         return In(self.name, values, self.kind)
@@ -237,6 +245,19 @@ _RANGE = ("<", "<=", ">", ">=")
 def _mentions(expr: Expression, name: str) -> bool:
     # Only a range comparison can be the left half of a chain like ``lo < a < hi``.
     return isinstance(expr, Compare) and expr.name == name and expr.op in _RANGE
+
+
+def _take_pending(frame) -> Expression | None:
+    # The left half of a chain, if it was made in ``frame``'s current expression.
+    pending = getattr(_chain, "pending", None)
+    _chain.pending = None
+    if pending is None:
+        return None
+    expr, frame_id, code, line, lasti = pending
+    if (frame_id == id(frame) and code is frame.f_code and line == frame.f_lineno
+            and lasti < frame.f_lasti):
+        return expr
+    return None
 
 
 def clear_chain() -> None:

@@ -6,6 +6,9 @@ import time
 from datetime import datetime, timezone
 
 _EXPECTED = "Expected datetime, iso formatted date or unix timestamp"
+# Instants are kept to the microsecond, the resolution of ``datetime``: a value read back
+# as a datetime and used in a filter then compares equal to the stored one.
+_DIGITS = 6
 
 
 def to_epoch(value) -> float:
@@ -16,11 +19,11 @@ def to_epoch(value) -> float:
     if isinstance(value, bool):
         raise ValueError(_EXPECTED)
     if isinstance(value, (int, float)):
-        return float(value)
+        return round(float(value), _DIGITS)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.astimezone()  # naive means local
-        return value.timestamp()
+        return round(value.timestamp(), _DIGITS)
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):
@@ -45,6 +48,5 @@ def iso_utc(value: float) -> str:
 
 
 def now() -> float:
-    """The current time as seconds since the epoch, in whole microseconds, so that a
-    stored time read back and compared with itself matches."""
-    return round(time.time(), 6)
+    """The current time as seconds since the epoch, to the microsecond."""
+    return round(time.time(), _DIGITS)

@@ -8,7 +8,7 @@ import uuid
 import warnings
 from collections.abc import Iterable, Iterator
 
-from skyrun.backends.ports import FUNCTION, chunks
+from skyrun.backends.ports import FUNCTION, JOB
 from skyrun.common.document import Attribute, Document
 from skyrun.common.search import BOOL, DATETIME, JSON, NUM, STR
 from skyrun.common.timeutil import now
@@ -493,9 +493,9 @@ class Function(Document):
 
     def iter_results(self, cast_type=None) -> Iterator:
         """``job.result(cast_type)`` of every ``success`` job."""
-        self._require_saved("Cannot retrieve results for")
-        for job in self.jobs.filter(Job.status == JobStatus.SUCCESS):
-            yield job.result(cast_type)
+        self._require_saved("Cannot retrieve results for")  # at the call, not the first next()
+        jobs = self.jobs.filter(Job.status == JobStatus.SUCCESS)
+        return (job.result(cast_type) for job in jobs)
 
     def results(self, cast_type=None) -> list:
         """The results of every ``success`` job, as a list."""
@@ -566,9 +566,15 @@ def delete_function(backend, function_id: str, delete_results: bool) -> None:
     store = backend.store
     from skyrun.common.search import Compare
 
+    # A page at a time: the deleted jobs drop out of the next query.
     where = Compare("function_id", "==", function_id, STR)
-    for page in chunks(store.query("job", where, [], None, 0), 1000):
-        delete_job_records(backend, page, delete_results)
+    while True:
+        page = store.query(JOB, where, [], 1000, 0)
+        if not page:
+            break
+        if not delete_job_records(backend, page, delete_results):
+            raise ConflictError(f"Function {function_id} has active jobs; cancel them or "
+                                "wait for them to end before deleting it")
     backend.blobs.delete([lifecycle.build_log_blob_id(record["namespace"], function_id)])
     backend.blobs.delete_object(bundle_key(function_id))
     backend.builder.remove(record)

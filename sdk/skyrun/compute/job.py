@@ -8,12 +8,23 @@ from collections.abc import Iterator
 
 from skyrun.backends.ports import JOB
 from skyrun.common.document import Attribute, Document
-from skyrun.common.search import DATETIME, JSON, LIST, NUM, STR
+from skyrun.common.search import (
+    DATETIME,
+    JSON,
+    LIST,
+    NUM,
+    STR,
+    And,
+    Compare,
+    Expression,
+    In,
+    SortKey,
+)
 from skyrun.common.timeutil import from_epoch, now
 from skyrun.compute import lifecycle
 from skyrun.compute.client import ComputeClient
 from skyrun.compute.inputs import encode_inputs
-from skyrun.compute.search import Search, scope_namespace, warn_deprecated
+from skyrun.compute.search import PAGE, Search, scope_namespace, warn_deprecated
 from skyrun.compute.statistics import JobStatistics
 from skyrun.compute.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
 from skyrun.exceptions import ConflictError, NotFoundError
@@ -237,11 +248,15 @@ class Job(Document):
         record = self._backend.store.get_job(self.id)
         if record is None:
             raise NotFoundError(f"Job {self.id} not found")
-        if record["status"] in ACTIVE:
-            raise ConflictError(f"Job {self.id} is {record['status']}; cancel it or wait for "
-                                "it to end before deleting it")
-        delete_job_records(self._backend, [record], delete_result)
-        self._deleted = True
+        if record["status"] not in ACTIVE and \
+                delete_job_records(self._backend, [record], delete_result):
+            self._deleted = True
+            return
+        current = self._backend.store.get_job(self.id)
+        if current is None:
+            raise NotFoundError(f"Job {self.id} not found")
+        raise ConflictError(f"Job {self.id} is {current['status']}; cancel it or wait for "
+                            "it to end before deleting it")
 
     # -- class methods ------------------------------------------------------------------
     @classmethod
@@ -272,57 +287,84 @@ class Job(Document):
 _ALL = [s.value for s in JobStatus]
 
 
-class JobSearch(Search[Job]):
-    """A search over Jobs, with bulk ``cancel``, ``rerun`` and ``delete``."""
+_RERUNNABLE = (JobStatus.FAILURE.value, JobStatus.TIMEOUT.value, JobStatus.CANCELED.value)
+_NOT_TERMINAL = tuple(s for s in _ALL if s not in TERMINAL)
+_NOT_ACTIVE = tuple(s for s in _ALL if s not in ACTIVE)
 
-    def _matching_records(self) -> list[dict]:
+
+class JobSearch(Search[Job]):
+    """A search over Jobs, with bulk ``cancel``, ``rerun`` and ``delete``.
+
+    The bulk operations act on every match (sort and limit are ignored). They read the
+    matches a page at a time, in id order, so that any number of jobs can be handled
+    without holding them all in memory.
+    """
+
+    def _pages(self, statuses: tuple[str, ...]) -> Iterator[list[dict]]:
         store = self._client.backend.store
-        return store.query(JOB, self._where(), [], None, 0)
+        base: Expression = In("status", statuses, STR)
+        where = self._where()
+        if where is not None:
+            base = And(where, base)
+        last = None
+        while True:
+            query = base if last is None else And(base, Compare("id", ">", last, STR))
+            page = store.query(JOB, query, [SortKey("id")], PAGE, 0)
+            if page:
+                yield page
+            if len(page) < PAGE:
+                return
+            last = page[-1]["id"]
 
     def cancel(self) -> list[Job]:
         """Cancel every non-terminal match; returns them."""
         backend = self._client.backend
         out = []
-        for record in self._matching_records():
-            if record["status"] in TERMINAL:
-                continue
-            updated = cancel_record(backend, record)
-            if updated is not None:
-                out.append(Job._from_record(updated, _client=self._client))
+        for page in self._pages(_NOT_TERMINAL):
+            for record in page:
+                updated = cancel_record(backend, record)
+                if updated is not None:
+                    out.append(Job._from_record(updated, _client=self._client))
         return out
 
     def rerun(self) -> list[Job]:
-        """Requeue the ``failure``, ``timeout`` and ``canceled`` matches; returns them."""
+        """Requeue the ``failure``, ``timeout`` and ``canceled`` matches; returns them.
+        ``ConflictError``, changing nothing, if one belongs to a disabled or
+        ``build_failed`` Function."""
         backend = self._client.backend
-        records = [r for r in self._matching_records()
-                   if r["status"] in (JobStatus.FAILURE.value, JobStatus.TIMEOUT.value,
-                                      JobStatus.CANCELED.value)]
+        function_ids = {r["function_id"] for page in self._pages(_RERUNNABLE) for r in page}
         functions = {}
-        for fid in {r["function_id"] for r in records}:
+        for fid in function_ids:
             function = backend.store.get_function(fid)
             if function is None:
                 raise NotFoundError(f"Function {fid} not found")
             check_accepts_jobs(function, rerun=True)
             functions[fid] = function
         out = []
-        t = now()
-        for record in records:
-            updated = backend.store.update_job(record["id"], {
-                "status": JobStatus.PENDING.value, "execution_count": 0, "failures": 0,
-                "losses": 0, "error_reason": None, "exit_code": None, "runtime": None,
-                "statistics": None, "queued_date": t,
-            }, expect={"status": record["status"]})
-            if updated is not None:
-                out.append(Job._from_record(updated, _client=self._client))
+        for page in self._pages(_RERUNNABLE):
+            t = now()
+            for record in page:
+                if record["function_id"] not in functions:
+                    continue  # became rerunnable after the check: left for the next call
+                updated = backend.store.update_job(record["id"], {
+                    "status": JobStatus.PENDING.value, "execution_count": 0, "failures": 0,
+                    "losses": 0, "error_reason": None, "exit_code": None, "runtime": None,
+                    "statistics": None, "queued_date": t,
+                }, expect={"status": record["status"]})
+                if updated is not None:
+                    out.append(Job._from_record(updated, _client=self._client))
         for function in functions.values():
             lifecycle.ensure_workers(backend, function)
         return out
 
     def delete(self, delete_results: bool = False) -> list[str]:
-        """Delete the non-active matches with their logs (and results if asked)."""
-        records = [r for r in self._matching_records() if r["status"] not in ACTIVE]
-        delete_job_records(self._client.backend, records, delete_results)
-        return [r["id"] for r in records]
+        """Delete the non-active matches with their logs (and results if asked); returns
+        their ids."""
+        out: list[str] = []
+        for page in self._pages(_NOT_ACTIVE):
+            out.extend(r["id"] for r in
+                       delete_job_records(self._client.backend, page, delete_results))
+        return out
 
 
 # -- shared with Function ---------------------------------------------------------------
@@ -372,11 +414,19 @@ def cancel_record(backend, record: dict | None) -> dict | None:
     return backend.store.get_job(record["id"])
 
 
-def delete_job_records(backend, records: list[dict], delete_results: bool) -> None:
-    """Delete jobs with their logs, and their results if asked."""
-    for record in records:
+def delete_job_records(backend, records: list[dict], delete_results: bool) -> list[dict]:
+    """Delete jobs that are not active, with their logs (and results if asked); returns
+    the records of the jobs deleted.
+
+    The records go first, in one conditional step, so that a job claimed meanwhile is
+    kept whole: an active job is never deleted.
+    """
+    deleted = set(backend.store.delete_jobs([r["id"] for r in records],
+                                            keep_statuses=tuple(ACTIVE)))
+    gone = [r for r in records if r["id"] in deleted]
+    for record in gone:
         backend.logs.delete(record["namespace"], record["function_id"], record["id"])
-    if delete_results:
+    if delete_results and gone:
         backend.blobs.delete([lifecycle.result_blob_id(r["namespace"], r["function_id"], r["id"])
-                              for r in records])
-    backend.store.delete_jobs([r["id"] for r in records])
+                              for r in gone])
+    return gone

@@ -8,7 +8,6 @@ from typing import Generic, TypeVar
 
 from skyrun.common.document import Attribute
 from skyrun.common.search import (
-    LIST,
     And,
     Collection,
     Compare,
@@ -83,7 +82,8 @@ class Search(Generic[T]):
             if attr is None or not attr.filterable:
                 raise ValidationError(f"Unknown search parameter: {name}",
                                       errors={name: [f"Unknown search parameter: {name}"]})
-            if isinstance(value, (list, tuple, set)) and attr.kind != LIST:
+            if isinstance(value, (list, tuple, set, frozenset)):
+                # A list means "any of" (for a list attribute: contains any of them).
                 search = search.filter(attr.in_(list(value)))
             else:
                 search = search.filter(attr == value)

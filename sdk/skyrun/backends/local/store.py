@@ -169,12 +169,19 @@ class SQLiteStore:
         """Conditional update of a job record."""
         return self._update("jobs", job_id, changes, expect, _JOB_JSON, _decode_job)
 
-    def delete_jobs(self, job_ids: list[str]) -> None:
-        """Remove job records."""
+    def delete_jobs(self, job_ids: list[str], keep_statuses=()) -> list[str]:
+        """Remove job records, except those whose status is in ``keep_statuses``;
+        returns the ids removed."""
+        keep = list(keep_statuses)
+        cond = f" AND status NOT IN ({','.join('?' * len(keep))})" if keep else ""
+        deleted: list[str] = []
         with self.db.transaction() as tx:
             for i in range(0, len(job_ids), 500):
-                part = job_ids[i:i + 500]
-                tx.execute(f"DELETE FROM jobs WHERE id IN ({','.join('?' * len(part))})", part)
+                part = list(job_ids[i:i + 500])
+                rows = tx.execute(f"DELETE FROM jobs WHERE id IN ({','.join('?' * len(part))})"
+                                  f"{cond} RETURNING id", [*part, *keep]).fetchall()
+                deleted.extend(r[0] for r in rows)
+        return deleted
 
     # -- queries ------------------------------------------------------------------------
     def query(self, kind: str, where: Expression | None, sort: list[SortKey],
@@ -218,6 +225,7 @@ class SQLiteStore:
         The Function's ``maximum_concurrency`` is read in the same transaction, so a
         change applies to the very next claim.
         """
+        now = round(now, 6)  # stored instants are kept to the microsecond (timeutil)
         conn = self.db.connection()
         # A cheap read first: most idle polls end here without taking the write lock.
         if conn.execute("SELECT 1 FROM jobs WHERE function_id = ? AND status = 'pending' "
