@@ -35,7 +35,7 @@ def main() -> int:
     from skyrun.auth import Auth
     from skyrun.backends.local import sql
     from skyrun.compute import ComputeClient, Function, Job, JobStatus
-    from skyrun.compute.job import new_job_record
+    from skyrun.compute.operations import new_job_record
 
     client = ComputeClient(auth=Auth(org="bench", user="search"))
     ComputeClient.set_default_client(client)

@@ -49,7 +49,7 @@ class Worker:
 
     # -- setup --------------------------------------------------------------------------
     def _prepare_bundle(self, function: dict) -> str:
-        from skyrun.compute.function import bundle_key
+        from skyrun.compute.operations import bundle_key
 
         home = Path(os.environ.get("SKYRUN_WORK_DIR") or Path.home() / ".skyrun" / "work")
         target = home / "bundles" / function["id"]

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import sys
-import time
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator
 
-from skyrun.backends.ports import FUNCTION, JOB
+from skyrun.backends.ports import FUNCTION
 from skyrun.common.document import Attribute, Document
 from skyrun.common.search import BOOL, DATETIME, JSON, NUM, STR
 from skyrun.common.timeutil import now
 from skyrun.compute import bundle as packaging
-from skyrun.compute import lifecycle
-from skyrun.compute.bulk import JobBulkCreateError, JobBulkCreateResult
+from skyrun.compute import lifecycle, submission, waiting
+from skyrun.compute.bulk import JobBulkCreateResult
 from skyrun.compute.client import ComputeClient
-from skyrun.compute.inputs import as_args, as_mapping, encode_inputs
 from skyrun.compute.job import (
     Job,
     JobSearch,
-    check_accepts_jobs,
-    new_job_record,
 )
-from skyrun.compute.progress import make_bar
+from skyrun.compute.operations import (
+    build_log_text,
+    bundle_key,
+    delete_function,
+)
 from skyrun.compute.resources import (
     DEFAULT_CPUS,
     DEFAULT_MAXIMUM_CONCURRENCY,
@@ -37,12 +37,11 @@ from skyrun.compute.resources import (
     validate_settings,
 )
 from skyrun.compute.search import Search, scope_namespace
-from skyrun.compute.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
+from skyrun.compute.statuses import FunctionStatus, JobStatus
 from skyrun.exceptions import ConflictError, NotFoundError, ValidationError
 
 _SETTINGS = ("name", "cpus", "memory", "maximum_concurrency", "timeout", "retry_count",
              "enabled", "auto_start", "environment")
-_WAITING = (JobStatus.PENDING.value, *ACTIVE)
 
 
 def _assign(parse, field):
@@ -254,67 +253,8 @@ class Function(Document):
                           DeprecationWarning, stacklevel=2)
             if kwargs is None:
                 kwargs = iterargs
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
-                or not 1 <= batch_size <= 1000:
-            raise ValueError("Batch size must between 1 and 1000")
-        all_args = [as_args(item) for item in args]
-        n = len(all_args)
-        all_kwargs = self._per_job(kwargs, n, "kwargs")
-        all_envs = self._per_job(environments, n, "environments")
-        tag_list = list(tags) if tags else []
-        encoded = [encode_inputs(i, all_args[i], all_kwargs[i] if all_kwargs else None,
-                                 all_envs[i] if all_envs else None) for i in range(n)]
-        function = self._backend.store.get_function(self.id)
-        if function is None:
-            raise NotFoundError(f"Function {self.id} not found")
-        check_accepts_jobs(function)
-        result = JobBulkCreateResult()
-        bar = make_bar(progress, n, f"Submitting jobs to {self.name}")
-        started_workers = False
-        try:
-            for start in range(0, n, batch_size):
-                batch = encoded[start:start + batch_size]
-                reference_id = uuid.uuid4().hex
-                t = now()
-                records = [new_job_record(f"{reference_id}-{i}", function, reference_id, t,
-                                          a, k, e, tag_list)
-                           for i, (a, k, e) in enumerate(batch)]
-                try:
-                    stored = self._backend.store.insert_jobs(reference_id, records)
-                except NotFoundError:
-                    raise
-                except Exception as exc:
-                    if start == 0:
-                        raise
-                    end = start + len(batch)
-                    result.append_error(JobBulkCreateError(
-                        self, all_args[start:end],
-                        all_kwargs[start:end] if all_kwargs else None,
-                        all_envs[start:end] if all_envs else None, exc, reference_id))
-                    continue
-                result.extend(Job._from_record(r, _client=self._client) for r in stored)
-                if bar is not None:
-                    bar.update(len(stored))
-                if not started_workers:
-                    # Start workers after the first batch so they run while we insert.
-                    lifecycle.ensure_workers(self._backend, function)
-                    started_workers = True
-        finally:
-            if bar is not None:
-                bar.close()
-        self._backend.store.update_function(self.id, {"modified_date": now()})
-        lifecycle.ensure_workers(self._backend, function)
-        return result
-
-    @staticmethod
-    def _per_job(values, n: int, what: str) -> list | None:
-        if values is None:
-            return None
-        items = [as_mapping(v, what, i) for i, v in enumerate(values)]
-        if len(items) != n:
-            raise ValueError(f"The number of {what} must match the number of args. Got {n} "
-                             f"args and {len(items)} {what}.")
-        return items
+        return submission.submit_map(self, args, kwargs, tags, batch_size, environments,
+                                     progress)
 
     # -- reading ------------------------------------------------------------------------
     def refresh(self, includes: str | list[str] | None = None) -> None:
@@ -425,31 +365,7 @@ class Function(Document):
                             progress: bool | None = None) -> None:
         """Wait until the build is done and no job is pending or active."""
         self._require_saved("Cannot wait for")
-        deadline = None if timeout is None else time.monotonic() + timeout
-        bar = None
-        try:
-            while True:
-                self.refresh(includes=["job.statistics"])
-                self._check_build()
-                counts = self._record["job_statistics"]
-                waiting = sum(counts[s] for s in _WAITING)
-                status = self._get("status")
-                if bar is None:
-                    bar = make_bar(progress, 1 + sum(counts.values()),
-                                   f"Waiting for {self.name}", unit="step")
-                if bar is not None:
-                    _update_bar(bar, counts, status)
-                if status in (FunctionStatus.READY.value, FunctionStatus.STOPPED.value) \
-                        and waiting == 0:
-                    return
-                lifecycle.ensure_workers(self._backend, self._record)
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise TimeoutError(f"Function {self.name} did not complete before timeout!")
-                time.sleep(interval if left is None else min(interval, left))
-        finally:
-            if bar is not None:
-                bar.close()
+        waiting.wait_for_function(self, timeout, interval, progress)
 
     def as_completed(self, jobs: Iterable[Job], timeout: float | None = None,
                      interval: float = 10, progress: bool | None = None) -> Iterator[Job]:
@@ -459,37 +375,7 @@ class Function(Document):
         for job in jobs:
             if job.function_id != self.id:
                 raise ValueError(f"Job {job.id} is not associated with Function {self.id}")
-        return self._as_completed(jobs, timeout, interval, progress)
-
-    def _as_completed(self, jobs, timeout, interval, progress) -> Iterator[Job]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        waiting = {job.id: job for job in jobs}
-        bar = make_bar(progress, len(waiting), f"Jobs of {self.name}")
-        delay = interval
-        try:
-            while waiting:
-                self.refresh()
-                self._check_build()
-                hits = 0
-                for record in self._backend.store.get_jobs(list(waiting)):
-                    if record["status"] in TERMINAL:
-                        job = waiting.pop(record["id"])
-                        job._load(record)
-                        hits += 1
-                        if bar is not None:
-                            bar.update(1)
-                        yield job
-                if not waiting:
-                    return
-                delay = interval if hits else min(delay * 2, max(interval, 60))
-                lifecycle.ensure_workers(self._backend, self._record)
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise TimeoutError(f"Function {self.name} did not complete before timeout!")
-                time.sleep(delay if left is None else min(delay, left))
-        finally:
-            if bar is not None:
-                bar.close()
+        return waiting.as_completed(self, jobs, timeout, interval, progress)
 
     def iter_results(self, cast_type=None) -> Iterator:
         """``job.result(cast_type)`` of every ``success`` job."""
@@ -527,65 +413,3 @@ class Function(Document):
     @classmethod
     def update_credentials(cls, client: ComputeClient | None = None) -> None:
         """A no-op kept for porting."""
-
-
-def bundle_key(function_id: str) -> str:
-    """Where a Function's bundle is stored."""
-    return f"bundles/{function_id}.zip"
-
-
-def build_log_text(backend, function: dict) -> str:
-    """The gunzipped build log, or the live output of a build in progress."""
-    import gzip
-
-    blob_id = lifecycle.build_log_blob_id(function["namespace"], function["id"])
-    try:
-        return gzip.decompress(backend.blobs.get_data(blob_id)).decode()
-    except NotFoundError:
-        live = getattr(backend.builder, "live_log", None)
-        return live(function) if live else ""
-
-
-def delete_function(backend, function_id: str, delete_results: bool) -> None:
-    """Stop dispatch, then delete jobs, logs, build log, bundle, environment and record."""
-    from skyrun.compute.job import delete_job_records
-
-    record = backend.store.get_function(function_id)
-    if record is None:
-        raise NotFoundError(f"Function {function_id} not found")
-    if backend.store.active_jobs(function_id):
-        raise ConflictError(f"Function {function_id} has active jobs; cancel them or wait for "
-                            "them to end before deleting it")
-    if record["status"] == FunctionStatus.READY.value:
-        backend.store.update_function(function_id, {"status": FunctionStatus.STOPPED.value})
-        if backend.store.active_jobs(function_id):  # a claim raced the stop
-            backend.store.update_function(function_id, {"status": record["status"]})
-            raise ConflictError(f"Function {function_id} has active jobs; cancel them or wait "
-                                "for them to end before deleting it")
-    backend.launcher.kill_workers(function_id)
-    store = backend.store
-    from skyrun.common.search import Compare
-
-    # A page at a time: the deleted jobs drop out of the next query.
-    where = Compare("function_id", "==", function_id, STR)
-    while True:
-        page = store.query(JOB, where, [], 1000, 0)
-        if not page:
-            break
-        if not delete_job_records(backend, page, delete_results):
-            raise ConflictError(f"Function {function_id} has active jobs; cancel them or "
-                                "wait for them to end before deleting it")
-    backend.blobs.delete([lifecycle.build_log_blob_id(record["namespace"], function_id)])
-    backend.blobs.delete_object(bundle_key(function_id))
-    backend.builder.remove(record)
-    store.delete_function(function_id)
-
-
-def _update_bar(bar, counts: dict, status: str) -> None:
-    """The wait bar counts the build as its first step, then the terminal jobs."""
-    built = status not in (FunctionStatus.AWAITING_BUNDLE.value, FunctionStatus.BUILDING.value)
-    bar.total = 1 + sum(counts.values())
-    bar.n = int(built) + sum(counts[s] for s in TERMINAL)
-    bar.set_postfix_str(f"{status} " + " ".join(f"{k}={v}" for k, v in counts.items() if v),
-                        refresh=False)
-    bar.refresh()

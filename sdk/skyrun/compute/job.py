@@ -1,4 +1,4 @@
-"""``Job``: one call of a Function, and ``JobSearch``."""
+"""``Job``: one call of a Function."""
 
 from __future__ import annotations
 
@@ -14,19 +14,21 @@ from skyrun.common.search import (
     LIST,
     NUM,
     STR,
-    And,
-    Compare,
-    Expression,
-    In,
-    SortKey,
 )
 from skyrun.common.timeutil import from_epoch, now
 from skyrun.compute import lifecycle
 from skyrun.compute.client import ComputeClient
 from skyrun.compute.inputs import encode_inputs
-from skyrun.compute.search import PAGE, Search, scope_namespace, warn_deprecated
+from skyrun.compute.jobsearch import JobSearch
+from skyrun.compute.operations import (
+    cancel_record,
+    check_accepts_jobs,
+    delete_job_records,
+    new_job_record,
+)
+from skyrun.compute.search import scope_namespace, warn_deprecated
 from skyrun.compute.statistics import JobStatistics
-from skyrun.compute.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
+from skyrun.compute.statuses import ACTIVE, TERMINAL, JobStatus
 from skyrun.exceptions import ConflictError, NotFoundError
 
 
@@ -110,7 +112,7 @@ class Job(Document):
                                     self._get("environment"))
             changes.update(args=a, kwargs=k, environment=e)
             record = self._backend.store.update_job(
-                self.id, changes, expect={"status": [s for s in _ALL if s not in ACTIVE]})
+                self.id, changes, expect={"status": [s.value for s in JobStatus if s.value not in ACTIVE]})
             if record is None:
                 raise ConflictError(f"Job {self.id} became active while it was being changed")
         else:
@@ -282,151 +284,3 @@ class Job(Document):
             if name in params:
                 warn_deprecated(name)
         return cls.search(client).param(page_size=page_size, **params)
-
-
-_ALL = [s.value for s in JobStatus]
-
-
-_RERUNNABLE = (JobStatus.FAILURE.value, JobStatus.TIMEOUT.value, JobStatus.CANCELED.value)
-_NOT_TERMINAL = tuple(s for s in _ALL if s not in TERMINAL)
-_NOT_ACTIVE = tuple(s for s in _ALL if s not in ACTIVE)
-
-
-class JobSearch(Search[Job]):
-    """A search over Jobs, with bulk ``cancel``, ``rerun`` and ``delete``.
-
-    The bulk operations act on every match (sort and limit are ignored). They read the
-    matches a page at a time, in id order, so that any number of jobs can be handled
-    without holding them all in memory.
-    """
-
-    def _pages(self, statuses: tuple[str, ...]) -> Iterator[list[dict]]:
-        store = self._client.backend.store
-        base: Expression = In("status", statuses, STR)
-        where = self._where()
-        if where is not None:
-            base = And(where, base)
-        last = None
-        while True:
-            query = base if last is None else And(base, Compare("id", ">", last, STR))
-            page = store.query(JOB, query, [SortKey("id")], PAGE, 0)
-            if page:
-                yield page
-            if len(page) < PAGE:
-                return
-            last = page[-1]["id"]
-
-    def cancel(self) -> list[Job]:
-        """Cancel every non-terminal match; returns them."""
-        backend = self._client.backend
-        out = []
-        for page in self._pages(_NOT_TERMINAL):
-            for record in page:
-                updated = cancel_record(backend, record)
-                if updated is not None:
-                    out.append(Job._from_record(updated, _client=self._client))
-        return out
-
-    def rerun(self) -> list[Job]:
-        """Requeue the ``failure``, ``timeout`` and ``canceled`` matches; returns them.
-        ``ConflictError``, changing nothing, if one belongs to a disabled or
-        ``build_failed`` Function."""
-        backend = self._client.backend
-        function_ids = {r["function_id"] for page in self._pages(_RERUNNABLE) for r in page}
-        functions = {}
-        for fid in function_ids:
-            function = backend.store.get_function(fid)
-            if function is None:
-                raise NotFoundError(f"Function {fid} not found")
-            check_accepts_jobs(function, rerun=True)
-            functions[fid] = function
-        out = []
-        for page in self._pages(_RERUNNABLE):
-            t = now()
-            for record in page:
-                if record["function_id"] not in functions:
-                    continue  # became rerunnable after the check: left for the next call
-                updated = backend.store.update_job(record["id"], {
-                    "status": JobStatus.PENDING.value, "execution_count": 0, "failures": 0,
-                    "losses": 0, "error_reason": None, "exit_code": None, "runtime": None,
-                    "statistics": None, "queued_date": t,
-                }, expect={"status": record["status"]})
-                if updated is not None:
-                    out.append(Job._from_record(updated, _client=self._client))
-        for function in functions.values():
-            lifecycle.ensure_workers(backend, function)
-        return out
-
-    def delete(self, delete_results: bool = False) -> list[str]:
-        """Delete the non-active matches with their logs (and results if asked); returns
-        their ids."""
-        out: list[str] = []
-        for page in self._pages(_NOT_ACTIVE):
-            out.extend(r["id"] for r in
-                       delete_job_records(self._client.backend, page, delete_results))
-        return out
-
-
-# -- shared with Function ---------------------------------------------------------------
-def check_accepts_jobs(function: dict, rerun: bool = False) -> None:
-    """``ConflictError`` unless the Function takes submissions (enabled, not
-    ``build_failed``)."""
-    what = "rerun jobs" if rerun else "accept jobs"
-    if not function.get("enabled", True):
-        raise ConflictError(f"Function {function['id']} is disabled and does not {what}; "
-                            "call enable() first")
-    if function.get("status") == FunctionStatus.BUILD_FAILED.value:
-        raise ConflictError(f"Function {function['id']} failed to build and does not {what}; "
-                            "check its build log")
-
-
-_PENDING = JobStatus.PENDING.value
-
-
-def new_job_record(job_id: str, function: dict, reference_id: str, t: float, args, kwargs,
-                   environment, tags) -> dict:
-    """A pending job record."""
-    return {
-        "id": job_id, "function_id": function["id"], "namespace": function["namespace"],
-        "reference_id": reference_id, "status": _PENDING, "args": args,
-        "kwargs": kwargs, "environment": environment, "tags": tags, "creation_date": t,
-        "execution_count": 0, "queued_date": t,
-    }
-
-
-def cancel_record(backend, record: dict | None) -> dict | None:
-    """Cancel one job record; returns the record as it now is."""
-    if record is None:
-        return None
-    t = now()
-    if record["status"] == JobStatus.PENDING.value:
-        updated = backend.store.update_job(
-            record["id"], {"status": JobStatus.CANCELED.value, "last_completion_date": t},
-            expect={"status": JobStatus.PENDING.value})
-        if updated is not None:
-            return updated
-        record = backend.store.get_job(record["id"]) or record
-    if record["status"] == JobStatus.RUNNING.value:
-        updated = backend.store.update_job(record["id"], {"status": JobStatus.CANCEL.value},
-                                           expect={"status": JobStatus.RUNNING.value})
-        if updated is not None:
-            return updated
-    return backend.store.get_job(record["id"])
-
-
-def delete_job_records(backend, records: list[dict], delete_results: bool) -> list[dict]:
-    """Delete jobs that are not active, with their logs (and results if asked); returns
-    the records of the jobs deleted.
-
-    The records go first, in one conditional step, so that a job claimed meanwhile is
-    kept whole: an active job is never deleted.
-    """
-    deleted = set(backend.store.delete_jobs([r["id"] for r in records],
-                                            keep_statuses=tuple(ACTIVE)))
-    gone = [r for r in records if r["id"] in deleted]
-    for record in gone:
-        backend.logs.delete(record["namespace"], record["function_id"], record["id"])
-    if delete_results and gone:
-        backend.blobs.delete([lifecycle.result_blob_id(r["namespace"], r["function_id"], r["id"])
-                              for r in gone])
-    return gone

@@ -1,0 +1,86 @@
+"""Submitting many jobs: the batches of ``Function.map``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from skyrun.common.timeutil import now
+from skyrun.compute import lifecycle
+from skyrun.compute.bulk import JobBulkCreateError, JobBulkCreateResult
+from skyrun.compute.inputs import as_args, as_mapping, encode_inputs
+from skyrun.compute.job import Job
+from skyrun.compute.operations import check_accepts_jobs, new_job_record
+from skyrun.compute.progress import make_bar
+from skyrun.exceptions import NotFoundError
+
+
+def submit_map(fn, args: Iterable, kwargs: Iterable | None, tags, batch_size: int,
+               environments: Iterable | None, progress: bool | None) -> JobBulkCreateResult:
+    """Validate every input, then store the jobs in batches of ``batch_size``.
+
+    Each batch gets a fresh reference id (its idempotency key). A failure of the first
+    batch, or a ``NotFoundError``, is raised; a later batch's failure is recorded in the
+    result's ``errors`` and the rest go on.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
+            or not 1 <= batch_size <= 1000:
+        raise ValueError("Batch size must between 1 and 1000")
+    all_args = [as_args(item) for item in args]
+    n = len(all_args)
+    all_kwargs = _per_job(kwargs, n, "kwargs")
+    all_envs = _per_job(environments, n, "environments")
+    tag_list = list(tags) if tags else []
+    encoded = [encode_inputs(i, all_args[i], all_kwargs[i] if all_kwargs else None,
+                             all_envs[i] if all_envs else None) for i in range(n)]
+    function = fn._backend.store.get_function(fn.id)
+    if function is None:
+        raise NotFoundError(f"Function {fn.id} not found")
+    check_accepts_jobs(function)
+    result = JobBulkCreateResult()
+    bar = make_bar(progress, n, f"Submitting jobs to {fn.name}")
+    started_workers = False
+    try:
+        for start in range(0, n, batch_size):
+            batch = encoded[start:start + batch_size]
+            reference_id = uuid.uuid4().hex
+            t = now()
+            records = [new_job_record(f"{reference_id}-{i}", function, reference_id, t,
+                                      a, k, e, tag_list)
+                       for i, (a, k, e) in enumerate(batch)]
+            try:
+                stored = fn._backend.store.insert_jobs(reference_id, records)
+            except NotFoundError:
+                raise
+            except Exception as exc:
+                if start == 0:
+                    raise
+                end = start + len(batch)
+                result.append_error(JobBulkCreateError(
+                    fn, all_args[start:end],
+                    all_kwargs[start:end] if all_kwargs else None,
+                    all_envs[start:end] if all_envs else None, exc, reference_id))
+                continue
+            result.extend(Job._from_record(r, _client=fn._client) for r in stored)
+            if bar is not None:
+                bar.update(len(stored))
+            if not started_workers:
+                # Start workers after the first batch so they run while we insert.
+                lifecycle.ensure_workers(fn._backend, function)
+                started_workers = True
+    finally:
+        if bar is not None:
+            bar.close()
+    fn._backend.store.update_function(fn.id, {"modified_date": now()})
+    lifecycle.ensure_workers(fn._backend, function)
+    return result
+
+
+def _per_job(values, n: int, what: str) -> list | None:
+    if values is None:
+        return None
+    items = [as_mapping(v, what, i) for i, v in enumerate(values)]
+    if len(items) != n:
+        raise ValueError(f"The number of {what} must match the number of args. Got {n} "
+                         f"args and {len(items)} {what}.")
+    return items
