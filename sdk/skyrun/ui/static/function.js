@@ -78,7 +78,7 @@ async function saveSettings(event) {
     note.textContent = "Saved.";
     setTimeout(() => { if (note.textContent === "Saved.") note.textContent = ""; }, 4000);
   } catch (err) {
-    note.textContent = err.status === 422 ? "Not saved: fix the fields marked below." : "Not saved.";
+    note.textContent = err.status === 422 ? "Not saved: fix the marked fields." : "Not saved.";
     showErrors(err);
   }
 }
