@@ -33,8 +33,7 @@ def test_usage_and_info(cli, namespace, skyrun_home):
 
 
 def test_not_available_commands_fail(cli):
-    for args in (["ui"], ["ui", "--port", "8123", "--no-browser"], ["sandbox"],
-                 ["sandbox", "--env-file", "x.env"]):
+    for args in (["sandbox"], ["sandbox", "--env-file", "x.env"]):
         res = cli(*args)
         assert res.code == 1, args
         assert "not available in this version" in res.err
