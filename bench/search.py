@@ -57,7 +57,7 @@ def main() -> int:
         for i in range(min(batch, args.jobs - b)):
             fn = functions[(b + i) % len(functions)]
             created = t0 + (b + i) * 25.0 + rng.random()
-            record = new_job_record(f"{reference_id}-{i}", fn, reference_id, created,
+            record = new_job_record(f"{reference_id}-{i:04d}", fn, reference_id, created,
                                     [b + i], None, None, [f"t{(b + i) % 10}"])
             status = rng.choice(terminal) if rng.random() < 0.95 else "pending"
             if status != "pending":

@@ -133,7 +133,7 @@ class Job(Document):
         check_accepts_jobs(function)
         t = now()
         reference_id = uuid.uuid4().hex
-        record = new_job_record(f"{reference_id}-0", function, reference_id, t, args, kwargs,
+        record = new_job_record(f"{reference_id}-0000", function, reference_id, t, args, kwargs,
                                 env, list(self._get("tags") or []))
         stored = self._backend.store.insert_jobs(reference_id, [record])
         self._load(stored[0])

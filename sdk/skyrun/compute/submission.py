@@ -45,7 +45,7 @@ def submit_map(fn, args: Iterable, kwargs: Iterable | None, tags, batch_size: in
             batch = encoded[start:start + batch_size]
             reference_id = uuid.uuid4().hex
             t = now()
-            records = [new_job_record(f"{reference_id}-{i}", function, reference_id, t,
+            records = [new_job_record(f"{reference_id}-{i:04d}", function, reference_id, t,
                                       a, k, e, tag_list)
                        for i, (a, k, e) in enumerate(batch)]
             try:
