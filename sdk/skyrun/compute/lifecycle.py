@@ -64,15 +64,17 @@ def finish_build(backend: Backend, function: dict, ok: bool, log_text: str,
 
 
 # -- workers ----------------------------------------------------------------------------
-def ensure_workers(backend: Backend, function: dict) -> int:
+def ensure_workers(backend: Backend, function: dict, counts: dict[str, int] | None = None) -> int:
     """Start workers so that ``min(maximum_concurrency, runnable jobs)`` are alive;
-    returns how many were started. Also requeues jobs of lost workers first."""
+    returns how many were started. Also requeues jobs of lost workers first. ``counts``
+    (jobs by status) spares a count when the caller has just made one."""
     if function.get("status") != FunctionStatus.READY.value:
         return 0
     fid = function["id"]
     live = backend.launcher.live_workers(fid)
     reap_lost(backend, fid, live)
-    counts = backend.store.count_by_status([fid]).get(fid, {})
+    if counts is None:
+        counts = backend.store.count_by_status([fid]).get(fid, {})
     runnable = counts.get("pending", 0) + sum(counts.get(s, 0) for s in ACTIVE)
     wanted = min(int(function["maximum_concurrency"]), runnable, NAMESPACE_ACTIVE_LIMIT)
     missing = wanted - len(live)

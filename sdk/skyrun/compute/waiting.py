@@ -1,7 +1,7 @@
 """Waiting on a Function: ``wait_for_completion`` and ``as_completed``.
 
-Each round also asks for workers (``lifecycle.ensure_workers``), which is how lost workers
-are replaced when the backend has no scheduler of its own.
+The loops also ask for workers (``lifecycle.ensure_workers``, at most once a second),
+which is how lost workers are replaced when the backend has no scheduler of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from skyrun.compute.progress import make_bar
 from skyrun.compute.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
 
 _WAITING = (JobStatus.PENDING.value, *ACTIVE)
+# Looking for lost workers costs a process scan: a waiting loop does it at most this often.
+ENSURE_EVERY = 1.0
 _SETTLED = (FunctionStatus.READY.value, FunctionStatus.STOPPED.value)
 
 
@@ -29,6 +31,7 @@ def wait_for_function(fn, timeout: float | None, interval: float, progress: bool
     """Return once the build is done and no job of ``fn`` is pending or active."""
     deadline = None if timeout is None else time.monotonic() + timeout
     bar = None
+    ensured = 0.0
     try:
         while True:
             fn.refresh(includes=["job.statistics"])
@@ -42,7 +45,9 @@ def wait_for_function(fn, timeout: float | None, interval: float, progress: bool
                 _update_bar(bar, counts, status)
             if status in _SETTLED and not sum(counts[s] for s in _WAITING):
                 return
-            lifecycle.ensure_workers(fn._backend, fn._record)
+            if time.monotonic() - ensured >= ENSURE_EVERY:
+                lifecycle.ensure_workers(fn._backend, fn._record, counts)
+                ensured = time.monotonic()
             _pause(fn, deadline, interval)
     finally:
         if bar is not None:
@@ -57,6 +62,7 @@ def as_completed(fn, jobs: list, timeout: float | None, interval: float,
     waiting = {job.id: job for job in jobs}
     bar = make_bar(progress, len(waiting), f"Jobs of {fn.name}")
     delay = interval
+    ensured = 0.0
     try:
         while waiting:
             fn.refresh()
@@ -73,7 +79,9 @@ def as_completed(fn, jobs: list, timeout: float | None, interval: float,
             if not waiting:
                 return
             delay = interval if hits else min(delay * 2, max(interval, 60))
-            lifecycle.ensure_workers(fn._backend, fn._record)
+            if time.monotonic() - ensured >= ENSURE_EVERY:
+                lifecycle.ensure_workers(fn._backend, fn._record)
+                ensured = time.monotonic()
             _pause(fn, deadline, delay)
     finally:
         if bar is not None:
