@@ -90,3 +90,12 @@ def submitted(backend, function_id: str) -> list[dict]:
         filters=[{"name": "JOB_NAME", "values": [f"skyrun-{function_id}"]}])["jobSummaryList"]
         if ":" not in s["jobId"]]
     return batch.describe_jobs(jobs=ids)["jobs"] if ids else []
+
+
+def ready_function(backend, **settings) -> dict:
+    """A ready Function with its job definition, as a finished build leaves it."""
+    from skyrun.backends.aws import jobdefs
+
+    function = make_function(backend, **settings)
+    jobdefs.register(backend, function, jobdefs.image_uri(backend, "env-test"))
+    return backend.store.update_function(function["id"], {"status": "ready"})

@@ -9,12 +9,16 @@ import re
 import time
 from pathlib import Path
 
-from skyrun.backends.aws import jobdefs
-from skyrun.backends.aws import resources as r
-from skyrun.backends.aws.builder import finish_from_event
-from skyrun.compute import lifecycle
-from skyrun.compute.statuses import FunctionStatus
-from tests.aws.compute_support import make_function
+import pytest
+
+pytest.register_assert_rewrite("tests.aws.compute_support")
+
+from skyrun.backends.aws import jobdefs  # noqa: E402
+from skyrun.backends.aws import resources as r  # noqa: E402
+from skyrun.backends.aws.builder import finish_from_event  # noqa: E402
+from skyrun.compute import lifecycle  # noqa: E402
+from skyrun.compute.statuses import FunctionStatus  # noqa: E402
+from tests.aws.compute_support import make_function  # noqa: E402
 
 # The fixtures (a provisioned sandbox, a backend on it) live with the helpers.
 pytest_plugins = ["tests.aws.compute_support"]

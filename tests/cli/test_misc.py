@@ -33,8 +33,8 @@ def test_usage_and_info(cli, namespace, skyrun_home):
 
 
 def test_not_available_commands_fail(cli):
-    for args in (["ui"], ["ui", "--port", "8123", "--no-browser"], ["sandbox"],
-                 ["sandbox", "--env-file", "x.env"]):
+    # (`skyrun sandbox` runs until interrupted: tests/aws/test_sandbox.py tests it.)
+    for args in (["ui"], ["ui", "--port", "8123", "--no-browser"]):
         res = cli(*args)
         assert res.code == 1, args
         assert "not available in this version" in res.err

@@ -1,7 +1,10 @@
-"""A moto server on loopback, in this process, with the few gaps of moto filled in.
+"""A moto server on loopback, in a child process, with the few gaps of moto filled in.
 
-moto keeps its state in module globals, so the server thread and anything else in this
-process that uses moto share one fake AWS; worker processes reach it over HTTP.
+moto keeps its state in module globals. Running it in a process of its own gives every
+sandbox its own fake AWS, untouched by ``moto.mock_aws`` in the caller's process, and
+leaves the caller's interpreter lock to the caller; the stand-ins and the worker
+processes reach it over HTTP like any AWS client. The child leaves when told to, or when
+its parent is gone.
 
 Gaps filled here, in the server and never in the SDK (which stays correct for AWS):
 
@@ -18,7 +21,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
+import time
 from typing import Any
 
 ACCOUNT_ID = "123456789012"
@@ -82,48 +89,91 @@ def _complete_build(request: dict, response: dict) -> None:
                     return
 
 
+def serve(port: int = 0, announce=print) -> None:
+    """Serve moto on ``127.0.0.1:port`` in this process until SIGTERM or the parent's
+    death; ``announce`` gets ``"PORT <n>"`` once the socket listens."""
+    import signal
+
+    from moto.core.models import default_user_config
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    # Batch without Docker: jobs are recorded, never run (our stand-in runs them).
+    default_user_config.setdefault("batch", {})["use_docker"] = False
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs):  # one line per request is noise
+            pass
+
+    app = _CodeBuildFixes(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        server.shutdown()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    announce(f"PORT {server.server_address[1]}")
+    server.serve_forever()
+    server.server_close()
+
+
 class SandboxServer:
-    """A moto server on ``127.0.0.1`` and a free port, run by a thread of this process."""
+    """A moto server on ``127.0.0.1`` and a free port, in a child process."""
 
     def __init__(self, port: int = 0):
         self._port = port
-        self._server = None
-        self._thread: threading.Thread | None = None
+        self._proc: subprocess.Popen | None = None
+        self.port: int | None = None
 
     @property
     def endpoint(self) -> str:
         """``http://127.0.0.1:<port>``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> SandboxServer:
-        """Start serving; returns at once when the socket listens."""
-        from moto.core.models import default_user_config
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-        from werkzeug.serving import WSGIRequestHandler, make_server
+    @property
+    def pid(self) -> int | None:
+        """The server process's id, while it runs."""
+        return self._proc.pid if self._proc else None
 
-        # Batch without Docker: jobs are recorded, never run (our stand-in runs them).
-        default_user_config.setdefault("batch", {})["use_docker"] = False
+    def start(self, timeout: float = 60) -> SandboxServer:
+        """Start the server; returns when it listens."""
+        from skyrun.sandbox.processes import child_environment
 
-        class QuietHandler(WSGIRequestHandler):
-            def log_request(self, *args, **kwargs):  # one line per request is noise
-                pass
-
-        app = _CodeBuildFixes(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server("127.0.0.1", self._port, app, threaded=True,
-                                   request_handler=QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="skyrun-sandbox-moto", daemon=True)
-        self._thread.start()
-        return self
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "skyrun.sandbox.server", "--port", str(self._port)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, env=child_environment())
+        deadline = time.monotonic() + timeout
+        lines = []
+        while time.monotonic() < deadline:
+            line = self._proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("PORT "):
+                self.port = int(line.split()[1])
+                # Keep draining its output, so that the server never blocks on a pipe.
+                threading.Thread(target=self._proc.stdout.read, daemon=True).start()
+                return self
+            lines.append(line)
+        self.stop()
+        raise RuntimeError("the moto server did not start:\n" + "".join(lines))
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(10)
-            self._server = None
+        """Stop the server and wait for its process."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(15)
+        self._proc = None
 
     def client_settings(self) -> dict[str, str]:
         """Keyword arguments of ``boto3.client`` that reach this server."""
@@ -142,3 +192,11 @@ class SandboxServer:
         """The variables that point boto3 (and so the SDK) at this server."""
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION, **CREDENTIALS}
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m skyrun.sandbox.server")
+    parser.add_argument("--port", type=int, default=0)
+    serve(parser.parse_args().port, announce=lambda text: print(text, flush=True))
