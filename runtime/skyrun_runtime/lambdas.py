@@ -1,20 +1,18 @@
 """Entry points of the Lambda functions deployed by the events stack (``infra/``).
 
 ``build_finished`` runs on every CodeBuild state change of the deployment's build
-project that ends a build (succeeded, failed or stopped). ``reconcile`` runs on an
-EventBridge schedule, once a minute.
+project that ends a build (succeeded, failed or stopped): it sets the Function built to
+``ready`` (or ``stopped``) or ``build_failed``, registers its Batch job definition and
+stores its build log blob.
 
-These are entry points only: for now each one logs the event it receives and returns
-without acting on it. What they are to do, which the AWS backend provides:
+``reconcile`` runs on an EventBridge schedule, once a minute: for every Function it makes
+jobs whose lease expired claimable again (or settles those that lost too many workers),
+and for a ready Function with runnable jobs it starts the workers that are missing.
 
-* ``build_finished``: set the functions waiting on the build's environment to ``ready``
-  (or ``stopped``) or ``build_failed``, register their Batch job definitions, and store
-  the build log blob;
-* ``reconcile``: relaunch workers for functions that have runnable jobs and no live
-  worker, and make jobs whose lease expired claimable again.
-
-The deployment's resource names reach these functions as environment variables named
-by :func:`skyrun.backends.aws.resources.environment_variable`.
+Each handler builds its backend from the environment (the deployment's resource names
+arrive as the variables :func:`skyrun.backends.aws.resources.environment_variable`
+names) and hands it to a ``_``-prefixed function that does the work, which tests and
+the offline sandbox call with a backend of their own.
 """
 
 from __future__ import annotations
@@ -29,17 +27,54 @@ logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 
 
-def build_finished(event: dict[str, Any], context: Any) -> None:
-    """Handle a CodeBuild "Build State Change" event; logs it and does nothing else yet."""
+def _backend():
+    from skyrun.backends.aws.backend import AwsBackend
+
+    return AwsBackend.from_environment()
+
+
+def build_finished(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Handle a CodeBuild "Build State Change" event of a finished build."""
+    return _build_finished(_backend(), event)
+
+
+def _build_finished(backend, event: dict[str, Any]) -> dict[str, Any]:
+    from skyrun.backends.aws.builder import finish_from_event
+
     detail = event.get("detail", {}) if isinstance(event, dict) else {}
-    logger.info(
-        "build finished: project=%s status=%s event=%s",
-        detail.get("project-name"),
-        detail.get("build-status"),
-        json.dumps(event, default=str),
-    )
+    logger.info("build finished: project=%s status=%s build=%s", detail.get("project-name"),
+                detail.get("build-status"), detail.get("build-id"))
+    record = finish_from_event(backend, event)
+    result = {"function_id": record["id"] if record else None,
+              "status": record["status"] if record else None}
+    logger.info("build finished: %s", json.dumps(result))
+    return result
 
 
-def reconcile(event: dict[str, Any], context: Any) -> None:
-    """Handle one scheduled reconciliation tick; logs it and does nothing else yet."""
-    logger.info("reconcile tick: event=%s", json.dumps(event, default=str))
+def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Handle one scheduled reconciliation tick."""
+    return _reconcile(_backend(), event)
+
+
+def _reconcile(backend, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    from skyrun.backends.ports import FUNCTION
+    from skyrun.compute import lifecycle
+    from skyrun.compute.statuses import FunctionStatus
+
+    reaped = launched = 0
+    failed: list[str] = []
+    for function in backend.store.query(FUNCTION, None, []):
+        fid = function["id"]
+        try:
+            # Expired leases of any Function, stopped ones too: those jobs are requeued,
+            # or end in failure once they lost too many workers.
+            reaped += lifecycle.reap_lost(backend, fid)
+            if function["status"] == FunctionStatus.READY.value:
+                launched += lifecycle.ensure_workers(backend, function)
+        except Exception:
+            # One Function's trouble must not starve the others; the next tick retries.
+            logger.exception("reconcile: Function %s", fid)
+            failed.append(fid)
+    result = {"reaped": reaped, "launched": launched, "failed": failed}
+    logger.info("reconcile: %s", json.dumps(result))
+    return result

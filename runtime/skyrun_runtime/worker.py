@@ -1,8 +1,10 @@
 """The worker loop: claim a job of one Function, run it in the executor, settle it.
 
-Run as ``python -m skyrun_runtime.worker --function ID [--home PATH]``. It leaves when the
-Function has had no runnable job for ``SKYRUN_WORKER_IDLE_SECONDS`` (default 60), or is
-stopped or deleted.
+Run as ``python -m skyrun_runtime.worker --function ID [--home PATH]``; the function id
+defaults to ``SKYRUN_FUNCTION_ID`` (how an AWS Batch job definition passes it). It leaves
+when the Function has had no runnable job for ``SKYRUN_WORKER_IDLE_SECONDS`` (default 60),
+or is stopped or deleted. Where the launcher tracks workers by heartbeat (AWS), a thread
+renews the worker's registration every few seconds while it lives.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import io
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 import zipfile
@@ -33,6 +36,41 @@ LOG_FLUSH = 0.5
 POLL_MIN, POLL_MAX = 0.001, 0.01
 
 
+def batch_worker_id(environ=os.environ) -> str | None:
+    """The worker id of an AWS Batch job: its job id, ``{array job id}:{index}`` for an
+    array child; None outside Batch."""
+    job = environ.get("AWS_BATCH_JOB_ID")
+    if not job:
+        return None
+    index = environ.get("AWS_BATCH_JOB_ARRAY_INDEX")
+    if index is not None and not job.endswith(f":{index}"):
+        return f"{job}:{index}"
+    return job
+
+
+class _Heartbeat:
+    """Calls the launcher's ``heartbeat(worker_id, function_id)`` now and then every
+    ``interval`` seconds from a thread, until stopped."""
+
+    def __init__(self, beat, worker_id: str, function_id: str, interval: float):
+        self.beat, self.args, self.interval = beat, (worker_id, function_id), interval
+        self.stopped = threading.Event()
+        self.beat(*self.args)  # registered before the first claim
+        self.thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                self.beat(*self.args)
+            except Exception:  # a missed beat is retried; the lease outlasts a few
+                traceback.print_exc()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(self.interval + 5)
+
+
 class Worker:
     """Runs the jobs of one Function until there are none for a while."""
 
@@ -41,7 +79,8 @@ class Worker:
         self.backend = backend
         self.store = backend.store
         self.function_id = function_id
-        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.worker_id = (worker_id or batch_worker_id()
+                          or f"{socket.gethostname()}-{os.getpid()}")
         self.idle_seconds = float(idle_seconds if idle_seconds is not None else
                                   os.environ.get("SKYRUN_WORKER_IDLE_SECONDS", 60))
         self.executor: ExecutorProcess | None = None
@@ -95,7 +134,12 @@ class Worker:
         poll = POLL_MIN
         function = self.store.get_function(self.function_id)
         checked = time.monotonic()
+        heartbeat = None
+        beat = getattr(self.backend.launcher, "heartbeat", None)
         try:
+            if beat is not None and function is not None:
+                heartbeat = _Heartbeat(beat, self.worker_id, self.function_id,
+                                       getattr(self.backend.launcher, "heartbeat_seconds", 5.0))
             while function is not None:
                 if function["status"] == FunctionStatus.READY.value:
                     job = self.store.claim(self.function_id, self.worker_id,
@@ -125,6 +169,8 @@ class Worker:
                     if function is not None:
                         lifecycle.reap_lost(self.backend, self.function_id)
         finally:
+            if heartbeat is not None:
+                heartbeat.stop()
             if self.executor is not None:
                 self.executor.stop()
             unregister = getattr(self.backend.launcher, "unregister", None)
@@ -283,10 +329,13 @@ def _raw(value):
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(prog="python -m skyrun_runtime.worker")
-    parser.add_argument("--function", required=True, help="the Function whose jobs to run")
+    parser.add_argument("--function", default=os.environ.get("SKYRUN_FUNCTION_ID"),
+                        help="the Function whose jobs to run (default $SKYRUN_FUNCTION_ID)")
     parser.add_argument("--home", help="SKYRUN_HOME of the local backend")
     parser.add_argument("--worker-id", help="the worker's id (default host-pid)")
     args = parser.parse_args(argv)
+    if not args.function:
+        parser.error("--function is required (or set SKYRUN_FUNCTION_ID)")
     if args.home:
         os.environ["SKYRUN_HOME"] = args.home
         os.environ.setdefault("SKYRUN_WORK_DIR", str(Path(args.home) / "work"))

@@ -32,13 +32,6 @@ def test_usage_and_info(cli, namespace, skyrun_home):
     assert res.json()["namespace"] == namespace.namespace
 
 
-def test_not_available_commands_fail(cli):
-    for args in (["sandbox"], ["sandbox", "--env-file", "x.env"]):
-        res = cli(*args)
-        assert res.code == 1, args
-        assert "not available in this version" in res.err
-
-
 def test_demo(cli):
     res = cli("demo")
     assert res.code == 0, res.err

@@ -1,15 +1,40 @@
-"""``skyrun sandbox``: an offline sandbox of the AWS backend (not part of this version yet)."""
+"""``skyrun sandbox``: an offline sandbox of the AWS backend on a local moto server."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 
 def cmd_sandbox(args) -> int:
-    """Say that the sandbox is not available, and fail."""
-    print("skyrun: error: `skyrun sandbox` (the offline AWS sandbox) is not available in this "
-          "version", file=sys.stderr)
-    return 1
+    """Run a sandbox until SIGINT or SIGTERM, with its variables in ``--env-file`` (or
+    on stdout), then stop everything it started."""
+    from skyrun.sandbox import Sandbox
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    print(f"skyrun sandbox: starting deployment {args.deployment!r} on moto...",
+          file=sys.stderr, flush=True)
+    try:
+        with Sandbox(args.deployment, home=args.sandbox_home, cdk_out=args.cdk_out) as sandbox:
+            if args.env_file:
+                sandbox.write_env_file(args.env_file)
+                where = f"written to {args.env_file}; load them with: set -a; . {args.env_file}"
+            else:
+                for key, value in sorted(sandbox.environment.items()):
+                    print(f"{key}={value}", flush=True)
+                where = "printed above"
+            print(f"skyrun sandbox: ready at {sandbox.server.endpoint}; the variables are "
+                  f"{where}. Stop with Ctrl-C.", file=sys.stderr, flush=True)
+            stop.wait()
+            print("skyrun sandbox: stopping...", file=sys.stderr, flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("skyrun sandbox: stopped.", file=sys.stderr, flush=True)
+    return 0
 
 
 def register(sub, common) -> None:
@@ -17,6 +42,16 @@ def register(sub, common) -> None:
     p = sub.add_parser("sandbox", parents=[common],
                        help="an offline sandbox of the AWS backend on a local moto server",
                        description="Run an offline sandbox of the AWS backend on a local moto "
-                                   "server and write the variables that point the SDK at it.")
-    p.add_argument("--env-file", metavar="PATH", help="where to write the variables")
+                                   "server until interrupted, and write the variables that "
+                                   "point the SDK at it.")
+    p.add_argument("--env-file", metavar="PATH",
+                   help="write the variables here (default: print them)")
+    p.add_argument("--deployment", default="skyrun", metavar="NAME",
+                   help="the deployment name, SKYRUN_STACK (default: skyrun)")
+    p.add_argument("--cdk-out", metavar="DIR",
+                   help="take the templates from this 'cdk synth' output instead of "
+                        "synthesizing the app")
+    p.add_argument("--sandbox-home", metavar="DIR",
+                   help="keep environments and worker output here (default: a temporary "
+                        "directory, removed on exit)")
     p.set_defaults(func=cmd_sandbox)

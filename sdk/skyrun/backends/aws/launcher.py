@@ -1,0 +1,194 @@
+"""``BatchLauncher``: workers are AWS Batch jobs on Fargate, one worker per array child.
+
+A launch is one SubmitJob: an array job of ``count`` children (a plain job for one
+worker, since arrays start at two), on the deployment's worker queue, with the Function's
+job definition. The overrides carry the function id, a few worker settings and the
+Function's current size; job arguments never travel in the request.
+
+Workers are tracked in the leases table, under ``pk = "function#{function_id}"``:
+
+* ``sk = "worker#{worker_id}"``: a worker's lease, renewed by its heartbeat; the worker
+  id is its Batch job id (``{array job id}:{index}`` for a child);
+* ``sk = "launch#{batch_job_id}"``: a launch whose workers have not all started yet,
+  with the ``pending`` set of array indexes. Fargate takes a minute or more to start a
+  task, so a pending worker counts as live until it registers or the launch grows stale
+  (:data:`LAUNCH_GRACE_SECONDS`); otherwise every ``submit()`` meanwhile would launch
+  more workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from botocore.exceptions import ClientError
+
+from skyrun.backends.aws import jobdefs
+from skyrun.backends.aws import resources as r
+from skyrun.backends.ports import chunks
+from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+
+logger = logging.getLogger(__name__)
+
+#: Batch's largest array.
+MAX_ARRAY_SIZE = 10_000
+#: A worker's lease lasts this long past its last heartbeat.
+WORKER_LEASE_SECONDS = 30.0
+#: How often a worker renews its lease.
+HEARTBEAT_SECONDS = 5.0
+#: How long a launched worker that has not registered yet counts as live.
+LAUNCH_GRACE_SECONDS = 600.0
+#: Worker settings passed on from the caller's environment when set there.
+PASSED_SETTINGS = ("SKYRUN_WORKER_IDLE_SECONDS",)
+
+WORKER, LAUNCH = "worker#", "launch#"
+
+
+def _pk(function_id: str) -> dict:
+    return {"S": f"function#{function_id}"}
+
+
+class BatchLauncher:
+    """Launches and tracks the Batch workers of Functions."""
+
+    #: How often the worker loop calls :meth:`heartbeat`.
+    heartbeat_seconds = HEARTBEAT_SECONDS
+
+    def __init__(self, backend):
+        self.backend = backend
+        self._functions: dict[str, str] = {}  # worker id -> function id, of this process
+
+    @property
+    def _table(self) -> str:
+        return self.backend.outputs[r.LEASES_TABLE_NAME]
+
+    def _items(self, function_id: str) -> list[dict]:
+        dynamodb = self.backend.client("dynamodb")
+        items: list[dict] = []
+        kwargs = {"TableName": self._table, "ConsistentRead": True,
+                  "KeyConditionExpression": "pk = :pk",
+                  "ExpressionAttributeValues": {":pk": _pk(function_id)}}
+        while True:
+            page = dynamodb.query(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- the port -----------------------------------------------------------------------
+    def live_workers(self, function_id: str) -> set[str]:
+        """Workers with an unexpired lease, and launched workers not started yet."""
+        t = time.time()
+        live: set[str] = set()
+        for item in self._items(function_id):
+            sk = item["sk"]["S"]
+            if float(item.get(r.TTL_ATTRIBUTE, {}).get("N", 0)) <= t:
+                continue
+            if sk.startswith(WORKER):
+                live.add(sk[len(WORKER):])
+            elif sk.startswith(LAUNCH):
+                job_id = sk[len(LAUNCH):]
+                array = item.get("array", {}).get("BOOL", False)
+                for index in item.get("pending", {}).get("NS", []):
+                    live.add(f"{job_id}:{index}" if array else job_id)
+        return live
+
+    def launch(self, function: dict, count: int) -> None:
+        """Submit ``count`` workers (at most 10,000 and the namespace limit) as one job."""
+        count = min(int(count), MAX_ARRAY_SIZE, NAMESPACE_ACTIVE_LIMIT)
+        if count <= 0:
+            return
+        fid = function["id"]
+        environment = {jobdefs.FUNCTION_VARIABLE: fid}
+        environment.update({k: os.environ[k] for k in PASSED_SETTINGS if k in os.environ})
+        request = {
+            "jobName": f"skyrun-{fid}",
+            "jobQueue": self.backend.outputs[r.JOB_QUEUE_ARN],
+            "jobDefinition": jobdefs.job_definition_name(self.backend, fid),
+            "containerOverrides": {
+                "environment": [{"name": k, "value": v} for k, v in environment.items()],
+                # The Function may have been resized since its job definition was made.
+                "resourceRequirements": jobdefs.resource_requirements(function),
+            },
+            "propagateTags": True,
+            "tags": {"skyrun:function": fid},
+        }
+        if count >= 2:
+            request["arrayProperties"] = {"size": count}
+        try:
+            job_id = self.backend.client("batch").submit_job(**request)["jobId"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("AccessDeniedException", "AccessDenied"):
+                raise
+            # Code inside a job may not start workers (its role has no SubmitJob): the
+            # scheduled reconciler starts them within a minute.
+            logger.warning("cannot start workers for %s here (%s); the reconciler will",
+                           fid, exc.response["Error"].get("Message"))
+            return
+        self.backend.client("dynamodb").put_item(TableName=self._table, Item={
+            "pk": _pk(fid), "sk": {"S": LAUNCH + job_id},
+            "array": {"BOOL": count >= 2}, "size": {"N": str(count)},
+            "pending": {"NS": [str(i) for i in range(count)]},
+            r.TTL_ATTRIBUTE: {"N": str(int(time.time() + LAUNCH_GRACE_SECONDS))},
+        })
+
+    def kill_workers(self, function_id: str) -> None:
+        """Terminate the Function's Batch jobs and forget its workers."""
+        batch = self.backend.client("batch")
+        items = [i for i in self._items(function_id)
+                 if i["sk"]["S"].startswith((WORKER, LAUNCH))]
+        jobs = set()
+        for item in items:
+            sk = item["sk"]["S"]
+            # Terminating an array job terminates its children.
+            jobs.add(sk[len(LAUNCH):] if sk.startswith(LAUNCH)
+                     else sk[len(WORKER):].split(":", 1)[0])
+        for job_id in sorted(jobs):
+            try:
+                batch.terminate_job(jobId=job_id, reason="skyrun: the Function was deleted")
+            except ClientError as exc:
+                logger.warning("could not terminate Batch job %s: %s", job_id, exc)
+        dynamodb = self.backend.client("dynamodb")
+        for batch_items in chunks(items, 25):
+            dynamodb.batch_write_item(RequestItems={self._table: [
+                {"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}}
+                for i in batch_items]})
+
+    # -- worker registration --------------------------------------------------------------
+    def register(self, worker_id: str, function_id: str) -> None:
+        """A worker has started: take its lease and strike it from its launch."""
+        self._functions[worker_id] = function_id
+        self._renew(worker_id, function_id)
+        job_id, sep, index = worker_id.partition(":")
+        try:
+            self.backend.client("dynamodb").update_item(
+                TableName=self._table,
+                Key={"pk": _pk(function_id), "sk": {"S": LAUNCH + job_id}},
+                UpdateExpression="DELETE pending :index",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":index": {"NS": [index if sep else "0"]}})
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise  # else: started some other way, or its launch went stale
+
+    def heartbeat(self, worker_id: str, function_id: str) -> None:
+        """Renew a worker's lease (registering it on its first heartbeat)."""
+        if self._functions.get(worker_id) != function_id:
+            self.register(worker_id, function_id)
+        else:
+            self._renew(worker_id, function_id)
+
+    def unregister(self, worker_id: str, function_id: str | None = None) -> None:
+        """A worker is leaving: drop its lease."""
+        function_id = function_id or self._functions.pop(worker_id, None)
+        if function_id is None:
+            return
+        self.backend.client("dynamodb").delete_item(
+            TableName=self._table, Key={"pk": _pk(function_id), "sk": {"S": WORKER + worker_id}})
+
+    def _renew(self, worker_id: str, function_id: str) -> None:
+        self.backend.client("dynamodb").put_item(TableName=self._table, Item={
+            "pk": _pk(function_id), "sk": {"S": WORKER + worker_id},
+            r.TTL_ATTRIBUTE: {"N": f"{time.time() + WORKER_LEASE_SECONDS:.3f}"},
+        })

@@ -1,0 +1,52 @@
+"""Environments and cleanup of the processes the sandbox starts (workers, handlers)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def source_paths() -> list[str]:
+    """Where the running ``skyrun`` and ``skyrun_runtime`` are imported from, so that
+    children run the same code even from a source tree that is not installed."""
+    import skyrun
+    import skyrun_runtime
+
+    return list(dict.fromkeys([str(Path(skyrun.__file__).parents[1]),
+                               str(Path(skyrun_runtime.__file__).parents[1])]))
+
+
+def child_environment(*layers: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without its AWS and skyrun settings, then ``layers``
+    in order, with the skyrun sources on ``PYTHONPATH``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "SKYRUN_")) and k != "PYTHONPATH"}
+    for layer in layers:
+        env.update(layer)
+    paths = source_paths()
+    if os.environ.get("PYTHONPATH"):
+        paths.append(os.environ["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+def kill_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
+    """Stop a process started with ``start_new_session`` and everything in its group:
+    SIGTERM, then SIGKILL after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # members of the group that outlived its leader
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
