@@ -207,6 +207,8 @@ class EventsStack(SkyrunStack):
                 iam.describe_images_statement(images.repository),
                 *iam.register_job_definitions_statements(self, deployment),
                 iam.pass_roles_statement(compute.workers.roles),
+                # A finished build starts workers for the jobs that waited for it.
+                *iam.submit_jobs_statements(self, deployment, compute.batch.queues),
             ],
         )
         self.reconciler = Reconciler(

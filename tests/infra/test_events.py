@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 from skyrun.backends.aws import resources
 
 
@@ -67,14 +65,3 @@ def test_reconcile_runs_every_minute(synth):
     assert rule["ScheduleExpression"] == "rate(1 minute)"
     assert rule["State"] == "ENABLED"
     assert len(rule["Targets"]) == 1
-
-
-def test_the_entry_points_log_the_event_and_return(caplog):
-    lambdas = importlib.import_module("skyrun_runtime.lambdas")
-    event = {"detail": {"project-name": "p", "build-status": "SUCCEEDED"}}
-    with caplog.at_level("INFO", logger="skyrun_runtime.lambdas"):
-        assert lambdas.build_finished(event, None) is None
-        assert lambdas.reconcile({"source": "aws.events"}, None) is None
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("project=p status=SUCCEEDED" in m for m in messages)
-    assert any("aws.events" in m for m in messages)
