@@ -264,4 +264,6 @@ class FileBlobStore:
 
 
 def _decode_record(record: dict) -> dict:
-    return {k: record.get(k) for k in BLOB_COLUMNS}
+    # As stored: a missing list is an empty one (see _encode).
+    return {k: ([] if k in _LISTS and record.get(k) is None else record.get(k))
+            for k in BLOB_COLUMNS}
