@@ -97,7 +97,7 @@ def test_insert_jobs_and_read_back(backend, function):
     got = store.get_job(f"{ref}-0")
     assert got["args"] == [1, {"a": 2.5}] and got["kwargs"] == {"k": 0}
     assert got["status"] == "pending" and got["tags"] == ["batch"]
-    assert got["worker_id"] is None and got["failures"] in (0, None)
+    assert got["worker_id"] is None and got["failures"] == 0 and got["losses"] == 0
     assert {r["id"] for r in store.get_jobs([r["id"] for r in records] + ["nope"])} \
         == {r["id"] for r in records}
     assert store.get_job("nope") is None

@@ -246,7 +246,7 @@ class ClaimsMixin:
         the index shows fewer active jobs than the counter holds, read it again (briefly).
         """
         found: list[dict] = []
-        for attempt in range(8):
+        for attempt in range(6):  # about a second in all
             found = [r for r in self._current(self._active_in_index(function_id))
                      if is_active(r["status"])]
             item = self.client.get_item(TableName=self.leases, Key=function_counter(function_id),

@@ -41,8 +41,9 @@ items lazily (up to days later), so readers must compare it with the clock thems
 ``functions`` (:data:`FUNCTIONS`)
     Key ``id``. ``by-namespace`` (``namespace``, ``creation_date``) serves
     ``Function.search()`` within the caller's namespace, newest or oldest first.
-    ``by-environment`` (``environment_hash``, keys only) finds every function waiting on
-    an image build, since functions with equal environments share one build.
+    ``by-environment`` (``environment_hash``, keys only; a copy of the record's
+    ``env_hash``) finds every function waiting on an image build, since functions with
+    equal environments share one build.
 
 ``jobs`` (:data:`JOBS`)
     Key ``id``. ``by-function-status`` (``function_id``, ``status_order``) with
@@ -54,7 +55,10 @@ items lazily (up to days later), so readers must compare it with the clock thems
     same prefixes, and lost leases are found under ``running#``. ``by-namespace``
     (``namespace``, ``creation_date``) serves ``Job.search()`` within a namespace.
     The items of one ``map()`` batch have ids derived from its reference id, so a
-    re-sent batch overwrites nothing (``attribute_not_exists(id)``).
+    re-sent batch overwrites nothing (``attribute_not_exists(id)``). Every job item
+    carries a number ``revision``, incremented by each change: a read-modify-write (a
+    status change moves ``status_order`` and the counters) writes on condition that it
+    is unchanged.
 
 ``batches`` (:data:`BATCHES`)
     Key ``reference_id``: the idempotency record of one ``map()`` batch (the function

@@ -434,8 +434,9 @@ def _revision_condition(e: Expr, item: dict) -> str:
 
 
 def job_item(record: dict) -> dict:
-    """The item of a new job record: its fields, ``status_order`` and revision 0."""
-    item = encode_item(record, JOB_SCHEMA)
+    """The item of a new job record: its fields (``failures`` and ``losses`` 0 unless
+    given, as the local store's defaults), ``status_order`` and revision 0."""
+    item = encode_item({"failures": 0, "losses": 0, **record}, JOB_SCHEMA)
     item["status_order"] = {"S": status_order(record["status"], record)}
     item["revision"] = {"N": "0"}
     return item
