@@ -115,6 +115,10 @@ def test_insert_jobs_is_idempotent(backend, function):
     assert [r["creation_date"] for r in returned] == [records[0]["creation_date"]] * 5
     assert returned[1]["status"] == "canceled"  # nothing was overwritten
     assert store.count(JOB, eq("function_id", function["id"])) == 5
+    # Jobs deleted since do not come back with a late retry.
+    store.delete_jobs([f"{ref}-0"])
+    assert [r["id"] for r in store.insert_jobs(ref, again)] == [f"{ref}-{i}" for i in range(1, 5)]
+    assert store.get_job(f"{ref}-0") is None
 
 
 def test_update_job_conditions(backend, function):
@@ -275,3 +279,21 @@ def test_renew_and_expired_claims(backend, function):
     store.update_job(job["id"], {"status": "success"}, expect={"worker_id": "w1"})
     assert not store.renew(job["id"], "w1", t + 300)
     assert store.active_jobs(function["id"]) == []
+
+
+def test_a_retry_completes_a_half_written_batch(aws_backend):
+    """A sender that died after writing the batch record and some jobs: the retry
+    writes the rest and keeps what was written."""
+    store = aws_backend.store
+    fn = function_record()
+    store.create_function(fn)
+    ref, records = job_records(fn, 40)
+    store.client.put_item(TableName=store.batches, Item={
+        "reference_id": {"S": ref}, "function_id": {"S": fn["id"]}, "count": {"N": "40"},
+        "created": {"N": repr(records[0]["creation_date"])}})
+    store._write_new_jobs(records[:15])
+    store.update_job(records[0]["id"], {"status": "canceled"})
+    returned = store.insert_jobs(ref, records)
+    assert [r["id"] for r in returned] == [r["id"] for r in records]
+    assert returned[0]["status"] == "canceled"
+    assert store.count_by_status([fn["id"]])[fn["id"]] == {"pending": 39, "canceled": 1}

@@ -119,7 +119,8 @@ class DynamoStore(ClaimsMixin):
         to send the batch. The jobs are then written with ``attribute_not_exists(id)`` in
         transactions of up to 25, in parallel, by the first sender and by any retry alike,
         so a retry completes a batch whose sender died half-way and never overwrites a
-        job that already moved on. A retry returns the jobs as stored.
+        job that already moved on; a batch marked complete is not written again. A retry
+        returns the jobs as stored.
         """
         if not records:
             return []
@@ -131,20 +132,26 @@ class DynamoStore(ClaimsMixin):
             "created": number(first["creation_date"]),
             res.TTL_ATTRIBUTE: number(int(time.time()) + BATCH_RECORD_SECONDS),
         }
+        batch_key = key(reference_id=reference_id)
+        stored = None
         try:
             self.client.put_item(TableName=self.batches, Item=batch,
                                  ConditionExpression="attribute_not_exists(reference_id)")
-            is_first = True
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            is_first = False
-        self._write_new_jobs(records)
-        if is_first:
+            stored = self.client.get_item(TableName=self.batches, Key=batch_key,
+                                          ConsistentRead=True).get("Item") or batch
+        if stored is None or "complete" not in stored:
+            self._write_new_jobs(records)
+            # Once whole, a batch is never written again: a late retry must not bring
+            # back jobs deleted since.
+            self.client.update_item(TableName=self.batches, Key=batch_key,
+                                    UpdateExpression="SET complete = :t",
+                                    ExpressionAttributeValues={":t": {"BOOL": True}})
+        if stored is None:
             return records
-        stored = self.client.get_item(TableName=self.batches, Key=key(reference_id=reference_id),
-                                      ConsistentRead=True).get("Item")
-        n = int(stored["count"]["N"]) if stored else len(records)
+        n = int(stored["count"]["N"])
         found = self.get_jobs([f"{reference_id}-{i}" for i in range(n)])
         return sorted(found, key=plan.natural_key)
 
