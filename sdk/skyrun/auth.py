@@ -24,18 +24,32 @@ class Auth:
 
     _default: Auth | None = None
 
-    def __init__(self, org: str | None = None, user: str | None = None):
+    def __init__(self, org: str | None = None, user: str | None = None,
+                 backend: str | None = None):
         if org is None:
-            org = os.environ.get("SKYRUN_ORG") or "local"
+            org = os.environ.get("SKYRUN_ORG") or None
         if user is None:
-            user = os.environ.get("SKYRUN_USER") or _login_name()
+            user = os.environ.get("SKYRUN_USER") or None
+        if (org is None or user is None) and _backend(backend) == "aws":
+            # On AWS the caller is who the credentials say: the account and the IAM
+            # principal (an explicit org or user still wins, as inside a job).
+            from skyrun.backends.aws.identity import cached_caller_identity
+
+            account, name = cached_caller_identity()
+            org = org if org is not None else account
+            user = user if user is not None else name
+        if org is None:
+            org = "local"
+        if user is None:
+            user = _login_name()
         self._org = sanitize(org)
         self._user = sanitize(user)
 
     @classmethod
-    def get_default_auth(cls) -> Auth:
-        """The current identity, read from the environment at each call."""
-        return cls._default or cls()
+    def get_default_auth(cls, backend: str | None = None) -> Auth:
+        """The current identity, read from the environment at each call (for
+        ``backend``, default ``$SKYRUN_BACKEND``)."""
+        return cls._default or cls(backend=backend)
 
     @property
     def payload(self) -> dict:
@@ -54,6 +68,15 @@ class Auth:
 
     def __repr__(self) -> str:
         return f"Auth(org={self._org!r}, namespace={self._user!r})"
+
+
+def _backend(explicit: str | None) -> str:
+    from skyrun import config
+
+    try:
+        return config.backend_name(explicit)
+    except ValueError:
+        return "local"  # the client reports a bad SKYRUN_BACKEND; identity stays local
 
 
 def _login_name() -> str:

@@ -131,16 +131,22 @@ class BlobStore(Protocol):
 
 
 class LogStore(Protocol):
-    """Live job logs."""
+    """Live job logs, and the log blob ``logs/{namespace}/{function_id}/{job_id}`` they
+    are sealed into (the record format is :mod:`skyrun.common.joblog`)."""
 
-    def append(self, function_id: str, job_id: str, lines: list[tuple[float, str]]) -> None:
+    def append(self, namespace: str, function_id: str, job_id: str,
+               lines: list[tuple[float, str]]) -> None:
         """Append ``(epoch seconds, text)`` records to a job's log."""
 
-    def read(self, function_id: str, job_id: str) -> Iterator[tuple[float, str]]:
+    def read(self, namespace: str, function_id: str,
+             job_id: str) -> Iterator[tuple[float, str]]:
         """The records so far, in order."""
 
-    def delete(self, function_id: str, job_id: str) -> None:
-        """Remove a job's live log."""
+    def seal(self, namespace: str, function_id: str, job_id: str) -> None:
+        """Write the log so far to the job's log blob (the job reached a terminal status)."""
+
+    def delete(self, namespace: str, function_id: str, job_id: str) -> None:
+        """Remove a job's live log and its log blob."""
 
 
 class Builder(Protocol):

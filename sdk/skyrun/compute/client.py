@@ -22,10 +22,31 @@ def open_backend(name: str, auth: Auth):
             if key not in _backends:
                 _backends[key] = LocalBackend(home)
             return _backends[key]
+    if name == "aws":
+        from skyrun.backends.aws.backend import AwsBackend
+
+        key = aws_backend_key()
+        with _lock:
+            if key not in _backends:
+                _backends[key] = AwsBackend.from_environment()
+            return _backends[key]
     from skyrun.exceptions import ValidationError
 
-    raise ValidationError.single("backend", f"the {name!r} backend is not available in this "
-                                            "version; allowed: local")
+    raise ValidationError.single("backend", f"{name!r} is not a backend; allowed: "
+                                            f"{', '.join(config.BACKENDS)}")
+
+
+def aws_backend_key() -> tuple:
+    """What tells AWS deployments apart in this process: the deployment name, where the
+    requests go, and any outputs given as variables."""
+    import os
+
+    from skyrun.backends.aws import resources
+    from skyrun.backends.aws.backend import deployment_name
+
+    outputs = tuple(os.environ.get(resources.environment_variable(k)) for k in resources.OUTPUTS)
+    return ("aws", deployment_name(), os.environ.get("AWS_ENDPOINT_URL"),
+            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"), outputs)
 
 
 class ComputeClient:
@@ -39,7 +60,7 @@ class ComputeClient:
 
     def __init__(self, backend: str | None = None, auth: Auth | None = None):
         self.backend_name = config.backend_name(backend)
-        self.auth = auth or Auth.get_default_auth()
+        self.auth = auth or Auth.get_default_auth(self.backend_name)
         self.backend = open_backend(self.backend_name, self.auth)
 
     @property

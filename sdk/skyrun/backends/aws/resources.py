@@ -31,28 +31,34 @@ and objects under :data:`BUILDS_PREFIX` (inputs of image builds, such as a funct
 
 DynamoDB tables
 ---------------
-All tables are on-demand with point-in-time recovery. Every key attribute is a string.
-Global secondary indexes are sparse: an item without the index's key attributes is not
+All tables are on-demand with point-in-time recovery. Every key attribute is a string,
+except ``creation_date``: a number of epoch seconds, as in every record (the ports module
+says how records store instants), so an index range on it is a range on the record's
+value. Global secondary indexes are sparse: an item without the index's key attributes is not
 in the index. :data:`TTL_ATTRIBUTE` is a number of epoch seconds; DynamoDB deletes expired
 items lazily (up to days later), so readers must compare it with the clock themselves.
 
 ``functions`` (:data:`FUNCTIONS`)
-    Key ``id``. ``by-namespace`` (``namespace``, ``creation_date`` as ISO-8601 UTC)
-    serves ``Function.search()`` within the caller's namespace, newest or oldest first.
-    ``by-environment`` (``environment_hash``, keys only) finds every function waiting on
-    an image build, since functions with equal environments share one build.
+    Key ``id``. ``by-namespace`` (``namespace``, ``creation_date``) serves
+    ``Function.search()`` within the caller's namespace, newest or oldest first.
+    ``by-environment`` (``environment_hash``, keys only; a copy of the record's
+    ``env_hash``) finds every function waiting on an image build, since functions with
+    equal environments share one build.
 
 ``jobs`` (:data:`JOBS`)
     Key ``id``. ``by-function-status`` (``function_id``, ``status_order``) with
     ``status_order = "{status}#{order}"``, where ``order`` sorts jobs in the order they
-    should be claimed (the creation date, then the id). A claim queries
+    should be claimed (the date they were last queued, then the id). A claim queries
     ``begins_with(status_order, "pending#")`` for the first few candidates and takes one
     with a conditional update on the base table (``status = pending``), which also moves
     ``status_order``; the status counts of a function are ``Select=COUNT`` queries on the
     same prefixes, and lost leases are found under ``running#``. ``by-namespace``
     (``namespace``, ``creation_date``) serves ``Job.search()`` within a namespace.
     The items of one ``map()`` batch have ids derived from its reference id, so a
-    re-sent batch overwrites nothing (``attribute_not_exists(id)``).
+    re-sent batch overwrites nothing (``attribute_not_exists(id)``). Every job item
+    carries a number ``revision``, incremented by each change: a read-modify-write (a
+    status change moves ``status_order`` and the counters) writes on condition that it
+    is unchanged.
 
 ``batches`` (:data:`BATCHES`)
     Key ``reference_id``: the idempotency record of one ``map()`` batch (the function
@@ -307,7 +313,7 @@ FUNCTIONS = Table(
     output_key=FUNCTIONS_TABLE_NAME,
     partition_key=Key("id"),
     indexes=(
-        Index(FUNCTIONS_BY_NAMESPACE, Key("namespace"), Key("creation_date")),
+        Index(FUNCTIONS_BY_NAMESPACE, Key("namespace"), Key("creation_date", NUMBER)),
         Index(FUNCTIONS_BY_ENVIRONMENT, Key("environment_hash"), projection=KEYS_ONLY),
     ),
 )
@@ -317,7 +323,7 @@ JOBS = Table(
     partition_key=Key("id"),
     indexes=(
         Index(JOBS_BY_FUNCTION_STATUS, Key("function_id"), Key("status_order")),
-        Index(JOBS_BY_NAMESPACE, Key("namespace"), Key("creation_date")),
+        Index(JOBS_BY_NAMESPACE, Key("namespace"), Key("creation_date", NUMBER)),
     ),
 )
 BATCHES = Table(

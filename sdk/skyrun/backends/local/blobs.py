@@ -10,15 +10,11 @@ from pathlib import Path
 
 from skyrun.backends.local import sql
 from skyrun.backends.local.database import Database
+from skyrun.backends.records import BLOB_COLUMNS
 from skyrun.common.search import Expression, SortKey
 from skyrun.common.timeutil import now
 from skyrun.exceptions import ConflictError, NotFoundError
 
-BLOB_COLUMNS = [
-    "id", "namespace", "name", "storage_type", "storage_state", "size_bytes", "created",
-    "modified", "expires", "description", "extra_properties", "tags", "owners", "readers",
-    "writers", "href", "hash",
-]
 _JSON = {"extra_properties", "tags", "owners", "readers", "writers"}
 _COLUMNS = set(BLOB_COLUMNS)
 # What searches may name: the columns, and the keys of extra_properties as
@@ -268,4 +264,6 @@ class FileBlobStore:
 
 
 def _decode_record(record: dict) -> dict:
-    return {k: record.get(k) for k in BLOB_COLUMNS}
+    # As stored: a missing list is an empty one (see _encode).
+    return {k: ([] if k in _LISTS and record.get(k) is None else record.get(k))
+            for k in BLOB_COLUMNS}

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 
 from skyrun.backends.local.blobs import FileBlobStore
-from skyrun.common.namespaces import default_owners
-from skyrun.common.timeutil import iso_utc, to_epoch
+from skyrun.common.joblog import format_records, log_blob_id, log_blob_record, parse_record
 
-
-def log_blob_id(namespace: str, function_id: str, job_id: str) -> str:
-    """The id of a job's log blob."""
-    return f"logs/{namespace}/{function_id}/{job_id}"
+__all__ = ["FileLogStore", "log_blob_id"]
 
 
 class FileLogStore:
@@ -28,8 +23,7 @@ class FileLogStore:
         if not lines:
             return
         path = self.blobs.path(log_blob_id(namespace, function_id, job_id))
-        data = "".join(json.dumps({"date": iso_utc(t), "log": text}) + "\n"
-                       for t, text in lines).encode()
+        data = format_records(lines)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except FileNotFoundError:
@@ -51,21 +45,12 @@ class FileLogStore:
             for line in f:
                 if not line.endswith("\n"):
                     break  # a record being written right now
-                record = json.loads(line)
-                yield to_epoch(record["date"]), record["log"]
+                yield parse_record(line)
 
     def seal(self, namespace: str, function_id: str, job_id: str) -> None:
         """Record the log blob's metadata (the data is already in place)."""
-        self.blobs.seal_file({
-            "id": log_blob_id(namespace, function_id, job_id),
-            "namespace": namespace,
-            "name": f"{function_id}/{job_id}",
-            "storage_type": "logs",
-            "storage_state": "available",
-            "owners": default_owners(namespace),
-        })
+        self.blobs.seal_file(log_blob_record(namespace, function_id, job_id))
 
     def delete(self, namespace: str, function_id: str, job_id: str) -> None:
         """Remove a job's log blob and file."""
         self.blobs.delete([log_blob_id(namespace, function_id, job_id)])
-

@@ -8,6 +8,7 @@ import sqlite3
 from skyrun.backends.local import sql
 from skyrun.backends.local.database import Database
 from skyrun.backends.ports import FUNCTION, JOB, JSONText
+from skyrun.backends.records import FUNCTION_COLUMNS, JOB_COLUMNS
 from skyrun.common.search import Expression, SortKey
 from skyrun.exceptions import ConflictError
 
@@ -17,18 +18,6 @@ _FUNCTION_JSON = {"environment", "requirements"}
 _FUNCTION_BOOL = {"enabled", "auto_start"}
 _JOB_JSON = {"args", "kwargs", "environment", "tags", "statistics"}
 
-FUNCTION_COLUMNS = [
-    "id", "namespace", "owner", "name", "image", "cpus", "memory", "maximum_concurrency",
-    "timeout", "retry_count", "enabled", "auto_start", "environment", "status",
-    "creation_date", "modified_date", "env_hash", "python", "requirements", "entrypoint",
-]
-JOB_COLUMNS = [
-    "id", "function_id", "namespace", "reference_id", "status", "args", "kwargs",
-    "environment", "tags", "creation_date", "execution_count", "exit_code", "error_reason",
-    "last_execution_date", "last_completion_date", "runtime", "statistics",
-    "provisioning_time", "pull_time", "queued_date", "worker_id", "lease_expires",
-    "failures", "losses",
-]
 _TABLES = {FUNCTION: ("functions", set(FUNCTION_COLUMNS), _FUNCTION_JSON),
            JOB: ("jobs", set(JOB_COLUMNS), _JOB_JSON)}
 _ACTIVE_SQL = "('running','cancel','canceling')"

@@ -1,0 +1,264 @@
+"""The S3 ``BlobStore``: data in S3 under the blob id, metadata in the blobs table.
+
+``put`` without ``overwrite`` is atomic on the id: the data goes to S3 with
+``If-None-Match: *`` (so an existing blob's data is never replaced) and the metadata with
+``attribute_not_exists(id)``; whoever loses either race raises ``ConflictError`` and
+leaves nothing behind. Expired blobs count as missing at once; their items and objects
+are removed by :meth:`S3BlobStore.purge_expired` (and DynamoDB's TTL, later).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+from botocore.exceptions import ClientError
+
+from skyrun.backends.aws import dynamo, plan
+from skyrun.backends.aws import resources as res
+from skyrun.backends.aws.errors import error_code, translate_errors
+from skyrun.backends.aws.items import BLOB_SCHEMA, Expr, decode_item, encode_item, key, number
+from skyrun.backends.records import BLOB_COLUMNS, BLOB_JSON
+from skyrun.common.search import Expression, SortKey
+from skyrun.common.timeutil import now
+from skyrun.exceptions import ConflictError, NotFoundError
+
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+
+
+def _stamp() -> float:
+    # Whole microseconds, as the local store: a stamp read back and used in a filter
+    # must compare equal to itself.
+    return round(now(), 6)
+
+
+def _view(record: dict) -> dict:
+    """A record with each extra property also under ``extra_properties.<key>``, which
+    filters and sorts may name."""
+    extra = record.get("extra_properties")
+    if not isinstance(extra, dict) or not extra:
+        return record
+    view = dict(record)
+    for k, v in extra.items():
+        view[f"extra_properties.{k}"] = v
+    return view
+
+
+def _expired(record: dict | None, t: float) -> bool:
+    return record is not None and record.get("expires") is not None and record["expires"] <= t
+
+
+@translate_errors
+class S3BlobStore:
+    """Blob data in S3, metadata in DynamoDB."""
+
+    def __init__(self, s3, dynamodb, bucket: str, table: str):
+        self.s3 = s3
+        self.dynamodb = dynamodb
+        self.bucket = bucket
+        self.table = table
+        self._pages = plan.PageCache()
+
+    def href(self, key_name: str) -> str:
+        """The S3 URI of an object of this store."""
+        return f"s3://{self.bucket}/{key_name}"
+
+    # -- items --------------------------------------------------------------------------
+    def _item(self, record: dict) -> dict:
+        record = {k: record.get(k) for k in BLOB_COLUMNS}
+        item = encode_item(record, BLOB_SCHEMA)
+        item["namespace_storage_type"] = {
+            "S": f"{record['namespace']}{res.KEY_SEPARATOR}{record['storage_type']}"}
+        if record.get("expires") is not None:
+            item[res.TTL_ATTRIBUTE] = number(math.ceil(record["expires"]))
+        return item
+
+    def _raw(self, blob_id: str) -> dict | None:
+        reply = self.dynamodb.get_item(TableName=self.table, Key=key(id=blob_id),
+                                       ConsistentRead=True)
+        return decode_item(reply.get("Item"), BLOB_SCHEMA)
+
+    # -- the port -----------------------------------------------------------------------
+    def put(self, record: dict, data: bytes | None, overwrite: bool = False) -> dict:
+        """Store metadata (and data); ``ConflictError`` if the id exists and not
+        ``overwrite``. Returns the stored record."""
+        record = dict(record)
+        blob_id = record["id"]
+        if data is not None:
+            record["size_bytes"] = len(data)
+            record["hash"] = hashlib.md5(data).hexdigest()
+            record["href"] = self.href(blob_id)
+        stamp = _stamp()
+        record.setdefault("created", stamp)
+        record["modified"] = stamp
+        record = {k: record.get(k) for k in BLOB_COLUMNS}
+        item = self._item(record)
+        if overwrite:
+            if data is not None:
+                self.s3.put_object(Bucket=self.bucket, Key=blob_id, Body=data)
+            self.dynamodb.put_item(TableName=self.table, Item=item)
+        else:
+            self._create(blob_id, item, data, stamp)
+        return decode_item(item, BLOB_SCHEMA)
+
+    def _create(self, blob_id: str, item: dict, data: bytes | None, stamp: float) -> None:
+        existing = self._raw(blob_id)
+        if existing is not None and not _expired(existing, stamp):
+            raise ConflictError(f"Blob {blob_id} already exists")
+        if existing is not None:
+            # An expired blob not purged yet: it is gone as far as anyone can see.
+            self.delete([blob_id])
+        wrote_data = False
+        if data is not None:
+            try:
+                self.s3.put_object(Bucket=self.bucket, Key=blob_id, Body=data, IfNoneMatch="*")
+            except ClientError as exc:
+                if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    raise ConflictError(f"Blob {blob_id} already exists") from None
+                raise
+            wrote_data = True
+        e = Expr()
+        try:
+            self.dynamodb.put_item(TableName=self.table, Item=item,
+                                   **e.params(f"attribute_not_exists({e.name('id')})"))
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            if wrote_data:
+                # The winner wrote a record without data (a remote blob): ours goes.
+                self.s3.delete_object(Bucket=self.bucket, Key=blob_id)
+            raise ConflictError(f"Blob {blob_id} already exists") from None
+        if data is None:
+            # A record without data must not inherit the object of an expired blob.
+            self.s3.delete_object(Bucket=self.bucket, Key=blob_id)
+
+    def get_record(self, blob_id: str) -> dict | None:
+        """Metadata of a blob that exists and has not expired."""
+        record = self._raw(blob_id)
+        return None if record is None or _expired(record, now()) else record
+
+    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None) -> bytes:
+        """The data, or bytes ``start``..``end`` inclusive."""
+        record = self.get_record(blob_id)
+        if record is None or record.get("storage_state") == "remote":
+            raise NotFoundError(f"Blob {blob_id} does not exist")
+        params = {"Bucket": self.bucket, "Key": blob_id}
+        if start is not None:
+            if end is not None and end < start:
+                return b""
+            params["Range"] = f"bytes={start}-{'' if end is None else end}"
+        try:
+            return self.s3.get_object(**params)["Body"].read()
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "InvalidRange":
+                return b""  # a range past the end, as a file read past its end
+            if code in _NOT_FOUND:
+                if record.get("size_bytes") == 0:
+                    return b""
+                raise NotFoundError(f"Blob {blob_id} does not exist") from None
+            raise
+
+    def update(self, blob_id: str, changes: dict) -> dict | None:
+        """Change metadata fields; the updated record, or None if there is none."""
+        changes = {k: v for k, v in changes.items() if k in BLOB_COLUMNS and k != "id"}
+        changes["modified"] = _stamp()
+        for name in BLOB_SCHEMA.lists:
+            if name in changes and changes[name] is None:
+                changes[name] = []
+        if "expires" in changes:
+            expires = changes["expires"]
+            changes[res.TTL_ATTRIBUTE] = None if expires is None else math.ceil(expires)
+        e = Expr(BLOB_JSON)
+        condition = f"attribute_exists({e.name('id')})"
+        try:
+            reply = self.dynamodb.update_item(TableName=self.table, Key=key(id=blob_id),
+                                              ReturnValues="ALL_NEW",
+                                              **e.params(condition, e.update(changes)))
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return decode_item(reply["Attributes"], BLOB_SCHEMA)
+
+    def delete(self, blob_ids: list[str]) -> list[str]:
+        """Remove blobs: record first, then data; returns the ids that existed."""
+        def one(blob_id: str) -> str | None:
+            reply = self.dynamodb.delete_item(TableName=self.table, Key=key(id=blob_id),
+                                              ReturnValues="ALL_OLD")
+            self.s3.delete_object(Bucket=self.bucket, Key=blob_id)
+            return blob_id if reply.get("Attributes") else None
+
+        return [i for i in dynamo.fan_out(one, list(dict.fromkeys(blob_ids))) if i]
+
+    def search(self, where: Expression | None, sort: list[SortKey],
+               limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Unexpired blob records matching ``where``, sorted, one page."""
+        plan.check_names(where, sort, set(BLOB_COLUMNS), open_objects=("extra_properties",))
+        return self._pages.page(plan.PageCache.key("blob", where, sort), limit, offset,
+                                lambda: plan.select(self._candidates(where), where, sort,
+                                                    view=_view))
+
+    def count(self, where: Expression | None) -> int:
+        """How many unexpired blob records match."""
+        plan.check_names(where, [], set(BLOB_COLUMNS), open_objects=("extra_properties",))
+        return len(plan.select(self._candidates(where), where, [], view=_view))
+
+    def _candidates(self, where: Expression | None):
+        t = now()
+        terms = plan.conjuncts(where)
+        ids = plan.one_of(terms, "id")
+        namespace = plan.equals(terms, "namespace")
+        storage_type = plan.equals(terms, "storage_type")
+        if ids is not None:
+            keys = [key(id=str(i)) for i in dict.fromkeys(ids)]
+            source = dynamo.batch_get(self.dynamodb, self.table, keys)
+        elif isinstance(namespace, str) and isinstance(storage_type, str):
+            e = Expr()
+            partition = f"{namespace}{res.KEY_SEPARATOR}{storage_type}"
+            condition = f"{e.name('namespace_storage_type')} = {e.value(partition)}"
+            name = plan.equals(terms, "name")
+            start = plan.prefix(terms, "name")
+            if isinstance(name, str):
+                condition += f" AND {e.name('name')} = {e.value(name)}"
+            elif start:
+                condition += f" AND begins_with({e.name('name')}, {e.value(start)})"
+            source = dynamo.items(self.dynamodb.query, TableName=self.table,
+                                  IndexName=res.BLOBS_BY_NAMESPACE_TYPE,
+                                  KeyConditionExpression=condition,
+                                  ExpressionAttributeNames=e.names,
+                                  ExpressionAttributeValues=e.values)
+        else:
+            source = dynamo.items(self.dynamodb.scan, TableName=self.table)
+        for item in source:
+            record = decode_item(item, BLOB_SCHEMA)
+            if not _expired(record, t):
+                yield record
+
+    def purge_expired(self) -> int:
+        """Remove blobs past their ``expires`` (a filtered scan); returns how many."""
+        e = Expr()
+        condition = f"{e.name('expires')} <= {e.attr(number(now()))}"
+        ids = [item["id"]["S"] for item in dynamo.items(
+            self.dynamodb.scan, TableName=self.table, FilterExpression=condition,
+            ProjectionExpression=e.name("id"), ExpressionAttributeNames=e.names,
+            ExpressionAttributeValues=e.values)]
+        return len(self.delete(ids))
+
+    # -- internal objects (bundles) -----------------------------------------------------
+    def put_object(self, key_name: str, data: bytes) -> None:
+        """Store internal data (bundles, under ``bundles/``) outside the catalog."""
+        self.s3.put_object(Bucket=self.bucket, Key=key_name, Body=data)
+
+    def get_object(self, key_name: str) -> bytes | None:
+        """Internal data, or None."""
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key_name)["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in _NOT_FOUND:
+                return None
+            raise
+
+    def delete_object(self, key_name: str) -> None:
+        """Remove internal data."""
+        self.s3.delete_object(Bucket=self.bucket, Key=key_name)

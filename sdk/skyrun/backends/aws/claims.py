@@ -1,0 +1,258 @@
+"""Claims, leases and the exact limits on active jobs, on DynamoDB.
+
+A claim takes the oldest pending job of a Function in one ``TransactWriteItems``:
+
+1. a condition check that the Function is ``ready`` with the ``maximum_concurrency``
+   the claimer read (so a change applies to the very next claim);
+2. ``ADD active 1`` on the Function's counter, on condition that it is below
+   ``maximum_concurrency``;
+3. the same on the namespace's counter, below the namespace limit;
+4. the job's move from ``pending`` to ``running``, on condition that it is still at the
+   revision the claimer saw.
+
+The counters (``leases`` table, ``sk = "active"``) change only in transactions with the
+job they count: a claim adds one, and a job leaving the active statuses (``update_job``,
+``delete_jobs``) subtracts one, so they hold the limits exactly however many workers
+claim at once. Candidates come from the ``by-function-status`` index
+(``begins_with(status_order, "pending#")``), so workers contend on the jobs they take,
+never on a queue head item.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from botocore.exceptions import ClientError
+
+from skyrun.backends.aws import dynamo
+from skyrun.backends.aws import resources as res
+from skyrun.backends.aws.errors import cancellation_codes, error_code
+from skyrun.backends.aws.items import JOB_SCHEMA, Expr, decode_item, key, number
+from skyrun.backends.records import ACTIVE_STATUSES
+
+#: How many pending jobs a claim reads from the index at a time.
+CANDIDATES = 10
+CLAIM_ATTEMPTS = 12
+READY = "ready"
+
+
+def is_active(status: str | None) -> bool:
+    """Whether a status holds a worker slot."""
+    return status in ACTIVE_STATUSES
+
+
+def status_order(status: str, record: dict) -> str:
+    """The ``status_order`` index key: status, then the claim order (the date the job was
+    last queued, then its id)."""
+    queued = record.get("queued_date") or record.get("creation_date") or 0.0
+    return f"{status}{res.KEY_SEPARATOR}{float(queued):018.6f}{res.KEY_SEPARATOR}{record['id']}"
+
+
+def function_counter(function_id: str) -> dict:
+    """The key of a Function's active-job counter."""
+    return key(pk=f"function#{function_id}", sk="active")
+
+
+def namespace_counter(namespace: str) -> dict:
+    """The key of a namespace's active-job counter."""
+    return key(pk=f"namespace#{namespace}", sk="active")
+
+
+class ClaimsMixin:
+    """``claim``, ``renew``, ``expired_claims`` and ``active_jobs`` of the DynamoStore."""
+
+    client: object
+    jobs: str
+    functions: str
+    leases: str
+    _claim_info: dict
+
+    def _counter_moves(self, job: dict, delta: int) -> list[dict]:
+        """Transaction items that add ``delta`` to the counters of a job's Function and
+        namespace."""
+        moves = []
+        for counter in (function_counter(job["function_id"]), namespace_counter(job["namespace"])):
+            e = Expr()
+            moves.append({"Update": {"TableName": self.leases, "Key": counter,
+                                     **e.params(update=e.update({}, add={"active": delta}))}})
+        return moves
+
+    def _function_info(self, function_id: str, fresh: bool) -> tuple[str, int, str] | None:
+        info = None if fresh else self._claim_info.get(function_id)
+        if info is None:
+            e = Expr()
+            projection = ", ".join(e.name(n) for n in ("status", "maximum_concurrency",
+                                                       "namespace"))
+            item = self.client.get_item(TableName=self.functions, Key=key(id=function_id),
+                                        ConsistentRead=True, ProjectionExpression=projection,
+                                        ExpressionAttributeNames=e.names).get("Item")
+            if item is None:
+                self._claim_info.pop(function_id, None)
+                return None
+            info = (item["status"]["S"], int(item["maximum_concurrency"]["N"]),
+                    item["namespace"]["S"])
+            if info[0] == READY:
+                self._claim_info[function_id] = info
+        return info
+
+    def _pending(self, function_id: str) -> list[dict]:
+        e = Expr()
+        reply = self.client.query(
+            TableName=self.jobs, IndexName=res.JOBS_BY_FUNCTION_STATUS, Limit=CANDIDATES,
+            KeyConditionExpression=(f"{e.name('function_id')} = {e.value(function_id)} AND "
+                                    f"begins_with({e.name('status_order')}, "
+                                    f"{e.value('pending' + res.KEY_SEPARATOR)})"),
+            ExpressionAttributeNames=e.names, ExpressionAttributeValues=e.values)
+        return reply.get("Items", [])
+
+    def claim(self, function_id: str, worker_id: str, lease_seconds: float,
+              namespace_limit: int, now: float) -> dict | None:
+        """Claim the oldest pending job of a ``ready`` Function within its limits.
+
+        The first attempt takes the oldest candidate; after losing it to another
+        worker, a claimer picks among the next candidates at random, so that many
+        workers spread over the queue instead of all racing for its head.
+        """
+        now = round(now, 6)
+        fresh = False
+        candidates: list[dict] = []
+        for attempt in range(CLAIM_ATTEMPTS):
+            info = self._function_info(function_id, fresh)
+            if info is None or info[0] != READY:
+                return None
+            status, maximum, namespace = info
+            if not candidates:
+                candidates = self._pending(function_id)
+                if not candidates:
+                    return None
+            pick = 0 if attempt == 0 else random.randrange(len(candidates))
+            item = candidates.pop(pick)
+            job = decode_item(item, JOB_SCHEMA)
+            changes = {"status": "running", "worker_id": worker_id,
+                       "lease_expires": round(now + lease_seconds, 6),
+                       "last_execution_date": now}
+            claimed = dict(job, **changes)
+            claimed["execution_count"] = int(job.get("execution_count") or 0) + 1
+            try:
+                self.client.transact_write_items(TransactItems=self._claim_items(
+                    item, job, changes, claimed, maximum, namespace, namespace_limit))
+            except ClientError as exc:
+                codes = cancellation_codes(exc)
+                if not codes:
+                    raise
+                codes += ["None"] * (4 - len(codes))
+                if codes[0] == "ConditionalCheckFailed":
+                    fresh = True  # the Function changed: read it again
+                    self._claim_info.pop(function_id, None)
+                    continue
+                if "ConditionalCheckFailed" in codes[1:3]:
+                    return None  # at maximum_concurrency or the namespace limit
+                if codes[3] == "ConditionalCheckFailed" or "TransactionConflict" in codes:
+                    continue  # taken by another worker, or changed: the next candidate
+                raise
+            return claimed
+        return None
+
+    def _claim_items(self, item, job, changes, claimed, maximum, namespace, limit):
+        f = Expr()
+        check = {"ConditionCheck": {
+            "TableName": self.functions, "Key": key(id=job["function_id"]),
+            **f.params(f"{f.name('status')} = {f.value(READY)} AND "
+                       f"{f.name('maximum_concurrency')} = {f.attr(number(maximum))}")}}
+        counters = []
+        for counter, bound in ((function_counter(job["function_id"]), maximum),
+                               (namespace_counter(namespace), limit)):
+            c = Expr()
+            active = c.name("active")
+            counters.append({"Update": {
+                "TableName": self.leases, "Key": counter,
+                **c.params(f"attribute_not_exists({active}) OR {active} < "
+                           f"{c.attr(number(bound))}",
+                           c.update({}, add={"active": 1}))}})
+        j = Expr()
+        revision = (f"{j.name('revision')} = {j.attr(item['revision'])}" if "revision" in item
+                    else f"attribute_not_exists({j.name('revision')})")
+        condition = f"{j.name('status')} = {j.value('pending')} AND {revision}"
+        update = j.update(dict(changes, status_order=status_order("running", claimed)),
+                          add={"execution_count": 1, "revision": 1})
+        claim = {"Update": {"TableName": self.jobs, "Key": key(id=job["id"]),
+                            **j.params(condition, update)}}
+        return [check, *counters, claim]
+
+    def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
+        """Extend the lease if ``worker_id`` still holds it."""
+        e = Expr()
+        condition = [*e.expect({"worker_id": worker_id, "status": list(ACTIVE_STATUSES)})]
+        try:
+            self.client.update_item(TableName=self.jobs, Key=key(id=job_id),
+                                    **e.params(condition,
+                                               e.update({"lease_expires": lease_expires})))
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _active_in_index(self, function_id: str, extra: str = "",
+                         values: dict | None = None) -> list[dict]:
+        found: list[dict] = []
+        for status in ACTIVE_STATUSES:
+            e = Expr()
+            params = {
+                "TableName": self.jobs, "IndexName": res.JOBS_BY_FUNCTION_STATUS,
+                "KeyConditionExpression": (
+                    f"{e.name('function_id')} = {e.value(function_id)} AND "
+                    f"begins_with({e.name('status_order')}, "
+                    f"{e.value(status + res.KEY_SEPARATOR)})"),
+            }
+            if extra:
+                params["FilterExpression"] = extra.format(lease=e.name("lease_expires"))
+                e.values.update(values or {})
+            params.update(ExpressionAttributeNames=e.names, ExpressionAttributeValues=e.values)
+            found.extend(dynamo.items(self.client.query, **params))
+        return found
+
+    def _current(self, items: list[dict]) -> list[dict]:
+        # Index items lag the table: read the jobs themselves before acting on them.
+        if not items:
+            return []
+        keys = [key(id=i["id"]["S"]) for i in items]
+        return [decode_item(i, JOB_SCHEMA) for i in dynamo.batch_get(self.client, self.jobs, keys)]
+
+    def expired_claims(self, now: float, function_id: str | None = None) -> list[dict]:
+        """Active jobs whose lease expired before ``now`` (without a Function id: a
+        filtered scan of the jobs table, for sweepers)."""
+        values = {":now": number(now)}
+        if function_id is not None:
+            items = self._active_in_index(function_id, "{lease} < :now", values)
+        else:
+            e = Expr()
+            marks = ", ".join(e.value(s) for s in ACTIVE_STATUSES)
+            e.values.update(values)
+            items = list(dynamo.items(
+                self.client.scan, TableName=self.jobs,
+                FilterExpression=f"{e.name('status')} IN ({marks}) AND "
+                                 f"{e.name('lease_expires')} < :now",
+                ExpressionAttributeNames=e.names, ExpressionAttributeValues=e.values))
+        return [r for r in self._current(items)
+                if is_active(r["status"]) and r.get("lease_expires") is not None
+                and r["lease_expires"] < now]
+
+    def active_jobs(self, function_id: str) -> list[dict]:
+        """Active jobs of a Function.
+
+        The index may lag a claim by a moment; the Function's counter does not, so while
+        the index shows fewer active jobs than the counter holds, read it again (briefly).
+        """
+        found: list[dict] = []
+        for attempt in range(6):  # about a second in all
+            found = [r for r in self._current(self._active_in_index(function_id))
+                     if is_active(r["status"])]
+            item = self.client.get_item(TableName=self.leases, Key=function_counter(function_id),
+                                        ConsistentRead=True).get("Item")
+            expected = int(item["active"]["N"]) if item and "active" in item else 0
+            if len(found) >= expected:
+                break
+            time.sleep(min(0.5, 0.02 * 2 ** attempt))
+        return found

@@ -1,0 +1,113 @@
+"""AWS service errors as ``skyrun.exceptions``.
+
+The adapters handle the errors that are part of their logic (a failed condition means
+"no match" or a conflict, a missing object means None) where they occur; everything else
+that escapes a public method goes through :func:`translate`, so callers only ever see
+skyrun's exceptions (API 13).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from skyrun import exceptions
+
+FORBIDDEN = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden",
+    "AuthorizationError", "AllAccessDisabled",
+})
+UNAUTHORIZED = frozenset({
+    "ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException",
+    "InvalidClientTokenId", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+    "MissingAuthenticationToken", "IncompleteSignature", "TokenRefreshRequired",
+    "InvalidToken",
+})
+THROTTLED = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException", "TooManyRequestsException", "SlowDown",
+    "RequestThrottled", "RequestThrottledException", "LimitExceededException",
+    "TransactionInProgressException",
+})
+CONDITION_FAILED = frozenset({"ConditionalCheckFailedException", "PreconditionFailed"})
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` ("" for anything else)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def cancellation_codes(exc: BaseException) -> list[str]:
+    """The per-item reasons of a cancelled DynamoDB transaction ("None" where the item
+    was fine)."""
+    if not isinstance(exc, ClientError):
+        return []
+    reasons = exc.response.get("CancellationReasons") or []
+    return [str(r.get("Code") or "None") for r in reasons]
+
+
+def translate(exc: BaseException) -> BaseException:
+    """The skyrun exception for an AWS error (``exc`` itself when it is not one)."""
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return exceptions.UnauthorizedError(
+            f"AWS credentials are missing: {exc}. Configure them as for the AWS CLI "
+            "(environment variables, a profile, or an instance role)")
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
+        return exceptions.GatewayTimeoutError(f"AWS request timed out: {exc}")
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        message = f"{code}: {exc.response.get('Error', {}).get('Message', exc)}"
+        if code in FORBIDDEN:
+            return exceptions.ForbiddenError(message)
+        if code in UNAUTHORIZED:
+            return exceptions.UnauthorizedError(message)
+        if code in THROTTLED:
+            return exceptions.RateLimitError(message, retry_after=None)
+        if code in CONDITION_FAILED:
+            return exceptions.ConflictError(message)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status == 504:
+            return exceptions.GatewayTimeoutError(message)
+        return exceptions.ServerError(message)
+    if isinstance(exc, BotoCoreError):
+        return exceptions.ServerError(f"AWS request failed: {exc}")
+    return exc
+
+
+def translated(fn):
+    """Decorate a method so that AWS errors leave it as skyrun exceptions."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc) from exc
+        return generator
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc) from exc
+    return wrapper
+
+
+def translate_errors(cls):
+    """Class decorator: :func:`translated` on every public method."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, translated(member))
+    return cls

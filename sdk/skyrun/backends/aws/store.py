@@ -1,0 +1,449 @@
+"""The DynamoDB ``Store``: Function and job records, batches, claims and leases.
+
+Tables and indexes are those of :mod:`skyrun.backends.aws.resources`; the item form is
+:mod:`skyrun.backends.aws.items`. Claims, leases and the active-job counters are in
+:mod:`skyrun.backends.aws.claims`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable
+
+from botocore.exceptions import ClientError
+
+from skyrun.backends.aws import dynamo, plan
+from skyrun.backends.aws import resources as res
+from skyrun.backends.aws.claims import ClaimsMixin, is_active, status_order
+from skyrun.backends.aws.errors import cancellation_codes, error_code, translate_errors
+from skyrun.backends.aws.items import (
+    FUNCTION_SCHEMA,
+    JOB_SCHEMA,
+    Expr,
+    Schema,
+    decode_item,
+    encode_item,
+    key,
+    matches_expect,
+    number,
+)
+from skyrun.backends.ports import FUNCTION, JOB
+from skyrun.backends.records import ACTIVE_STATUSES, FUNCTION_JSON, JOB_JSON
+from skyrun.common.search import Expression, SortKey
+from skyrun.exceptions import ConflictError
+
+JOB_STATUSES = ("pending", "running", "cancel", "canceling", "success", "failure",
+                "timeout", "canceled")
+#: How long the idempotency record of a ``map()`` batch is kept: far longer than any
+#: retry of the same batch can take to arrive.
+BATCH_RECORD_SECONDS = 7 * 86400
+#: Attempts of an optimistic read-modify-write before giving up with a conflict.
+ATTEMPTS = 25
+
+
+def backoff(attempt: int) -> None:
+    """Sleep a little, more after each failed attempt, with jitter."""
+    time.sleep(min(0.5, 0.01 * 2 ** attempt) * (0.5 + random.random()))
+
+
+@translate_errors
+class DynamoStore(ClaimsMixin):
+    """Records in DynamoDB, for any number of SDK processes and workers at once."""
+
+    def __init__(self, client, functions: str, jobs: str, batches: str, leases: str):
+        self.client = client
+        self.functions = functions
+        self.jobs = jobs
+        self.batches = batches
+        self.leases = leases
+        self._pages = plan.PageCache()
+        self._claim_info: dict[str, tuple[str, int, str]] = {}
+
+    # -- functions ----------------------------------------------------------------------
+    def create_function(self, record: dict) -> None:
+        """Store a new Function record; ``ConflictError`` if the id exists."""
+        item = encode_item(record, FUNCTION_SCHEMA)
+        if record.get("env_hash"):
+            item["environment_hash"] = {"S": record["env_hash"]}
+        try:
+            self.client.put_item(TableName=self.functions, Item=item,
+                                 ConditionExpression="attribute_not_exists(id)")
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise ConflictError(f"Function {record['id']} already exists") from None
+            raise
+
+    def get_function(self, function_id: str) -> dict | None:
+        """The Function record, or None."""
+        reply = self.client.get_item(TableName=self.functions, Key=key(id=function_id),
+                                     ConsistentRead=True)
+        return decode_item(reply.get("Item"), FUNCTION_SCHEMA)
+
+    def update_function(self, function_id: str, changes: dict,
+                        expect: dict | None = None) -> dict | None:
+        """Conditional update; None if the record is missing or does not match."""
+        self._claim_info.pop(function_id, None)
+        if not changes:
+            record = self.get_function(function_id)
+            return record if record is not None and _matches(record, expect) else None
+        changes = dict(changes)
+        if "env_hash" in changes:
+            changes["environment_hash"] = changes["env_hash"]
+        e = Expr(FUNCTION_JSON)
+        condition = [f"attribute_exists({e.name('id')})", *e.expect(expect)]
+        update = e.update(changes)
+        try:
+            reply = self.client.update_item(TableName=self.functions, Key=key(id=function_id),
+                                            ReturnValues="ALL_NEW",
+                                            **e.params(condition, update))
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return decode_item(reply["Attributes"], FUNCTION_SCHEMA)
+
+    def delete_function(self, function_id: str) -> None:
+        """Remove the Function record and its active-job counter (its jobs are removed
+        separately; its batch records expire)."""
+        self._claim_info.pop(function_id, None)
+        self.client.delete_item(TableName=self.functions, Key=key(id=function_id))
+        self.client.delete_item(TableName=self.leases,
+                                Key=key(pk=f"function#{function_id}", sk="active"))
+
+    # -- jobs ---------------------------------------------------------------------------
+    def insert_jobs(self, reference_id: str, records: list[dict]) -> list[dict]:
+        """Store a batch idempotently by ``reference_id``.
+
+        The batch record is written first, conditionally: whoever writes it is the first
+        to send the batch. The jobs are then written with ``attribute_not_exists(id)`` in
+        transactions of up to 25, in parallel, by the first sender and by any retry alike,
+        so a retry completes a batch whose sender died half-way and never overwrites a
+        job that already moved on; a batch marked complete is not written again. A retry
+        returns the jobs as stored.
+        """
+        if not records:
+            return []
+        first = records[0]
+        batch = {
+            "reference_id": {"S": reference_id},
+            "function_id": {"S": first["function_id"]},
+            "count": number(len(records)),
+            "created": number(first["creation_date"]),
+            res.TTL_ATTRIBUTE: number(int(time.time()) + BATCH_RECORD_SECONDS),
+        }
+        batch_key = key(reference_id=reference_id)
+        stored = None
+        try:
+            self.client.put_item(TableName=self.batches, Item=batch,
+                                 ConditionExpression="attribute_not_exists(reference_id)")
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            stored = self.client.get_item(TableName=self.batches, Key=batch_key,
+                                          ConsistentRead=True).get("Item") or batch
+        if stored is None or "complete" not in stored:
+            self._write_new_jobs(records)
+            # Once whole, a batch is never written again: a late retry must not bring
+            # back jobs deleted since.
+            self.client.update_item(TableName=self.batches, Key=batch_key,
+                                    UpdateExpression="SET complete = :t",
+                                    ExpressionAttributeValues={":t": {"BOOL": True}})
+        if stored is None:
+            return records
+        n = int(stored["count"]["N"])
+        found = self.get_jobs([f"{reference_id}-{i}" for i in range(n)])
+        return sorted(found, key=plan.natural_key)
+
+    def _write_new_jobs(self, records: list[dict]) -> None:
+        items = [job_item(r) for r in records]
+        operations = [{"Put": {"TableName": self.jobs, "Item": item,
+                               "ConditionExpression": "attribute_not_exists(id)"}}
+                      for item in items]
+        sizes = [dynamo.item_size(item) for item in items]
+        dynamo.fan_out(self._write_part,
+                       list(dynamo.transaction_parts(operations, sizes)))
+
+    def _write_part(self, operations: list[dict]) -> None:
+        for attempt in range(ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=operations)
+                return
+            except ClientError as exc:
+                codes = cancellation_codes(exc)
+                if "ConditionalCheckFailed" in codes:
+                    # Some of these jobs exist (a retry of the batch): write the others
+                    # one by one, each on its own condition.
+                    for operation in operations:
+                        self._put_new(operation["Put"])
+                    return
+                if "TransactionConflict" not in codes or attempt == ATTEMPTS - 1:
+                    raise
+                backoff(attempt)
+
+    def _put_new(self, put: dict) -> None:
+        try:
+            self.client.put_item(**put)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def get_job(self, job_id: str) -> dict | None:
+        """The job record, or None."""
+        reply = self.client.get_item(TableName=self.jobs, Key=key(id=job_id),
+                                     ConsistentRead=True)
+        return decode_item(reply.get("Item"), JOB_SCHEMA)
+
+    def get_jobs(self, job_ids: list[str]) -> list[dict]:
+        """The records of the ids that exist."""
+        keys = [key(id=i) for i in dict.fromkeys(job_ids)]
+        return [decode_item(item, JOB_SCHEMA)
+                for item in dynamo.batch_get(self.client, self.jobs, keys)]
+
+    def update_job(self, job_id: str, changes: dict, expect: dict | None = None) -> dict | None:
+        """Conditional update; None if the record is missing or does not match.
+
+        A change of status or queue date also moves ``status_order``, and a job that
+        enters or leaves the active statuses moves the active-job counters in the same
+        transaction; both need the current item, so those updates read it first and
+        write on the condition that its ``revision`` is unchanged.
+        """
+        if not changes:
+            record = self.get_job(job_id)
+            return record if record is not None and _matches(record, expect) else None
+        if "status" not in changes and "queued_date" not in changes:
+            e = Expr(JOB_JSON)
+            condition = [f"attribute_exists({e.name('id')})", *e.expect(expect)]
+            update = e.update(changes, add={"revision": 1})
+            try:
+                reply = self.client.update_item(TableName=self.jobs, Key=key(id=job_id),
+                                                ReturnValues="ALL_NEW",
+                                                **e.params(condition, update))
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return None
+                raise
+            return decode_item(reply["Attributes"], JOB_SCHEMA)
+        for attempt in range(ATTEMPTS):
+            item = self.client.get_item(TableName=self.jobs, Key=key(id=job_id),
+                                        ConsistentRead=True).get("Item")
+            current = decode_item(item, JOB_SCHEMA)
+            if current is None or not _matches(current, expect):
+                return None
+            updated = self._rewrite(item, current, changes)
+            if updated is not None:
+                return updated
+            backoff(attempt)
+        raise ConflictError(f"Job {job_id} changed too often to update it; try again")
+
+    def _rewrite(self, item: dict, current: dict, changes: dict) -> dict | None:
+        """Apply ``changes`` if the item is still at its revision; the new record, or
+        None if it changed meanwhile."""
+        new = dict(current, **changes)
+        all_changes = dict(changes, status_order=status_order(new["status"], new))
+        e = Expr(JOB_JSON)
+        condition = _revision_condition(e, item)
+        update = e.update(all_changes, add={"revision": 1})
+        delta = int(is_active(new["status"])) - int(is_active(current["status"]))
+        try:
+            if delta == 0:
+                self.client.update_item(TableName=self.jobs, Key=key(id=current["id"]),
+                                        **e.params(condition, update))
+            else:
+                self.client.transact_write_items(TransactItems=[
+                    {"Update": {"TableName": self.jobs, "Key": key(id=current["id"]),
+                                **e.params(condition, update)}},
+                    *self._counter_moves(current, delta)])
+        except ClientError as exc:
+            if (error_code(exc) == "ConditionalCheckFailedException"
+                    or "ConditionalCheckFailed" in cancellation_codes(exc)
+                    or "TransactionConflict" in cancellation_codes(exc)):
+                return None
+            raise
+        return new
+
+    def delete_jobs(self, job_ids: list[str], keep_statuses: Iterable[str] = ()) -> list[str]:
+        """Remove job records, except those whose status is in ``keep_statuses`` (checked
+        in the same conditional delete); returns the ids removed."""
+        keep = list(dict.fromkeys(keep_statuses))
+        counted = not set(ACTIVE_STATUSES) <= set(keep)
+
+        def one(job_id: str) -> str | None:
+            if counted:
+                return self._delete_counted(job_id, keep)
+            e = Expr()
+            condition = [f"attribute_exists({e.name('id')})"]
+            if keep:
+                marks = ", ".join(e.value(s) for s in keep)
+                condition.append(f"NOT ({e.name('status')} IN ({marks}))")
+            try:
+                self.client.delete_item(TableName=self.jobs, Key=key(id=job_id),
+                                        **e.params(condition))
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return None
+                raise
+            return job_id
+
+        return [i for i in dynamo.fan_out(one, list(dict.fromkeys(job_ids))) if i]
+
+    def _delete_counted(self, job_id: str, keep: list[str]) -> str | None:
+        # Deleting an active job must also release its place in the counters.
+        for attempt in range(ATTEMPTS):
+            item = self.client.get_item(TableName=self.jobs, Key=key(id=job_id),
+                                        ConsistentRead=True).get("Item")
+            current = decode_item(item, JOB_SCHEMA)
+            if current is None or current["status"] in keep:
+                return None
+            e = Expr()
+            delete = {"Delete": {"TableName": self.jobs, "Key": key(id=job_id),
+                                 **e.params(_revision_condition(e, item))}}
+            moves = self._counter_moves(current, -1) if is_active(current["status"]) else []
+            try:
+                self.client.transact_write_items(TransactItems=[delete, *moves])
+                return job_id
+            except ClientError as exc:
+                codes = cancellation_codes(exc)
+                if "ConditionalCheckFailed" not in codes and "TransactionConflict" not in codes:
+                    raise
+            backoff(attempt)
+        raise ConflictError(f"Job {job_id} changed too often to delete it; try again")
+
+    # -- queries ------------------------------------------------------------------------
+    def query(self, kind: str, where: Expression | None, sort: list[SortKey],
+              limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Matching records, sorted, one page."""
+        schema = _schema(kind)
+        plan.check_names(where, sort, set(schema.fields))
+        cache_key = plan.PageCache.key(kind, where, sort)
+        return self._pages.page(cache_key, limit, offset,
+                                lambda: plan.select(self._candidates(kind, where), where, sort))
+
+    def count(self, kind: str, where: Expression | None) -> int:
+        """How many records match."""
+        plan.check_names(where, [], set(_schema(kind).fields))
+        lookup = self._lookup(kind, where)
+        if lookup.exact and lookup.queries is not None:
+            return sum(dynamo.count(self.client.query, **q) for q in lookup.queries)
+        return len(plan.select(self._candidates(kind, where), where, []))
+
+    def _candidates(self, kind: str, where: Expression | None):
+        schema = _schema(kind)
+        lookup = self._lookup(kind, where)
+        if lookup.ids is not None:
+            table = self.functions if kind == FUNCTION else self.jobs
+            keys = [key(id=str(i)) for i in dict.fromkeys(lookup.ids)]
+            for item in dynamo.batch_get(self.client, table, keys):
+                yield decode_item(item, schema)
+            return
+        if lookup.queries is not None:
+            for q in lookup.queries:
+                for item in dynamo.items(self.client.query, **q):
+                    yield decode_item(item, schema)
+            return
+        table = self.functions if kind == FUNCTION else self.jobs
+        for item in dynamo.items(self.client.scan, TableName=table):
+            yield decode_item(item, schema)
+
+    def _lookup(self, kind: str, where: Expression | None) -> _Lookup:
+        terms = plan.conjuncts(where)
+        table = self.functions if kind == FUNCTION else self.jobs
+        ids = plan.one_of(terms, "id")
+        if ids is not None:
+            return _Lookup(ids=ids)
+        function_id = plan.equals(terms, "function_id") if kind == JOB else None
+        if isinstance(function_id, str):
+            statuses = plan.one_of(terms, "status")
+            used = [t for t in terms if plan.equals([t], "function_id") == function_id]
+            if statuses is not None and all(isinstance(s, str) for s in statuses):
+                used += [t for t in terms if plan.one_of([t], "status") is not None]
+                queries = [_index_query(table, res.JOBS_BY_FUNCTION_STATUS, "function_id",
+                                        function_id, "status_order", prefix=f"{s}#")
+                           for s in dict.fromkeys(statuses)]
+            else:
+                queries = [_index_query(table, res.JOBS_BY_FUNCTION_STATUS, "function_id",
+                                        function_id)]
+            return _Lookup(queries=queries, exact=len(used) == len(terms))
+        namespace = plan.equals(terms, "namespace")
+        if isinstance(namespace, str):
+            index = res.FUNCTIONS_BY_NAMESPACE if kind == FUNCTION else res.JOBS_BY_NAMESPACE
+            low, high, ranged = plan.bounds(terms, "creation_date")
+            used = [t for t in terms if plan.equals([t], "namespace") == namespace] + ranged
+            query = _index_query(table, index, "namespace", namespace, "creation_date",
+                                 low=low, high=high)
+            # A range term is served exactly only when it is inclusive.
+            exact = len(used) == len(terms) and all(t.op in (">=", "<=", "==") for t in ranged)
+            return _Lookup(queries=[query], exact=exact)
+        return _Lookup()
+
+    def count_by_status(self, function_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Job counts by status for each Function (``Select=COUNT`` queries on the
+        ``status_order`` prefixes, run in parallel)."""
+        pairs = [(fid, status) for fid in function_ids for status in JOB_STATUSES]
+
+        def one(pair):
+            fid, status = pair
+            return dynamo.count(self.client.query, **_index_query(
+                self.jobs, res.JOBS_BY_FUNCTION_STATUS, "function_id", fid, "status_order",
+                prefix=f"{status}#"))
+
+        out: dict[str, dict[str, int]] = {fid: {} for fid in function_ids}
+        for (fid, status), n in zip(pairs, dynamo.fan_out(one, pairs), strict=True):
+            if n:
+                out[fid][status] = n
+        return out
+
+
+class _Lookup:
+    """How to find the candidates of a search: by ids, by index queries, or a scan.
+    ``exact``: the key conditions alone decide the search (a count needs no filter)."""
+
+    def __init__(self, ids=None, queries=None, exact=False):
+        self.ids = ids
+        self.queries = queries
+        self.exact = exact
+
+
+def _index_query(table: str, index: str, hash_name: str, hash_value: str,
+                 range_name: str | None = None, prefix: str | None = None,
+                 low: float | None = None, high: float | None = None) -> dict:
+    e = Expr()
+    condition = f"{e.name(hash_name)} = {e.value(hash_value)}"
+    if prefix is not None:
+        condition += f" AND begins_with({e.name(range_name)}, {e.value(prefix)})"
+    elif low is not None and high is not None:
+        condition += (f" AND {e.name(range_name)} BETWEEN {e.attr(number(low))} "
+                      f"AND {e.attr(number(high))}")
+    elif low is not None:
+        condition += f" AND {e.name(range_name)} >= {e.attr(number(low))}"
+    elif high is not None:
+        condition += f" AND {e.name(range_name)} <= {e.attr(number(high))}"
+    return {"TableName": table, "IndexName": index, "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": e.names, "ExpressionAttributeValues": e.values}
+
+
+def _schema(kind: str) -> Schema:
+    if kind == FUNCTION:
+        return FUNCTION_SCHEMA
+    if kind == JOB:
+        return JOB_SCHEMA
+    raise ValueError(f"unknown record kind {kind!r}")
+
+
+def _matches(record: dict, expect: dict | None) -> bool:
+    return matches_expect(record, expect)
+
+
+def _revision_condition(e: Expr, item: dict) -> str:
+    if "revision" in item:
+        return f"{e.name('revision')} = {e.attr(item['revision'])}"
+    return f"attribute_exists({e.name('id')}) AND attribute_not_exists({e.name('revision')})"
+
+
+def job_item(record: dict) -> dict:
+    """The item of a new job record: its fields (``failures`` and ``losses`` 0 unless
+    given, as the local store's defaults), ``status_order`` and revision 0."""
+    item = encode_item({"failures": 0, "losses": 0, **record}, JOB_SCHEMA)
+    item["status_order"] = {"S": status_order(record["status"], record)}
+    item["revision"] = {"N": "0"}
+    return item
