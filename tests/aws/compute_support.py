@@ -54,7 +54,7 @@ def quiet_sandbox():
 
 
 @pytest.fixture
-def backend(quiet_sandbox, tmp_path):
+def stand_in_backend(quiet_sandbox, tmp_path):
     """A fresh stand-in backend on the shared sandbox."""
     return StandInBackend(quiet_sandbox, tmp_path / "home")
 

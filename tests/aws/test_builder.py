@@ -23,6 +23,13 @@ from tests.aws.compute_support import make_function  # noqa: E402
 # The fixtures (a provisioned sandbox, a backend on it) live with the helpers.
 pytest_plugins = ["tests.aws.compute_support"]
 
+
+@pytest.fixture
+def backend(stand_in_backend):
+    """These tests drive the compute half with local records (not the port suite's
+    parametrized backend)."""
+    return stand_in_backend
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -20,6 +20,13 @@ from tests.aws.compute_support import (  # noqa: E402
 pytest_plugins = ["tests.aws.compute_support"]
 
 
+@pytest.fixture
+def backend(stand_in_backend):
+    """These tests drive the compute half with local records (not the port suite's
+    parametrized backend)."""
+    return stand_in_backend
+
+
 def _event(backend, function: dict, status: str) -> dict:
     item = backend.builder._get_build(function["id"])
     build = backend.client("codebuild").batch_get_builds(ids=[item["build_id"]])["builds"][0]

@@ -20,6 +20,13 @@ from tests.aws.compute_support import add_jobs, ready_function, submitted  # noq
 pytest_plugins = ["tests.aws.compute_support"]
 
 
+@pytest.fixture
+def backend(stand_in_backend):
+    """These tests drive the compute half with local records (not the port suite's
+    parametrized backend)."""
+    return stand_in_backend
+
+
 def _record_submits(backend) -> list[dict]:
     """The parameters of every SubmitJob the backend's Batch client sends from now on
     (DescribeJobs shows the overrides merged with the job definition)."""
