@@ -1,5 +1,4 @@
-"""``skyrun`` itself: help, usage errors, ``info``, ``demo``, and the commands that are not
-available in this version."""
+"""``skyrun`` itself: help, usage errors, ``info``, ``demo`` and ``prune-envs``."""
 
 from __future__ import annotations
 
@@ -39,3 +38,28 @@ def test_demo(cli):
     assert "'squaring 0'" in res.out
     [fn] = Function.search()
     assert fn.name == "skyrun-demo"
+
+
+def test_prune_envs_removes_only_unused_environments(cli, namespace, skyrun_home):
+    import json
+    import shutil
+
+    from skyrun.backends.local.envs import EnvironmentCache
+    from skyrun.backends.ports import FUNCTION
+
+    fn = Function(lambda: 1)
+    fn.save()
+    backend = fn._client.backend
+    cache = EnvironmentCache(backend.home)
+    used = backend.store.get_function(fn.id)["env_hash"]
+    # An environment left behind by a Function deleted long ago.
+    orphan = "0" * 24
+    shutil.copytree(cache.path(used), cache.path(orphan), symlinks=True)
+    res = cli("--json", "prune-envs")
+    assert res.code == 0, res.err
+    assert orphan in json.loads(res.out)["removed"]
+    in_use = {r["env_hash"] for r in backend.store.query(FUNCTION, None, [])}
+    assert orphan not in cache.hashes()
+    assert used in cache.hashes() and set(cache.hashes()) <= in_use
+    res = cli("prune-envs")
+    assert res.code == 0 and res.out.startswith("removed 0 unused environment(s)"), res.out

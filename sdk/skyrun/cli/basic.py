@@ -1,6 +1,8 @@
-"""``skyrun demo`` and ``skyrun info``."""
+"""``skyrun demo``, ``skyrun info`` and ``skyrun prune-envs``."""
 
 from __future__ import annotations
+
+import sys
 
 from skyrun.cli.output import emit_json, fields
 
@@ -47,8 +49,26 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_prune_envs(args) -> int:
+    """Delete the local environments no Function uses."""
+    client = args.client
+    if client.backend_name != "local":
+        print("skyrun: error: prune-envs works on the local backend; on AWS the image "
+              "repository's lifecycle rule removes unused images", file=sys.stderr)
+        return 1
+    from skyrun.backends.local import envs
+
+    removed = envs.prune(client.backend)
+    if args.json:
+        emit_json({"removed": removed})
+    else:
+        print(f"removed {len(removed)} unused environment(s)"
+              + (": " + ", ".join(removed) if removed else ""))
+    return 0
+
+
 def register(sub, common) -> None:
-    """Add ``demo`` and ``info``."""
+    """Add ``demo``, ``info`` and ``prune-envs``."""
     demo = sub.add_parser("demo", parents=[common], help="run a small Function end to end",
                           description="Run a small Function end to end on the configured "
                                       "backend and print its results.")
@@ -57,3 +77,8 @@ def register(sub, common) -> None:
     info = sub.add_parser("info", parents=[common],
                           help="backend, org, namespace and where state lives")
     info.set_defaults(func=cmd_info)
+    prune = sub.add_parser("prune-envs", parents=[common],
+                           help="delete the local environments no Function uses",
+                           description="Delete the cached virtual environments under "
+                                       "SKYRUN_HOME/envs that no Function uses.")
+    prune.set_defaults(func=cmd_prune_envs)
