@@ -7,21 +7,18 @@ from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 from skyrun.common.document import Attribute
+from skyrun.common.lazysearch import LazySearch
 from skyrun.common.search import (
-    And,
-    Collection,
     Compare,
     Expression,
     SortKey,
-    clear_chain,
 )
 from skyrun.exceptions import ValidationError
 
 T = TypeVar("T")
-PAGE = 1000
 
 
-class Search(Generic[T]):
+class Search(LazySearch, Generic[T]):
     """A lazy query; every builder call returns a new Search."""
 
     def __init__(self, model, client, kind: str, scope: Expression | None = None,
@@ -36,20 +33,6 @@ class Search(Generic[T]):
         self._limit = limit
         self._includes = includes
 
-    def _copy(self, **changes) -> Search:
-        values = dict(model=self._model, client=self._client, kind=self._kind,
-                      scope=self._scope, filters=self._filters, sort=self._sort,
-                      limit=self._limit, includes=self._includes)
-        values.update(changes)
-        return type(self)(**values)
-
-    def filter(self, expr: Expression) -> Search:
-        """AND a filter expression."""
-        clear_chain()
-        if not isinstance(expr, Expression):
-            raise TypeError(f"Expected an Expression not: {type(expr).__name__}")
-        return self._copy(filters=(*self._filters, expr))
-
     def sort(self, *keys) -> Search:
         """Sort by attributes; ``-Attr`` sorts descending."""
         out = []
@@ -62,12 +45,6 @@ class Search(Generic[T]):
                 raise TypeError(f"Cannot sort by {key!r}: use an attribute such as "
                                 f"{self._model.__name__}.creation_date or its negation")
         return self._copy(sort=(*self._sort, *out))
-
-    def limit(self, n: int) -> Search:
-        """Cap the number of results."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"limit must be a non-negative integer, not {n!r}")
-        return self._copy(limit=n)
 
     def param(self, **params) -> Search:
         """``include=[...]``, ``page_size`` (ignored) or legacy equality filters."""
@@ -90,36 +67,19 @@ class Search(Generic[T]):
         return search
 
     def _where(self) -> Expression | None:
-        expr = self._scope
-        for f in self._filters:
-            expr = f if expr is None else And(expr, f)
-        return expr
+        return self._and_filters(self._scope)
 
-    def _records(self) -> Iterator[dict]:
-        store = self._client.backend.store
-        where, sort = self._where(), list(self._sort)
-        remaining, offset = self._limit, 0
-        while remaining is None or remaining > 0:
-            size = PAGE if remaining is None else min(PAGE, remaining)
-            page = store.query(self._kind, where, sort, size, offset)
-            yield from page
-            if len(page) < size:
-                return
-            offset += len(page)
-            if remaining is not None:
-                remaining -= len(page)
+    def _fetch(self, where: Expression | None, size: int, offset: int) -> list[dict]:
+        return self._client.backend.store.query(self._kind, where, list(self._sort), size,
+                                                offset)
 
     def __iter__(self) -> Iterator[T]:
-        for record in self._records():
+        for record in self._records(self._where()):
             yield self._model._from_search(record, self._client, self._includes)
 
     def count(self) -> int:
         """How many records match (the limit is ignored)."""
         return self._client.backend.store.count(self._kind, self._where())
-
-    def collect(self) -> Collection:
-        """All matches as a Collection."""
-        return Collection(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._model.__name__}, filters={len(self._filters)})"
