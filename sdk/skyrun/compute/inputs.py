@@ -26,7 +26,10 @@ def encode_inputs(index: int, args, kwargs, environment) -> tuple:
     the job's index when one breaks the rules."""
     args_json = _encode(index, "args", args) if args is not None else None
     kwargs_json = _encode(index, "kwargs", kwargs) if kwargs is not None else None
-    size = (len(args_json.encode()) if args_json else 0) + \
+    chars = (len(args_json) if args_json else 0) + (len(kwargs_json) if kwargs_json else 0)
+    # A character takes at most 4 bytes in UTF-8: only long inputs need an exact count.
+    size = chars if chars * 4 <= MAX_ARGS_BYTES else \
+        (len(args_json.encode()) if args_json else 0) + \
         (len(kwargs_json.encode()) if kwargs_json else 0)
     if size > MAX_ARGS_BYTES:
         msg = (f"job {index}: args and kwargs take {size} bytes, more than the "
