@@ -32,8 +32,14 @@ WATCH_STEP = 0.05
 CANCEL_CHECK = 0.5
 MEMORY_CHECK = 0.2
 LOG_FLUSH = 0.5
-# Idle polling backs off from the first to the second value (seconds).
+# Idle polling backs off from the first to the second value (seconds); an idle worker
+# reads its Function again and reaps lost jobs every CHECK seconds; a busy one reads the
+# Function's settings again after a claim when REFRESH seconds have passed (0: every
+# job). A backend whose requests cost more (AWS) sets its own pace with attributes
+# ``poll_seconds``, ``check_seconds`` and ``refresh_seconds``.
 POLL_MIN, POLL_MAX = 0.001, 0.01
+CHECK = 1.0
+REFRESH = 0.0
 
 
 def batch_worker_id(environ=os.environ) -> str | None:
@@ -131,7 +137,10 @@ class Worker:
     def run(self) -> None:
         """Claim and run jobs until idle, stopped or deleted."""
         last_work = time.monotonic()
-        poll = POLL_MIN
+        poll_min, poll_max = getattr(self.backend, "poll_seconds", (POLL_MIN, POLL_MAX))
+        check = getattr(self.backend, "check_seconds", CHECK)
+        refresh = getattr(self.backend, "refresh_seconds", REFRESH)
+        poll = poll_min
         function = self.store.get_function(self.function_id)
         checked = time.monotonic()
         heartbeat = None
@@ -148,7 +157,11 @@ class Worker:
                 else:
                     job = None
                 if job is not None:
-                    function = self.store.get_function(self.function_id) or function
+                    # The claim checked that the Function is ready; its other settings
+                    # are read again at most every `refresh` seconds.
+                    if time.monotonic() - checked >= refresh:
+                        function = self.store.get_function(self.function_id) or function
+                        checked = time.monotonic()
                     try:
                         self.run_job(function, job)
                     except Exception:
@@ -157,13 +170,13 @@ class Worker:
                         traceback.print_exc()
                         sys.stdout.flush()
                     last_work = time.monotonic()
-                    poll = POLL_MIN
+                    poll = poll_min
                     continue
                 if time.monotonic() - last_work > self.idle_seconds:
                     break
                 time.sleep(poll)
-                poll = min(poll * 2, POLL_MAX)
-                if time.monotonic() - checked > 1.0:
+                poll = min(poll * 2, poll_max)
+                if time.monotonic() - checked > check:
                     function = self.store.get_function(self.function_id)
                     checked = time.monotonic()
                     if function is not None:

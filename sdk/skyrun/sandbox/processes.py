@@ -8,6 +8,10 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+#: Settings of this process that its children keep: request counting
+#: (``skyrun.backends.aws.session``) covers the workers and handlers too.
+KEPT = ("SKYRUN_COUNT_AWS_REQUESTS",)
+
 
 def source_paths() -> list[str]:
     """Where the running ``skyrun`` and ``skyrun_runtime`` are imported from, so that
@@ -20,10 +24,10 @@ def source_paths() -> list[str]:
 
 
 def child_environment(*layers: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment without its AWS and skyrun settings, then ``layers``
-    in order, with the skyrun sources on ``PYTHONPATH``."""
+    """This process's environment without its AWS and skyrun settings (but those in
+    :data:`KEPT`), then ``layers`` in order, with the skyrun sources on ``PYTHONPATH``."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "SKYRUN_")) and k != "PYTHONPATH"}
+           if (k in KEPT or not k.startswith(("AWS_", "SKYRUN_"))) and k != "PYTHONPATH"}
     for layer in layers:
         env.update(layer)
     paths = source_paths()

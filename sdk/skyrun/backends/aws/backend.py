@@ -25,6 +25,13 @@ class AwsBackend:
     """
 
     name = "aws"
+    #: The pace of a worker (``skyrun_runtime.worker``): every poll for work is a
+    #: request, so an idle worker backs off to a poll a second, looks at its Function and
+    #: for lost jobs every 5 s, and a busy one reads its Function's settings again at most
+    #: once a second instead of once a job.
+    poll_seconds = (0.02, 1.0)
+    check_seconds = 5.0
+    refresh_seconds = 1.0
 
     def __init__(self, outputs: dict[str, str], deployment: str | None = None, session=None):
         self.outputs = dict(outputs)

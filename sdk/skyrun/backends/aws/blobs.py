@@ -132,6 +132,25 @@ class S3BlobStore:
             # A record without data must not inherit the object of an expired blob.
             self.s3.delete_object(Bucket=self.bucket, Key=blob_id)
 
+    def create_empty(self, record: dict) -> bool:
+        """Store an empty blob unless its id exists (expired or not): one conditional
+        write of the metadata, and no S3 object (``get_data`` answers ``b""`` for a blob
+        of size 0 that has none). False if the id exists. For the log blob of a job that
+        printed nothing, which every finished job has."""
+        stamp = _stamp()
+        record = dict(record, size_bytes=0, hash=hashlib.md5(b"").hexdigest(),
+                      href=self.href(record["id"]), modified=stamp)
+        record.setdefault("created", stamp)
+        e = Expr()
+        try:
+            self.dynamodb.put_item(TableName=self.table, Item=self._item(record),
+                                   **e.params(f"attribute_not_exists({e.name('id')})"))
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     def get_record(self, blob_id: str) -> dict | None:
         """Metadata of a blob that exists and has not expired."""
         record = self._raw(blob_id)

@@ -67,6 +67,7 @@ class ClaimsMixin:
     functions: str
     leases: str
     _claim_info: dict
+    _claimed: dict
 
     def _counter_moves(self, job: dict, delta: int) -> list[dict]:
         """Transaction items that add ``delta`` to the counters of a job's Function and
@@ -151,8 +152,17 @@ class ClaimsMixin:
                 if codes[3] == "ConditionalCheckFailed" or "TransactionConflict" in codes:
                     continue  # taken by another worker, or changed: the next candidate
                 raise
+            self._remember_claim(item, claimed)
             return claimed
         return None
+
+    def _remember_claim(self, item: dict, claimed: dict) -> None:
+        # The worker settles what it claimed: keeping the job as the claim left it spares
+        # ``update_job`` reading it again (its write is conditional on this revision).
+        if len(self._claimed) >= 64:  # claims never settled here (the worker crashed)
+            self._claimed.clear()
+        revision = int(item["revision"]["N"]) + 1 if "revision" in item else 1
+        self._claimed[claimed["id"]] = ({"revision": number(revision)}, claimed)
 
     def _claim_items(self, item, job, changes, claimed, maximum, namespace, limit):
         f = Expr()

@@ -138,14 +138,12 @@ class CloudWatchLogStore:
         """Write the stream so far to the job's log blob (an empty blob for a job that
         logged nothing, unless an earlier attempt's blob is there)."""
         messages = self._stream_lines(function_id, job_id)
-        blob_id = log_blob_id(namespace, function_id, job_id)
+        record = log_blob_record(namespace, function_id, job_id)
         if messages is None:
-            if self.blobs.get_record(blob_id) is not None:
-                return
-            data = b""
-        else:
-            data = "".join(m + "\n" for m in messages).encode()
-        self.blobs.put(log_blob_record(namespace, function_id, job_id), data, overwrite=True)
+            self.blobs.create_empty(record)  # one write; an earlier blob is kept
+            return
+        data = "".join(m + "\n" for m in messages).encode()
+        self.blobs.put(record, data, overwrite=True)
 
     def delete(self, namespace: str, function_id: str, job_id: str) -> None:
         """Remove a job's stream and log blob."""

@@ -4,16 +4,29 @@ Every client retries throttling and transient errors in botocore's ``standard`` 
 up to :data:`MAX_ATTEMPTS` attempts with exponential backoff and jitter; only what
 outlasts them reaches the caller (as ``RateLimitError`` and friends). ``AWS_ENDPOINT_URL``
 (and the per-service ``AWS_ENDPOINT_URL_<SERVICE>``) is honoured by botocore itself.
+
+With ``SKYRUN_COUNT_AWS_REQUESTS=<directory>`` (off by default; ``bench/aws_requests.py``
+sets it), every client also counts the HTTP requests it sends (retries included) by
+service and operation, and the process keeps its counts in ``<directory>/<pid>.json``,
+rewritten at most once a second and at exit.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
+import sys
+import threading
+import time
+from collections import Counter
 
 MAX_ATTEMPTS = 10
 #: Enough connections for the parallel requests of bulk calls (see ``dynamo.FAN_OUT``).
 MAX_POOL_CONNECTIONS = 50
 DEFAULT_REGION = "us-east-1"
+#: A directory to count every AWS request into (see the module docstring).
+COUNT_VARIABLE = "SKYRUN_COUNT_AWS_REQUESTS"
 
 
 def client_config():
@@ -38,4 +51,49 @@ def new_client(service: str, session=None):
     import boto3
 
     session = session or boto3.session.Session()
-    return session.client(service, region_name=region(session), config=client_config())
+    client = session.client(service, region_name=region(session), config=client_config())
+    directory = os.environ.get(COUNT_VARIABLE)
+    if directory:
+        client.meta.events.register("before-send", _RequestCounter.of(directory).count)
+    return client
+
+
+class _RequestCounter:
+    """This process's request counts, kept in ``<directory>/<pid>.json``."""
+
+    _instance: _RequestCounter | None = None
+    _create = threading.Lock()
+
+    def __init__(self, directory: str):
+        self.path = os.path.join(directory, f"{os.getpid()}.json")
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.saved = 0.0
+        atexit.register(self.save)
+
+    @classmethod
+    def of(cls, directory: str) -> _RequestCounter:
+        with cls._create:
+            if cls._instance is None or cls._instance.path != os.path.join(
+                    directory, f"{os.getpid()}.json"):  # a forked child counts apart
+                cls._instance = cls(directory)
+            return cls._instance
+
+    def count(self, event_name: str, **kwargs) -> None:
+        # event_name is "before-send.<service id>.<operation>"; returning None lets the
+        # request go out.
+        _, service, operation = event_name.split(".", 2)
+        with self.lock:
+            self.counts[f"{service}.{operation}"] += 1
+            due = time.monotonic() - self.saved >= 1.0
+        if due:
+            self.save()
+
+    def save(self) -> None:
+        with self.lock:
+            self.saved = time.monotonic()
+            text = json.dumps({"pid": os.getpid(), "argv": sys.argv, "counts": self.counts})
+            tmp = f"{self.path}.tmp"
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.replace(tmp, self.path)

@@ -59,6 +59,8 @@ class DynamoStore(ClaimsMixin):
         self.leases = leases
         self._pages = plan.PageCache()
         self._claim_info: dict[str, tuple[str, int, str]] = {}
+        #: Jobs claimed here, as the claim left them: ``({"revision": ...}, record)``.
+        self._claimed: dict[str, tuple[dict, dict]] = {}
 
     # -- functions ----------------------------------------------------------------------
     def create_function(self, record: dict) -> None:
@@ -224,6 +226,13 @@ class DynamoStore(ClaimsMixin):
                     return None
                 raise
             return decode_item(reply["Attributes"], JOB_SCHEMA)
+        claimed = self._claimed.pop(job_id, None)
+        if claimed is not None and _matches(claimed[1], expect):
+            # Claimed here: try the job as the claim left it, without reading it; if it
+            # changed since, the revision check fails and the loop below reads it.
+            updated = self._rewrite(*claimed, changes)
+            if updated is not None:
+                return updated
         for attempt in range(ATTEMPTS):
             item = self.client.get_item(TableName=self.jobs, Key=key(id=job_id),
                                         ConsistentRead=True).get("Item")

@@ -1,0 +1,187 @@
+"""AWS requests per job: N jobs end to end (submit, run, read every result) on the offline
+sandbox, every request counted by service and operation.
+
+Requests are counted at the clients with botocore's ``before-send`` event (so retries
+count too), in every process that makes them: this one (the SDK), the Batch workers and
+the Lambda handlers, through ``SKYRUN_COUNT_AWS_REQUESTS`` (see
+``skyrun.backends.aws.session``). The sandbox's own stand-ins poll moto for what Batch and
+CodeBuild would do themselves on AWS; that traffic is counted apart and left out of the
+figure.
+
+Target (DESIGN.md): at most 4 requests per job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine  # noqa: E402
+
+TARGET = 4.0
+
+
+def square(x):
+    """A job with a result to read back."""
+    return x * x
+
+
+class Counts:
+    """The request counts of every process, read from the counting directory."""
+
+    def __init__(self, directory: str):
+        self.directory = Path(directory)
+
+    def by_process(self) -> dict[str, Counter]:
+        """Counts by kind of process: sdk, worker, a handler's name, other."""
+        from skyrun.backends.aws.session import _RequestCounter
+
+        if _RequestCounter._instance is not None:
+            _RequestCounter._instance.save()  # this process's counts, up to now
+        out: dict[str, Counter] = {}
+        for path in self.directory.glob("*.json"):
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # being replaced right now: the next read gets it
+            out.setdefault(_kind(data), Counter()).update(data["counts"])
+        return out
+
+    def total(self) -> Counter:
+        """Counts of all processes together."""
+        total: Counter = Counter()
+        for counts in self.by_process().values():
+            total.update(counts)
+        return total
+
+
+def _kind(data: dict) -> str:
+    argv = data.get("argv") or []
+    if data["pid"] == os.getpid():
+        return "sdk"
+    if argv and argv[0].endswith(os.path.join("skyrun_runtime", "worker.py")):
+        return "worker"
+    if argv[:1] == ["-c"] and len(argv) > 1:
+        return f"lambda {argv[1].rsplit('.', 1)[-1]}"
+    return "other " + " ".join(argv[:2])
+
+
+def _standin_counter() -> Counter:
+    """Count the requests of the sandbox's stand-ins (boto3's default session here)."""
+    import boto3
+
+    boto3.setup_default_session()
+    counts: Counter = Counter()
+
+    def count(event_name: str, **kwargs) -> None:
+        _, service, operation = event_name.split(".", 2)
+        counts[f"{service}.{operation}"] += 1
+
+    boto3.DEFAULT_SESSION.events.register("before-send", count)
+    return counts
+
+
+def run(n: int, concurrency: int, interval: float, idle: float) -> dict:
+    count_dir = tempfile.mkdtemp(prefix="skyrun-requests-")
+    os.environ["SKYRUN_COUNT_AWS_REQUESTS"] = count_dir
+    os.environ["SKYRUN_WORKER_IDLE_SECONDS"] = str(idle)
+    standins = _standin_counter()
+    from skyrun.compute import ComputeClient, Function
+    from skyrun.sandbox import Sandbox
+
+    counts = Counts(count_dir)
+    phases: list[tuple[str, Counter, float]] = []
+    with Sandbox() as sandbox:
+        os.environ.update(sandbox.environment)
+        ComputeClient.set_default_client(None)
+        fn = Function(square, name="aws-requests", maximum_concurrency=concurrency)
+        fn.save()
+        fn.wait_for_completion(interval=0.5)  # the build: not part of the jobs' cost
+        time.sleep(1.5)  # the build handler's counts reach their file
+        base = counts.total()
+        standins.clear()
+        start = time.perf_counter()
+
+        def mark(name: str) -> None:
+            phases.append((name, counts.total(), time.perf_counter() - start))
+
+        fn.map(range(n))
+        mark("map()")
+        fn.wait_for_completion(interval=interval)
+        mark("wait_for_completion()")
+        results = fn.results()
+        mark("results()")
+        elapsed = time.perf_counter() - start
+        assert sorted(results) == [x * x for x in range(n)], "wrong results"
+        # Workers poll until idle for `idle` seconds, then leave (and write their counts).
+        deadline = time.monotonic() + idle + 120
+        while sandbox.batch.live() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(1.5)
+        left = len(sandbox.batch.live())
+        mark("workers idle until they leave")
+        standin_counts = Counter(standins)
+        by_process = counts.by_process()
+    final = Counter(phases[-1][1])
+    final.subtract(base)
+    by_kind = {}
+    for kind, c in by_process.items():
+        by_kind[kind] = c
+    return {"n": n, "elapsed": elapsed, "total": +final, "base": base, "phases": phases,
+            "by_process": by_kind, "standins": standin_counts, "workers_left": left,
+            "count_dir": count_dir}
+
+
+def report(r: dict) -> None:
+    n, total = r["n"], r["total"]
+    requests = sum(total.values())
+    print(f"{n:,} jobs, submit to all results read: {r['elapsed']:.1f} s")
+    print(f"AWS requests: {requests:,} = {requests / n:.2f} per job "
+          f"(target <= {TARGET:g}: ratio {requests / n / TARGET:.2f})")
+    print()
+    print(f"{'service.operation':<40} {'requests':>10} {'per job':>9}")
+    for op, c in sorted(total.items(), key=lambda kv: -kv[1]):
+        if c:
+            print(f"{op:<40} {c:>10,} {c / n:>9.3f}")
+    print()
+    print("by process (whole run, the build included):")
+    for kind, c in sorted(r["by_process"].items()):
+        print(f"  {kind:<28} {sum(c.values()):>10,}")
+    print("by phase (cumulative; other processes' counts lag up to 1 s):")
+    previous = r["base"]
+    for name, c, t in r["phases"]:
+        print(f"  {name:<30} at {t:7.1f} s  {sum(c.values()) - sum(previous.values()):>10,}")
+        previous = c
+    s = r["standins"]
+    print(f"sandbox stand-ins polling moto (not counted above): {sum(s.values()):,}  "
+          + ", ".join(f"{k} {v:,}" for k, v in s.most_common()))
+    if r["workers_left"]:
+        print(f"warning: {r['workers_left']} workers had not left; their last second may be "
+              "missing")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=10_000, help="jobs (default 10,000)")
+    parser.add_argument("--concurrency", type=int, default=2,
+                        help="the Function's maximum_concurrency: workers (default 2)")
+    parser.add_argument("--interval", type=float, default=10,
+                        help="wait_for_completion's polling interval (default 10 s, the "
+                             "API's default)")
+    parser.add_argument("--idle", type=float, default=60,
+                        help="SKYRUN_WORKER_IDLE_SECONDS (default 60, the default)")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    report(run(args.n, args.concurrency, args.interval, args.idle))
+
+
+if __name__ == "__main__":
+    main()
