@@ -32,7 +32,8 @@ WATCH_STEP = 0.05
 CANCEL_CHECK = 0.5
 MEMORY_CHECK = 0.2
 LOG_FLUSH = 0.5
-# Idle polling backs off from the first to the second value (seconds).
+# Idle polling backs off from the first to the second value (seconds); a launcher may
+# set a longer ceiling (``idle_poll_seconds``) where a claim is a network round trip.
 POLL_MIN, POLL_MAX = 0.001, 0.01
 
 
@@ -132,6 +133,7 @@ class Worker:
         """Claim and run jobs until idle, stopped or deleted."""
         last_work = time.monotonic()
         poll = POLL_MIN
+        poll_max = float(getattr(self.backend.launcher, "idle_poll_seconds", POLL_MAX))
         function = self.store.get_function(self.function_id)
         checked = time.monotonic()
         heartbeat = None
@@ -162,7 +164,7 @@ class Worker:
                 if time.monotonic() - last_work > self.idle_seconds:
                     break
                 time.sleep(poll)
-                poll = min(poll * 2, POLL_MAX)
+                poll = min(poll * 2, poll_max)
                 if time.monotonic() - checked > 1.0:
                     function = self.store.get_function(self.function_id)
                     checked = time.monotonic()

@@ -37,6 +37,9 @@ MAX_ARRAY_SIZE = 10_000
 WORKER_LEASE_SECONDS = 30.0
 #: How often a worker renews its lease.
 HEARTBEAT_SECONDS = 5.0
+#: The longest pause of an idle worker between two claims: each claim is a DynamoDB
+#: query, so polling as fast as on a local database would cost requests (and money).
+IDLE_POLL_SECONDS = 0.25
 #: How long a launched worker that has not registered yet counts as live.
 LAUNCH_GRACE_SECONDS = 600.0
 #: Worker settings passed on from the caller's environment when set there.
@@ -54,6 +57,8 @@ class BatchLauncher:
 
     #: How often the worker loop calls :meth:`heartbeat`.
     heartbeat_seconds = HEARTBEAT_SECONDS
+    #: How long an idle worker may wait between claims.
+    idle_poll_seconds = IDLE_POLL_SECONDS
 
     def __init__(self, backend):
         self.backend = backend
