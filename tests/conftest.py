@@ -171,19 +171,14 @@ def namespace(skyrun_home, skyrun_backend, backend_environment, monkeypatch):
     test's backend."""
     user = f"t{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("SKYRUN_USER", user)
-    # On AWS the org is the account, as the caller's identity gives it.
-    org = "test" if skyrun_backend == "local" else sandbox_account()
+    # An explicit org wins over the AWS account, as inside a job: the tests see the same
+    # namespaces on both backends.
+    org = "test"
     client = ComputeClient(backend=skyrun_backend,
                            auth=Auth(org=org, user=user, backend=skyrun_backend))
     ComputeClient.set_default_client(client)
     yield client
     ComputeClient.set_default_client(None)
-
-
-def sandbox_account() -> str:
-    from skyrun.sandbox.server import ACCOUNT_ID
-
-    return ACCOUNT_ID
 
 
 def wait_until(predicate, timeout: float = 30, interval: float = 0.05, message: str = ""):

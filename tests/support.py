@@ -9,6 +9,7 @@ job, else ``{host}-{pid}``.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 
@@ -67,3 +68,39 @@ def running_worker(fn, job_id: str) -> str | None:
         return None
     worker_id = record["worker_id"]
     return worker_id if worker_id in worker_processes(fn.id) else None
+
+
+def stored_data_exists(client, href: str) -> bool:
+    """Whether a blob's data is where its ``href`` says (a file, or an S3 object)."""
+    if href.startswith("s3://"):
+        from botocore.exceptions import ClientError
+
+        bucket, _, key = href[len("s3://"):].partition("/")
+        try:
+            client.backend.client("s3").head_object(Bucket=bucket, Key=key)
+        except ClientError:
+            return False
+        return True
+    return os.path.exists(href)
+
+
+def stored_blob_ids(client) -> list[str]:
+    """The ids of the client's namespace's blob records, read straight from the store
+    (expired ones included)."""
+    backend = client.backend
+    if hasattr(backend, "db"):
+        rows = backend.db.connection().execute(
+            "SELECT id FROM blobs WHERE namespace = ?", (client.namespace,))
+        return sorted(r[0] for r in rows)
+    blobs = backend.blobs
+    ids, kwargs = [], {"TableName": blobs.table, "ProjectionExpression": "id",
+                       "FilterExpression": "#ns = :ns",
+                       "ExpressionAttributeNames": {"#ns": "namespace"},
+                       "ExpressionAttributeValues": {":ns": {"S": client.namespace}},
+                       "ConsistentRead": True}
+    while True:
+        page = blobs.dynamodb.scan(**kwargs)
+        ids += [item["id"]["S"] for item in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return sorted(ids)
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
