@@ -93,21 +93,25 @@ def skyrun_home(tmp_path_factory):
             os.environ[key] = value
 
 
-def kill_processes_under(*markers: str) -> None:
-    """Kill every process whose command line, or one of whose environment variables,
-    mentions one of ``markers`` (workers, executors, build and handler processes)."""
+def kill_processes_under(marker: str, endpoint: str | None = None) -> None:
+    """Kill every process whose command line or environment mentions ``marker`` (a
+    directory: workers, executors, builds), or whose ``AWS_ENDPOINT_URL`` is
+    ``endpoint`` (everything a sandbox started: workers, handlers)."""
     victims = []
     me = os.getpid()
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
             if proc.pid == me:
                 continue
-            text = list(proc.info["cmdline"] or [])
+            if any(marker in part for part in proc.info["cmdline"] or []):
+                victims.append(proc)
+                continue
             try:
-                text += list(proc.environ().values())
+                environ = proc.environ()
             except psutil.Error:
-                pass
-            if any(marker in part for part in text for marker in markers):
+                continue
+            if (any(marker in value for value in environ.values())
+                    or (endpoint and environ.get("AWS_ENDPOINT_URL") == endpoint)):
                 victims.append(proc)
         except psutil.Error:
             pass
