@@ -50,12 +50,6 @@ def is_conformance(module) -> bool:
     return len(parts) >= 3 and parts[0] == "tests" and parts[1] in CONFORMANCE
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "local_only: the test is about the embedded backend's adapters and runs "
-                   "on it only (not on the AWS sandbox)")
-
-
 def pytest_generate_tests(metafunc):
     """Conformance tests run once per backend: ``test_x[local]``, ``test_x[aws]``."""
     if "skyrun_backend" not in metafunc.fixturenames or not is_conformance(metafunc.module):
