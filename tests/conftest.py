@@ -1,5 +1,12 @@
-"""Test fixtures: a private SKYRUN_HOME for the run, a namespace per test, and cleanup of
-every process the tests started."""
+"""Test fixtures: a private SKYRUN_HOME for the run, a namespace per test on the backend
+the test runs on, and cleanup of every process the tests started.
+
+The conformance suite (the test modules under :data:`CONFORMANCE`) runs each test on
+both backends: ``test_x[local]`` on the embedded backend, ``test_x[aws]`` on the offline
+sandbox of the AWS backend (one :class:`skyrun.sandbox.Sandbox` per run, started when
+the first aws test needs it). ``SKYRUN_TEST_BACKENDS=local`` (or ``aws``) runs one only.
+Tests marked ``local_only`` are about the embedded adapter itself and run on it only.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,43 @@ import pytest
 
 from skyrun.auth import Auth
 from skyrun.compute import ComputeClient
+
+BACKENDS = ("local", "aws")
+#: Test directories whose behaviour both backends must show.
+CONFORMANCE = ("compute", "management", "search", "catalog", "environments")
+#: The sandbox's schedules (the reconciler) tick this often, so that lost workers are
+#: found within seconds rather than the deployment's minute.
+RECONCILE_SECONDS = 2.0
+#: Workers leave soon after their last job so that runs do not pile up processes.
+WORKER_IDLE_SECONDS = "3"
+
+
+def selected_backends() -> tuple[str, ...]:
+    """The backends of ``$SKYRUN_TEST_BACKENDS`` (comma-separated; default both)."""
+    raw = os.environ.get("SKYRUN_TEST_BACKENDS", "").strip()
+    if not raw:
+        return BACKENDS
+    chosen = tuple(b.strip() for b in raw.split(",") if b.strip())
+    unknown = set(chosen) - set(BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"SKYRUN_TEST_BACKENDS: unknown backends {sorted(unknown)}; "
+                                f"allowed: {', '.join(BACKENDS)}")
+    return chosen
+
+
+def is_conformance(module) -> bool:
+    parts = module.__name__.split(".")
+    return len(parts) >= 3 and parts[0] == "tests" and parts[1] in CONFORMANCE
+
+
+def pytest_generate_tests(metafunc):
+    """Conformance tests run once per backend: ``test_x[local]``, ``test_x[aws]``."""
+    if "skyrun_backend" not in metafunc.fixturenames or not is_conformance(metafunc.module):
+        return
+    backends = selected_backends()
+    if metafunc.definition.get_closest_marker("local_only"):
+        backends = tuple(b for b in backends if b == "local")
+    metafunc.parametrize("skyrun_backend", backends, scope="function")
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -33,8 +77,7 @@ def skyrun_home(tmp_path_factory):
                                           "SKYRUN_BACKEND")}
     os.environ["SKYRUN_HOME"] = str(home)
     os.environ["SKYRUN_BACKEND"] = "local"
-    # Workers leave soon after their last job so that runs do not pile up processes.
-    os.environ["SKYRUN_WORKER_IDLE_SECONDS"] = "3"
+    os.environ["SKYRUN_WORKER_IDLE_SECONDS"] = WORKER_IDLE_SECONDS
     yield home
     kill_processes_under(str(home))
     for key, value in old.items():
@@ -44,12 +87,25 @@ def skyrun_home(tmp_path_factory):
             os.environ[key] = value
 
 
-def kill_processes_under(marker: str) -> None:
-    """Kill every process whose command line mentions ``marker`` (workers, executors)."""
+def kill_processes_under(marker: str, endpoint: str | None = None) -> None:
+    """Kill every process whose command line or environment mentions ``marker`` (a
+    directory: workers, executors, builds), or whose ``AWS_ENDPOINT_URL`` is
+    ``endpoint`` (everything a sandbox started: workers, handlers)."""
     victims = []
+    me = os.getpid()
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
-            if proc.pid != os.getpid() and any(marker in part for part in proc.info["cmdline"] or []):
+            if proc.pid == me:
+                continue
+            if any(marker in part for part in proc.info["cmdline"] or []):
+                victims.append(proc)
+                continue
+            try:
+                environ = proc.environ()
+            except psutil.Error:
+                continue
+            if (any(marker in value for value in environ.values())
+                    or (endpoint and environ.get("AWS_ENDPOINT_URL") == endpoint)):
                 victims.append(proc)
         except psutil.Error:
             pass
@@ -61,20 +117,66 @@ def kill_processes_under(marker: str) -> None:
     psutil.wait_procs(victims, timeout=5)
 
 
+@pytest.fixture(scope="session")
+def skyrun_sandbox(skyrun_home, tmp_path_factory):
+    """The AWS backend's offline sandbox, started by the first aws test that needs it and
+    stopped, with everything it started, at the end of the run."""
+    from skyrun.sandbox import Sandbox
+
+    home = tmp_path_factory.mktemp("skyrun-sandbox")
+    sandbox = Sandbox(home=home, schedule_seconds=RECONCILE_SECONDS,
+                      environment={"SKYRUN_WORKER_IDLE_SECONDS": WORKER_IDLE_SECONDS})
+    sandbox.start()
+    endpoint = sandbox.server.endpoint
+    server_pid = sandbox.server.pid
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+        kill_processes_under(str(home), endpoint)
+        if server_pid and psutil.pid_exists(server_pid):
+            try:
+                psutil.Process(server_pid).kill()
+            except psutil.Error:
+                pass
+
+
+@pytest.fixture
+def skyrun_backend() -> str:
+    """The backend a test runs on (``local`` unless the test is parametrized)."""
+    return "local"
+
+
+@pytest.fixture
+def backend_environment(skyrun_backend, request, monkeypatch) -> dict[str, str]:
+    """The variables that select the test's backend, set for the test only."""
+    if skyrun_backend == "local":
+        return {"SKYRUN_BACKEND": "local"}
+    sandbox = request.getfixturevalue("skyrun_sandbox")
+    env = sandbox.environment
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE",
+                 "AWS_SHARED_CREDENTIALS_FILE"):
+        if name not in env:
+            monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
 @pytest.fixture(autouse=True)
-def namespace(skyrun_home):
-    """A fresh namespace (user) per test, as the default client's identity."""
+def namespace(skyrun_home, skyrun_backend, backend_environment, monkeypatch):
+    """A fresh namespace (user) per test, as the default client's identity, on the
+    test's backend."""
     user = f"t{uuid.uuid4().hex[:10]}"
-    old = os.environ.get("SKYRUN_USER")
-    os.environ["SKYRUN_USER"] = user
-    client = ComputeClient(auth=Auth(org="test", user=user))
+    monkeypatch.setenv("SKYRUN_USER", user)
+    # An explicit org wins over the AWS account, as inside a job: the tests see the same
+    # namespaces on both backends.
+    org = "test"
+    client = ComputeClient(backend=skyrun_backend,
+                           auth=Auth(org=org, user=user, backend=skyrun_backend))
     ComputeClient.set_default_client(client)
     yield client
     ComputeClient.set_default_client(None)
-    if old is None:
-        os.environ.pop("SKYRUN_USER", None)
-    else:
-        os.environ["SKYRUN_USER"] = old
 
 
 def wait_until(predicate, timeout: float = 30, interval: float = 0.05, message: str = ""):

@@ -59,7 +59,6 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _reconcile(backend, event: dict[str, Any] | None = None) -> dict[str, Any]:
     from skyrun.backends.ports import FUNCTION
     from skyrun.compute import lifecycle
-    from skyrun.compute.statuses import FunctionStatus
 
     reaped = launched = 0
     failed: list[str] = []
@@ -67,10 +66,11 @@ def _reconcile(backend, event: dict[str, Any] | None = None) -> dict[str, Any]:
         fid = function["id"]
         try:
             # Expired leases of any Function, stopped ones too: those jobs are requeued,
-            # or end in failure once they lost too many workers.
-            reaped += lifecycle.reap_lost(backend, fid)
-            if function["status"] == FunctionStatus.READY.value:
-                launched += lifecycle.ensure_workers(backend, function)
+            # or end in failure once they lost too many workers; a ready Function gets
+            # workers for them in the same step (replacing the lost ones at once).
+            settled, started = lifecycle.reconcile(backend, function)
+            reaped += settled
+            launched += started
         except Exception:
             # One Function's trouble must not starve the others; the next tick retries.
             logger.exception("reconcile: Function %s", fid)

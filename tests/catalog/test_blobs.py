@@ -12,14 +12,17 @@ from skyrun.auth import Auth
 from skyrun.catalog import Blob, DocumentState, StorageState, StorageType
 from skyrun.compute import ComputeClient
 from skyrun.exceptions import ConflictError, NotFoundError, ValidationError
+from tests.support import stored_blob_ids, stored_data_exists
 
 
 def stored_ids(client) -> list[str]:
     """The ids of the test namespace's blobs, read straight from the store (expired ones
     included)."""
-    rows = client.backend.db.connection().execute(
-        "SELECT id FROM blobs WHERE namespace = ?", (client.namespace,))
-    return sorted(r[0] for r in rows)
+    return stored_blob_ids(client)
+
+
+def data_exists(href: str) -> bool:
+    return stored_data_exists(ComputeClient.get_default_client(), href)
 
 
 # -- enums and identity -----------------------------------------------------------------
@@ -67,7 +70,7 @@ def test_upload_data_then_save_is_noop_and_second_upload_conflicts(namespace):
     assert blob.storage_state == StorageState.AVAILABLE and blob.storage_type == "data"
     assert blob.size_bytes == 5 and blob.hash == "5d41402abc4b2a76b9719d911017c592"
     assert isinstance(blob.created, datetime) and blob.created.tzinfo is not None
-    assert os.path.exists(blob.href)
+    assert data_exists(blob.href)
     modified = namespace.backend.blobs.get_record(blob.id)["modified"]
     blob.save()  # saved and unmodified: nothing is written
     assert namespace.backend.blobs.get_record(blob.id)["modified"] == modified
@@ -310,12 +313,12 @@ def test_expired_blob_counts_as_missing_and_is_purged(namespace):
         Blob.get_data(blob.id)
     assert Blob.search().filter(Blob.name == "old").count() == 0
     assert Blob.delete(blob.id) is None  # missing to the caller, but removed
-    assert not os.path.exists(path)
+    assert not data_exists(path)
 
     again = Blob(name="old", expires=past).upload_data(b"stale")
-    assert os.path.exists(again.href)
+    assert data_exists(again.href)
     assert Blob.purge_expired() >= 1
-    assert not os.path.exists(again.href)
+    assert not data_exists(again.href)
     assert stored_ids(namespace) == []
     # The id is free again, and an unexpired blob is left alone.
     fresh = Blob(name="old", expires=datetime.now(timezone.utc) + timedelta(days=1))
@@ -351,7 +354,7 @@ def test_delete_forms(namespace):
     assert blob.state == DocumentState.DELETED == "deleted"
     with pytest.raises(AttributeError, match="Blob has been deleted"):
         _ = blob.name
-    assert Blob.get(name="doomed") is None and not os.path.exists(path)
+    assert Blob.get(name="doomed") is None and not data_exists(path)
     with pytest.raises(NotFoundError):
         blob.delete()
     with pytest.raises(ValueError, match=r"^You cannot delete an unsaved object\.$"):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import pytest
 
 from skyrun.compute import Function, Job, JobStatus
 from tests.conftest import wait_until
+from tests.support import kill_worker, running_worker
 
 
 def boom():
@@ -82,13 +81,6 @@ def test_timeout_kills_promptly_and_is_not_retried(namespace):
     assert nxt.status == JobStatus.SUCCESS
 
 
-def _worker_pid(fn, job_id):
-    record = _store(fn).get_job(job_id)
-    if record["status"] != "running" or not record["worker_id"]:
-        return None
-    return int(record["worker_id"].rsplit("-", 1)[1])
-
-
 def _drive(fn, seconds=0.3):
     # The SDK's waiting calls reap lost workers and start new ones, as a user's would.
     try:
@@ -100,8 +92,8 @@ def _drive(fn, seconds=0.3):
 def test_lost_worker_requeues_without_using_retries(namespace):
     fn = Function(sleeper, retry_count=0, maximum_concurrency=1)
     job = fn(2)
-    pid = wait_until(lambda: _worker_pid(fn, job.id), timeout=30, message="job running")
-    os.kill(pid, signal.SIGKILL)
+    worker = wait_until(lambda: running_worker(fn, job.id), timeout=30, message="job running")
+    assert kill_worker(worker, fn.id)
     deadline = time.monotonic() + 60
     while Job.get(job.id).status not in JobStatus.terminal():
         assert time.monotonic() < deadline, "job never finished"
@@ -119,12 +111,12 @@ def test_fourth_loss_fails_the_job(namespace):
     for _ in range(4):
         def running_on_new_worker():
             _drive(fn, 0.2)
-            pid = _worker_pid(fn, job.id)
-            return pid if pid and pid not in seen else None
+            worker = running_worker(fn, job.id)
+            return worker if worker and worker not in seen else None
 
-        pid = wait_until(running_on_new_worker, timeout=60, message="claimed by a new worker")
-        seen.add(pid)
-        os.kill(pid, signal.SIGKILL)
+        worker = wait_until(running_on_new_worker, timeout=60, message="claimed by a new worker")
+        seen.add(worker)
+        assert kill_worker(worker, fn.id)
     wait_until(lambda: (_drive(fn, 0.2), Job.get(job.id).status)[1] in JobStatus.terminal(),
                timeout=60, message="job settled")
     job.refresh()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ import pytest
 
 from skyrun.compute import Function, Job, JobStatus
 from tests.conftest import wait_until
+from tests.support import kill_worker, worker_processes
 
 
 def square_slowly(x):
@@ -34,14 +34,14 @@ def test_killing_workers_loses_no_job(namespace):
     fn = Function(square_slowly, maximum_concurrency=4)
     fn.save()
     jobs = fn.map(range(300))
-    launcher = fn._client.backend.launcher
     kills = 0
     deadline = time.monotonic() + 120
     while kills < 6 and time.monotonic() < deadline:
-        pids = launcher.worker_pids(fn.id)
+        # Workers in the middle of a job (so, registered with their launcher).
+        running = {r["worker_id"] for r in fn._client.backend.store.active_jobs(fn.id)}
+        workers = sorted(running & set(worker_processes(fn.id)))
         done = fn.jobs.filter(Job.status == JobStatus.SUCCESS).count()
-        if pids and done < 250:
-            os.kill(random.choice(pids), signal.SIGKILL)
+        if workers and done < 250 and kill_worker(random.choice(workers), fn.id):
             kills += 1
         time.sleep(0.3)
         try:
@@ -161,6 +161,7 @@ def test_workers_leave_when_idle(namespace):
     fn = Function(square_slowly)
     fn(3).wait_for_completion(interval=0.05, timeout=60)
     launcher = fn._client.backend.launcher
-    assert launcher.worker_pids(fn.id)
+    assert worker_processes(fn.id)
     # SKYRUN_WORKER_IDLE_SECONDS is 3 in the tests.
-    wait_until(lambda: not launcher.live_workers(fn.id), timeout=30, message="workers gone")
+    wait_until(lambda: not worker_processes(fn.id) and not launcher.live_workers(fn.id),
+               timeout=30, message="workers gone")

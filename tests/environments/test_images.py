@@ -36,6 +36,9 @@ def test_malformed_image(image):
         Function(version, image=image).save()
 
 
+# local_only: what is available is this machine's interpreters (on AWS: the
+# deployment's base images, tested in tests/aws)
+@pytest.mark.local_only
 def test_unavailable_image_lists_the_available_ones():
     fn = Function("os.path.join", image="python3.99:latest")
     with pytest.raises(ValidationError) as info:
@@ -59,6 +62,8 @@ def test_callable_needs_the_running_minor_version():
     assert Function.search().count() == 0
 
 
+# local_only: the shared builds are the local builder's (its environment cache and pid file)
+@pytest.mark.local_only
 def test_dotted_entrypoint_runs_on_another_python(builds):
     assert OTHER_PYTHON in interpreters.available_versions()
     fn = finished(builds.other)
@@ -73,6 +78,8 @@ def test_dotted_entrypoint_runs_on_another_python(builds):
     assert executable.startswith(str(builds.home / "envs"))
 
 
+# local_only: the local interpreter discovery
+@pytest.mark.local_only
 def test_interpreters_that_do_not_run_are_skipped(tmp_path, monkeypatch):
     # A pyenv shim for a version that is not selected is on PATH but fails to run.
     shim = tmp_path / "python3.98"
@@ -84,6 +91,8 @@ def test_interpreters_that_do_not_run_are_skipped(tmp_path, monkeypatch):
     assert interpreters.find_interpreter(RUNNING) == sys.executable
 
 
+# local_only: the local interpreter discovery
+@pytest.mark.local_only
 def test_versions_older_than_the_runtime_supports_are_unavailable():
     assert interpreters.find_interpreter("3.9") is None
     assert all(tuple(map(int, v.split("."))) >= interpreters.MIN_PYTHON

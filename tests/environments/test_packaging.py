@@ -33,6 +33,8 @@ def root(tmp_path, monkeypatch):
     return path
 
 
+# local_only: the shared builds are the local builder's (its environment cache and pid file)
+@pytest.mark.local_only
 def test_scenario_6_two_modules_data_and_requirements(builds, root):
     finished(builds.first)  # the requirements' environment is then reused
     pkg = unique("pkg")
@@ -56,6 +58,8 @@ def test_scenario_6_two_modules_data_and_requirements(builds, root):
         f"{pkg}/b.py"])
 
 
+# local_only: the shared builds are the local builder's (its environment cache and pid file)
+@pytest.mark.local_only
 def test_scenario_7_whole_package_data_glob_and_requirements_file(builds, root, tmp_path):
     finished(builds.first)
     pkg = unique("whole")

@@ -340,12 +340,22 @@ def matches(expr: Expression | None, record: dict) -> bool:
     raise TypeError(f"Unknown expression {expr!r}")
 
 
+def _sort_value(value) -> tuple:
+    # Values of different types (an extra property that is a number on one record and a
+    # string on another) order as in SQL: numbers before strings before anything else.
+    if isinstance(value, (int, float)):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    return (2, repr(value))
+
+
 def sort_records(records: list[dict], keys: list[SortKey]) -> list[dict]:
     """Sort records by ``keys``: nulls last ascending and first descending."""
     for key in reversed(keys):
         present = [r for r in records if r.get(key.name) is not None]
         missing = [r for r in records if r.get(key.name) is None]
-        present.sort(key=lambda r, n=key.name: r[n], reverse=key.descending)
+        present.sort(key=lambda r, n=key.name: _sort_value(r[n]), reverse=key.descending)
         records = (missing + present) if key.descending else (present + missing)
     return records
 

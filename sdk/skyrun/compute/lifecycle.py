@@ -70,9 +70,21 @@ def ensure_workers(backend: Backend, function: dict, counts: dict[str, int] | No
     (jobs by status) spares a count when the caller has just made one."""
     if function.get("status") != FunctionStatus.READY.value:
         return 0
+    return reconcile(backend, function, counts)[1]
+
+
+def reconcile(backend: Backend, function: dict,
+              counts: dict[str, int] | None = None) -> tuple[int, int]:
+    """Requeue the jobs of lost workers, then (for a ready Function) start the workers
+    that are missing; returns ``(jobs requeued or settled, workers started)``."""
     fid = function["id"]
+    if function.get("status") != FunctionStatus.READY.value:
+        return reap_lost(backend, fid), 0
     live = backend.launcher.live_workers(fid)
-    reap_lost(backend, fid, live)
+    lost = _reap(backend, fid, live)
+    # A worker that let a claim expire is lost, whatever its registration still says
+    # (a lease outlives its worker by a while): it is replaced now, not when that ends.
+    live -= {w for w in lost if w}
     if counts is None:
         counts = backend.store.count_by_status([fid]).get(fid, {})
     runnable = counts.get("pending", 0) + sum(counts.get(s, 0) for s in ACTIVE)
@@ -80,13 +92,18 @@ def ensure_workers(backend: Backend, function: dict, counts: dict[str, int] | No
     missing = wanted - len(live)
     if missing > 0:
         backend.launcher.launch(function, missing)
-        return missing
-    return 0
+        return len(lost), missing
+    return len(lost), 0
 
 
 def reap_lost(backend: Backend, function_id: str, live: set[str] | None = None) -> int:
     """Requeue the active jobs of workers that are gone (lease expired, or the process
     is known dead). Returns how many jobs were settled."""
+    return len(_reap(backend, function_id, live))
+
+
+def _reap(backend: Backend, function_id: str, live: set[str] | None) -> list[str | None]:
+    # Settles the jobs of lost workers; the worker id of each.
     t = now()
     lost = {j["id"]: j for j in backend.store.expired_claims(t, function_id)}
     if live is not None:
@@ -96,7 +113,7 @@ def reap_lost(backend: Backend, function_id: str, live: set[str] | None = None) 
                 lost[job["id"]] = job
     for job in lost.values():
         settle_lost(backend, job)
-    return len(lost)
+    return [j.get("worker_id") for j in lost.values()]
 
 
 # -- settling attempts ------------------------------------------------------------------

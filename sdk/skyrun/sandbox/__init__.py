@@ -37,19 +37,23 @@ class Sandbox:
     not given); ``cdk_out`` takes the templates from a ``cdk synth`` output instead of
     synthesizing the app. ``batch``, ``codebuild`` and ``schedules`` turn the stand-ins
     off, for tests of the parts they would otherwise drive; ``schedule_seconds`` replaces
-    the period of the schedule rules (the reconciler's minute).
+    the period of the schedule rules (the reconciler's minute). ``environment`` adds
+    variables to every process the sandbox starts (workers, handlers), such as
+    ``SKYRUN_WORKER_IDLE_SECONDS``; they are not part of :attr:`environment`.
     """
 
     def __init__(self, deployment: str = r.DEFAULT_DEPLOYMENT, home: str | Path | None = None,
                  cdk_out: str | Path | None = None, *, batch: bool = True,
                  codebuild: bool = True, schedules: bool = True,
-                 schedule_seconds: float | None = None):
+                 schedule_seconds: float | None = None,
+                 environment: dict[str, str] | None = None):
         self.deployment = r.validate_deployment_name(deployment)
         self._own_home = home is None
         self.home = Path(home) if home else None
         self.cdk_out = cdk_out
         self.options = {"batch": batch, "codebuild": codebuild, "schedules": schedules}
         self.schedule_seconds = schedule_seconds
+        self.extra_environment = dict(environment or {})
         self.server: SandboxServer | None = None
         self.deployed: Deployed | None = None
         self.lambdas: Lambdas | None = None
@@ -69,13 +73,15 @@ class Sandbox:
             self.server = SandboxServer().start()
             self.deployed = Provisioner(self.client, ACCOUNT_ID, REGION).deploy(stacks)
             outputs = self.outputs
-            self.lambdas = Lambdas(self.deployed, self.environment, self.schedule_seconds)
+            self.lambdas = Lambdas(self.deployed, {**self.environment, **self.extra_environment},
+                                   self.schedule_seconds)
             if self.options["schedules"]:
                 self.lambdas.start()
             if self.options["batch"]:
                 queues = list(dict.fromkeys([outputs[r.JOB_QUEUE_ARN],
                                              outputs[r.ON_DEMAND_JOB_QUEUE_ARN]]))
-                self.batch = BatchStandIn(self.client, queues, self.server.environment(),
+                self.batch = BatchStandIn(self.client, queues,
+                                          {**self.server.environment(), **self.extra_environment},
                                           self.home, outputs[r.REPOSITORY_NAME])
                 self.batch.start()
             if self.options["codebuild"]:

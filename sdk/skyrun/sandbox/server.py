@@ -12,6 +12,10 @@ Gaps filled here, in the server and never in the SDK (which stays correct for AW
   location. A small WSGI layer copies the project's variables, with the overrides on top,
   into the stored build, and names the log group and stream CodeBuild would use, so that
   ``BatchGetBuilds`` answers as AWS does.
+* Concurrency: moto's services are not safe under concurrent requests (a DynamoDB
+  transaction that fails restores a copy of whole tables, undoing what other requests
+  wrote meanwhile), while DynamoDB's transactions are serializable. Requests are served
+  one at a time, as :mod:`skyrun.backends.aws.motoserver` does.
 * Batch: the server runs without Docker (moto's "simple" Batch), which marks every job
   finished at once; the Batch stand-in (``skyrun.sandbox.batch``) runs the workers.
 """
@@ -105,7 +109,14 @@ def serve(port: int = 0, announce=print) -> None:
         def log_request(self, *args, **kwargs):  # one line per request is noise
             pass
 
-    app = _CodeBuildFixes(DomainDispatcherApplication(create_backend_app))
+    moto_app = _CodeBuildFixes(DomainDispatcherApplication(create_backend_app))
+    lock = threading.Lock()
+
+    def app(environ, start_response):
+        with lock:
+            # Read the whole response under the lock: moto builds it lazily.
+            return list(moto_app(environ, start_response))
+
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
     parent = os.getppid()
 

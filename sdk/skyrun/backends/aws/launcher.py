@@ -9,8 +9,9 @@ Workers are tracked in the leases table, under ``pk = "function#{function_id}"``
 
 * ``sk = "worker#{worker_id}"``: a worker's lease, renewed by its heartbeat; the worker
   id is its Batch job id (``{array job id}:{index}`` for a child);
-* ``sk = "launch#{batch_job_id}"``: a launch whose workers have not all started yet,
-  with the ``pending`` set of array indexes. Fargate takes a minute or more to start a
+* ``sk = "launch#{batch_job_id}"``: a launch, with the ``pending`` set of its array
+  indexes and the ``started`` set of those whose worker registered; the others count
+  as live. Fargate takes a minute or more to start a
   task, so a pending worker counts as live until it registers or the launch grows stale
   (:data:`LAUNCH_GRACE_SECONDS`); otherwise every ``submit()`` meanwhile would launch
   more workers.
@@ -90,7 +91,8 @@ class BatchLauncher:
             elif sk.startswith(LAUNCH):
                 job_id = sk[len(LAUNCH):]
                 array = item.get("array", {}).get("BOOL", False)
-                for index in item.get("pending", {}).get("NS", []):
+                started = set(item.get("started", {}).get("NS", []))
+                for index in set(item.get("pending", {}).get("NS", [])) - started:
                     live.add(f"{job_id}:{index}" if array else job_id)
         return live
 
@@ -126,12 +128,19 @@ class BatchLauncher:
             logger.warning("cannot start workers for %s here (%s); the reconciler will",
                            fid, exc.response["Error"].get("Message"))
             return
-        self.backend.client("dynamodb").put_item(TableName=self._table, Item={
-            "pk": _pk(fid), "sk": {"S": LAUNCH + job_id},
-            "array": {"BOOL": count >= 2}, "size": {"N": str(count)},
-            "pending": {"NS": [str(i) for i in range(count)]},
-            r.TTL_ATTRIBUTE: {"N": str(int(time.time() + LAUNCH_GRACE_SECONDS))},
-        })
+        # A worker may start (and register) before this is written: the launch is an
+        # update that adds its indexes to ``pending``, and a registration adds its index
+        # to ``started``, so the two meet in either order.
+        self.backend.client("dynamodb").update_item(
+            TableName=self._table, Key={"pk": _pk(fid), "sk": {"S": LAUNCH + job_id}},
+            UpdateExpression="SET #array = :array, #size = :size, #ttl = :ttl "
+                             "ADD pending :pending",
+            ExpressionAttributeNames={"#array": "array", "#size": "size",
+                                      "#ttl": r.TTL_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":array": {"BOOL": count >= 2}, ":size": {"N": str(count)},
+                ":pending": {"NS": [str(i) for i in range(count)]},
+                ":ttl": {"N": str(int(time.time() + LAUNCH_GRACE_SECONDS))}})
 
     def kill_workers(self, function_id: str) -> None:
         """Terminate the Function's Batch jobs and forget its workers."""
@@ -161,16 +170,16 @@ class BatchLauncher:
         self._functions[worker_id] = function_id
         self._renew(worker_id, function_id)
         job_id, sep, index = worker_id.partition(":")
-        try:
-            self.backend.client("dynamodb").update_item(
-                TableName=self._table,
-                Key={"pk": _pk(function_id), "sk": {"S": LAUNCH + job_id}},
-                UpdateExpression="DELETE pending :index",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":index": {"NS": [index if sep else "0"]}})
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise  # else: started some other way, or its launch went stale
+        # Without a condition: the launch may not be written yet (see launch()); a worker
+        # started some other way leaves a record that expires like a launch.
+        self.backend.client("dynamodb").update_item(
+            TableName=self._table,
+            Key={"pk": _pk(function_id), "sk": {"S": LAUNCH + job_id}},
+            UpdateExpression="SET #ttl = if_not_exists(#ttl, :ttl) ADD started :index",
+            ExpressionAttributeNames={"#ttl": r.TTL_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":index": {"NS": [index if sep else "0"]},
+                ":ttl": {"N": str(int(time.time() + LAUNCH_GRACE_SECONDS))}})
 
     def heartbeat(self, worker_id: str, function_id: str) -> None:
         """Renew a worker's lease (registering it on its first heartbeat)."""
