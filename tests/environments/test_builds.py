@@ -131,10 +131,6 @@ def test_executable_is_the_environment_python(builds, namespace):
     assert python == str(builds.home / "envs" / fn._record["env_hash"] / "bin" / "python")
 
 
-# local_only for now: on AWS build_log() right after save() is empty until CodeBuild
-# writes output (the local builder writes its header first). An open gap of the AWS
-# builder, not a rule of the test.
-@pytest.mark.local_only
 def test_build_log_during_a_build_is_the_output_so_far(namespace):
     fn = Function(uses_idna, requirements=[f"{PACKAGE}>=2"])
     fn.save()

@@ -100,16 +100,18 @@ class CodeBuildBuilder:
         self._put_build(fid, build["id"], env_hash)
 
     def live_log(self, function: dict) -> str:
-        """The output of the Function's build so far (empty if there is none)."""
+        """The output of the Function's build so far, after a header saying what is being
+        built (empty if no build was started)."""
         item = self._get_build(function["id"])
         if item is None:
             return ""
+        header = build_log_header(function, item.get("env_hash", ""), item["build_id"])
         builds = self.backend.client("codebuild").batch_get_builds(ids=[item["build_id"]])
         build = (builds.get("builds") or [{}])[0]
         logs = build.get("logs") or {}
         group, stream = self._log_location(item["build_id"], logs.get("groupName"),
                                            logs.get("streamName"))
-        return read_log(self.backend, group, stream)
+        return header + read_log(self.backend, group, stream)
 
     def executable(self, function: dict) -> str:
         """The Python of the worker's image, which has the requirements installed.
@@ -202,6 +204,13 @@ def complete(backend, function: dict, env_hash: str, ok: bool, log_text: str) ->
     return lifecycle.finish_build(backend, function, ok, log_text, changes={"env_hash": env_hash})
 
 
+def build_log_header(function: dict, env_hash: str, build_id: str) -> str:
+    """The first lines of a build log, the same while the build runs and after."""
+    return (f"Build of Function {function.get('name')} ({function['id']})\n"
+            f"Image: {function['image']}\nEnvironment: {env_hash}\n"
+            f"CodeBuild: {build_id.split('/')[-1]}\n")
+
+
 def finish_from_event(backend, event: dict) -> dict | None:
     """Handle a CodeBuild "Build State Change" event of a finished build: settle the
     Function it built (status, job definition, build log). Returns the Function record,
@@ -231,8 +240,6 @@ def finish_from_event(backend, event: dict) -> dict | None:
     group, stream = builder._log_location(build_id, logs.get("group-name"),
                                           logs.get("stream-name"))
     status = detail.get("build-status", "")
-    text = (f"Build of Function {function.get('name')} ({function['id']})\n"
-            f"Image: {function['image']}\nEnvironment: {env_hash}\nCodeBuild: {build_id}\n")
-    text += read_log(backend, group, stream)
+    text = build_log_header(function, env_hash, build_id) + read_log(backend, group, stream)
     text += f"CodeBuild finished with status {status}.\n"
     return complete(backend, function, env_hash, status == "SUCCEEDED", text)
