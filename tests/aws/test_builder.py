@@ -110,8 +110,11 @@ def test_live_log_reads_the_build_stream(backend):
     assert backend.builder.live_log(function) == ""
     backend.builder.start(function, [])
     build_id = _build_id(backend, function["id"])
+    live = backend.builder.live_log(function)
+    assert live.startswith(f"Build of Function {function['name']} ({function['id']})\n")
+    assert live.endswith(f"CodeBuild: {build_id.split('/')[-1]}\n")
     _write_build_log(backend, build_id, ["Step 1/4", "Installing"])
-    assert backend.builder.live_log(function) == "Step 1/4\nInstalling\n"
+    assert backend.builder.live_log(function) == live + "Step 1/4\nInstalling\n"
 
 
 def test_succeeded_build_makes_the_function_ready_with_its_job_definition(backend):
