@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-pytest.register_assert_rewrite("tests.aws.compute_support")
-
-from skyrun.compute import lifecycle  # noqa: E402
-from skyrun_runtime import lambdas  # noqa: E402
-from tests.aws.compute_support import (  # noqa: E402
+from skyrun.compute import lifecycle
+from skyrun_runtime import lambdas
+from tests.aws.compute.support import (
     add_jobs,
     make_function,
     ready_function,
     submitted,
 )
-
-pytest_plugins = ["tests.aws.compute_support"]
-
-
-@pytest.fixture
-def backend(stand_in_backend):
-    """These tests drive the compute half with local records (not the port suite's
-    parametrized backend)."""
-    return stand_in_backend
 
 
 def _event(backend, function: dict, status: str) -> dict:

@@ -8,13 +8,11 @@ from __future__ import annotations
 import time
 import uuid
 
-import pytest
-
 from skyrun.backends.aws import resources as r
 from skyrun.backends.aws.builder import CodeBuildBuilder
 from skyrun.backends.aws.launcher import BatchLauncher
 from skyrun.backends.local import LocalBackend
-from skyrun.compute.job import new_job_record
+from skyrun.compute.operations import new_job_record
 from skyrun.compute.statuses import FunctionStatus
 from skyrun.sandbox import Sandbox
 
@@ -44,19 +42,6 @@ class StandInBackend:
         env = {"SKYRUN_BACKEND": "aws", r.DEPLOYMENT_VARIABLE: self.deployment}
         env.update({r.environment_variable(k): v for k, v in self.outputs.items()})
         return env
-
-
-@pytest.fixture(scope="session")
-def quiet_sandbox():
-    """A provisioned sandbox with no stand-in running."""
-    with Sandbox(batch=False, codebuild=False, schedules=False) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def stand_in_backend(quiet_sandbox, tmp_path):
-    """A fresh stand-in backend on the shared sandbox."""
-    return StandInBackend(quiet_sandbox, tmp_path / "home")
 
 
 def make_function(backend, status=FunctionStatus.BUILDING.value, **settings) -> dict:

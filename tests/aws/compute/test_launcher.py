@@ -6,25 +6,12 @@ from __future__ import annotations
 import copy
 import time
 
-import pytest
-
-pytest.register_assert_rewrite("tests.aws.compute_support")
-
-from skyrun.backends.aws import resources as r  # noqa: E402
-from skyrun.backends.aws.launcher import WORKER, BatchLauncher  # noqa: E402
-from skyrun.compute import lifecycle  # noqa: E402
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT  # noqa: E402
-from skyrun_runtime.worker import batch_worker_id  # noqa: E402
-from tests.aws.compute_support import add_jobs, ready_function, submitted  # noqa: E402
-
-pytest_plugins = ["tests.aws.compute_support"]
-
-
-@pytest.fixture
-def backend(stand_in_backend):
-    """These tests drive the compute half with local records (not the port suite's
-    parametrized backend)."""
-    return stand_in_backend
+from skyrun.backends.aws import resources as r
+from skyrun.backends.aws.launcher import WORKER, BatchLauncher
+from skyrun.compute import lifecycle
+from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+from skyrun_runtime.worker import batch_worker_id
+from tests.aws.compute.support import add_jobs, ready_function, submitted
 
 
 def _record_submits(backend) -> list[dict]:

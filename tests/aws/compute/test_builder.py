@@ -9,28 +9,14 @@ import re
 import time
 from pathlib import Path
 
-import pytest
+from skyrun.backends.aws import jobdefs
+from skyrun.backends.aws import resources as r
+from skyrun.backends.aws.builder import finish_from_event
+from skyrun.compute import lifecycle
+from skyrun.compute.statuses import FunctionStatus
+from tests.aws.compute.support import make_function
 
-pytest.register_assert_rewrite("tests.aws.compute_support")
-
-from skyrun.backends.aws import jobdefs  # noqa: E402
-from skyrun.backends.aws import resources as r  # noqa: E402
-from skyrun.backends.aws.builder import finish_from_event  # noqa: E402
-from skyrun.compute import lifecycle  # noqa: E402
-from skyrun.compute.statuses import FunctionStatus  # noqa: E402
-from tests.aws.compute_support import make_function  # noqa: E402
-
-# The fixtures (a provisioned sandbox, a backend on it) live with the helpers.
-pytest_plugins = ["tests.aws.compute_support"]
-
-
-@pytest.fixture
-def backend(stand_in_backend):
-    """These tests drive the compute half with local records (not the port suite's
-    parametrized backend)."""
-    return stand_in_backend
-
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _build_variables(backend, build_id: str) -> dict[str, str]:
