@@ -197,3 +197,19 @@ def chunks(items: Iterable, size: int) -> Iterator[list]:
             batch = []
     if batch:
         yield batch
+
+
+def bounded_chunks(items: Iterable, sizes: Iterable[int], max_count: int,
+                   max_bytes: int) -> Iterator[list]:
+    """Split items into lists of at most ``max_count`` items and ``max_bytes`` of their
+    ``sizes`` (a single item larger than ``max_bytes`` gets a list of its own)."""
+    part: list = []
+    total = 0
+    for item, size in zip(items, sizes, strict=True):
+        if part and (len(part) == max_count or total + size > max_bytes):
+            yield part
+            part, total = [], 0
+        part.append(item)
+        total += size
+    if part:
+        yield part

@@ -26,12 +26,6 @@ from skyrun.exceptions import ConflictError, NotFoundError
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 
 
-def _stamp() -> float:
-    # Whole microseconds, as the local store: a stamp read back and used in a filter
-    # must compare equal to itself.
-    return round(now(), 6)
-
-
 def _view(record: dict) -> dict:
     """A record with each extra property also under ``extra_properties.<key>``, which
     filters and sorts may name."""
@@ -88,7 +82,7 @@ class S3BlobStore:
             record["size_bytes"] = len(data)
             record["hash"] = hashlib.md5(data).hexdigest()
             record["href"] = self.href(blob_id)
-        stamp = _stamp()
+        stamp = now()
         record.setdefault("created", stamp)
         record["modified"] = stamp
         record = {k: record.get(k) for k in BLOB_COLUMNS}
@@ -137,7 +131,7 @@ class S3BlobStore:
         write of the metadata, and no S3 object (``get_data`` answers ``b""`` for a blob
         of size 0 that has none). False if the id exists. For the log blob of a job that
         printed nothing, which every finished job has."""
-        stamp = _stamp()
+        stamp = now()
         record = dict(record, size_bytes=0, hash=hashlib.md5(b"").hexdigest(),
                       href=self.href(record["id"]), modified=stamp)
         record.setdefault("created", stamp)
@@ -181,7 +175,7 @@ class S3BlobStore:
     def update(self, blob_id: str, changes: dict) -> dict | None:
         """Change metadata fields; the updated record, or None if there is none."""
         changes = {k: v for k, v in changes.items() if k in BLOB_COLUMNS and k != "id"}
-        changes["modified"] = _stamp()
+        changes["modified"] = now()
         for name in BLOB_SCHEMA.lists:
             if name in changes and changes[name] is None:
                 changes[name] = []

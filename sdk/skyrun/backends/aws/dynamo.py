@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from skyrun.backends.ports import chunks
+from skyrun.backends.ports import bounded_chunks, chunks
 
 #: Concurrent requests of one bulk call (insert, delete, batch reads).
 FAN_OUT = 16
@@ -75,16 +75,7 @@ def batch_get(client, table: str, keys: list[dict], consistent: bool = True) -> 
 
 def transaction_parts(operations: list[dict], sizes: list[int]) -> Iterator[list[dict]]:
     """Split transaction items into parts of at most 25 items and ~3.5 MB."""
-    part: list[dict] = []
-    total = 0
-    for operation, size in zip(operations, sizes, strict=True):
-        if part and (len(part) == TRANSACTION_ITEMS or total + size > TRANSACTION_BYTES):
-            yield part
-            part, total = [], 0
-        part.append(operation)
-        total += size
-    if part:
-        yield part
+    return bounded_chunks(operations, sizes, TRANSACTION_ITEMS, TRANSACTION_BYTES)
 
 
 def item_size(item: dict) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws.errors import error_code, translate_errors, translated
+from skyrun.backends.ports import bounded_chunks
 from skyrun.common.joblog import format_record, log_blob_id, log_blob_record, parse_records
 from skyrun.exceptions import NotFoundError
 
@@ -49,17 +50,8 @@ def _events(lines: list[tuple[float, str]]) -> list[dict]:
 
 
 def _batches(events: list[dict]) -> Iterator[list[dict]]:
-    batch: list[dict] = []
-    size = 0
-    for event in events:
-        n = len(event["message"].encode()) + EVENT_OVERHEAD
-        if batch and (len(batch) == MAX_EVENTS or size + n > MAX_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(event)
-        size += n
-    if batch:
-        yield batch
+    return bounded_chunks(events, [len(e["message"].encode()) + EVENT_OVERHEAD for e in events],
+                          MAX_EVENTS, MAX_BATCH_BYTES)
 
 
 @translate_errors

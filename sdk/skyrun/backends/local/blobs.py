@@ -48,28 +48,6 @@ def _decode(row) -> dict | None:
     return record
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _stamp() -> float:
-    """The current time, whole microseconds: a stamp read back as a datetime and used in a
-    filter (``p.created >= blob.created``) must compare equal to itself."""
-    return round(now(), 6)
-
-
 def _stage(path: Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path`` and return its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +59,16 @@ def _stage(path: Path, data: bytes) -> Path:
         os.unlink(tmp)
         raise
     return Path(tmp)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a part."""
+    tmp = _stage(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class FileBlobStore:
@@ -117,7 +105,7 @@ class FileBlobStore:
             record["size_bytes"] = len(data)
             record["hash"] = hashlib.md5(data).hexdigest()
             record["href"] = str(path)
-        stamp = _stamp()
+        stamp = now()
         record.setdefault("created", stamp)
         record["modified"] = stamp
         row = _new_row(record)
@@ -155,7 +143,7 @@ class FileBlobStore:
         except FileNotFoundError:
             data = b""
         record = dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
-                      href=str(path), modified=_stamp())
+                      href=str(path), modified=now())
         record.setdefault("created", record["modified"])
         row = _new_row(record)
         cols = ",".join(f'"{k}"' for k in row)
@@ -191,7 +179,7 @@ class FileBlobStore:
 
     def update(self, blob_id: str, changes: dict) -> dict | None:
         """Change metadata fields."""
-        row = _encode(dict(changes, modified=_stamp()))
+        row = _encode(dict(changes, modified=now()))
         sets = ", ".join(f'"{k}" = ?' for k in row)
         with self.db.transaction() as tx:
             out = tx.execute(f"UPDATE blobs SET {sets} WHERE id = ? RETURNING *",
