@@ -40,12 +40,15 @@ class Answer:
 
 @pytest.fixture
 def call(ui):
-    """``call(method, path, body=None, headers=None)`` → ``Answer``; requests that change
-    state carry the monitor's write header unless ``headers`` says otherwise."""
+    """``call(method, path, body=None, headers=None)`` → ``Answer``; requests carry the
+    login cookie, and those that change state the monitor's write header, unless
+    ``headers`` says otherwise."""
 
     def run(method: str, path: str, body=None, headers: dict | None = None,
             raw: bytes | None = None) -> Answer:
-        sent = {"X-Skyrun-UI": "1"} if method != "GET" else {}
+        sent = {"Cookie": f"{ui.cookie_name}={ui.token}"}
+        if method != "GET":
+            sent["X-Skyrun-UI"] = "1"
         sent.update(headers or {})
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         if data is not None:
@@ -76,6 +79,8 @@ def browser():
 def page(browser, ui):
     """A fresh page of a laptop-sized window; JavaScript errors fail the test."""
     context = browser.new_context(viewport={"width": 1366, "height": 800})
+    # Logged in, as after the first visit of the printed URL (tested on its own).
+    context.add_cookies([{"name": ui.cookie_name, "value": ui.token, "url": ui.url}])
     page = context.new_page()
     page.set_default_timeout(30_000)
     errors: list[str] = []

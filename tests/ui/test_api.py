@@ -284,6 +284,57 @@ def sleeper(seconds):
     time.sleep(seconds)
 
 
+def test_login_token(call, ui, namespace):
+    import urllib.error
+    import urllib.request
+
+    from skyrun.ui.server import UIServer
+
+    # Without the token (no cookie, no header): 403 for the API, pages and static files.
+    for path in ("/api/info", "/", "/functions/x", "/static/common.js"):
+        answer = call("GET", path, headers={"Cookie": ""})
+        assert answer.status == 403, path
+        assert b"login token" in answer.raw
+    assert call("POST", "/api/functions/x/start", headers={"Cookie": ""}).status == 403
+    wrong = f"{ui.cookie_name}={ui.token[:-2]}xx"
+    assert call("GET", "/api/info", headers={"Cookie": wrong}).status == 403
+    assert call("GET", "/api/info", headers={"Cookie": "a=b; " + wrong[:5]}).status == 403
+    # With it: the cookie, the Authorization header, or the URL parameter.
+    assert call("GET", "/api/info").status == 200
+    assert call("GET", "/api/info", headers={"Cookie": "",
+                                             "Authorization": f"token {ui.token}"}).status == 200
+    answer = call("GET", f"/api/info?token={ui.token}", headers={"Cookie": ""})
+    assert answer.status == 200
+    assert f"{ui.cookie_name}={ui.token}" in answer.headers["Set-Cookie"]
+    assert "HttpOnly" in answer.headers["Set-Cookie"]
+    # A page opened at the printed URL is sent on without the token, with the cookie set.
+    opener = urllib.request.build_opener(_NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+        opener.open(urllib.request.Request(f"{ui.url}functions/abc?token={ui.token}&x=1"))
+    assert redirect.value.code == 303
+    assert redirect.value.headers["Location"] == "/functions/abc?x=1"
+    assert "SameSite=Strict" in redirect.value.headers["Set-Cookie"]
+    # The host check and the write header still hold with the token.
+    assert call("GET", "/api/info", headers={"Host": f"evil.example:{ui.port}"}).status == 403
+    # Two starts, two tokens; token=None serves without a login.
+    other = UIServer(namespace, port=0)
+    open_server = UIServer(namespace, port=0, token=None).start()
+    try:
+        assert other.token != ui.token and len(other.token) >= 40
+        assert other.login_url == f"{other.url}?token={other.token}"
+        with urllib.request.urlopen(open_server.url + "api/info", timeout=60) as response:
+            assert response.status == 200
+        assert open_server.login_url == open_server.url
+    finally:
+        other.server_close()
+        open_server.stop()
+
+
+class _NoRedirect(__import__("urllib.request").request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 def test_protocol_errors_and_static_files(call, ui):
     assert call("GET", "/api/nothing").status == 404
     answer = call("POST", "/api/info", {})

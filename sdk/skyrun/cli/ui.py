@@ -8,7 +8,7 @@ def cmd_ui(args) -> int:
     from skyrun.ui.server import DEFAULT_PORT, serve
 
     serve(args.client, port=DEFAULT_PORT if args.port is None else args.port,
-          open_browser=not args.no_browser)
+          open_browser=not args.no_browser, token=not args.no_token)
     return 0
 
 
@@ -29,9 +29,12 @@ def register(sub, common) -> None:
     p = sub.add_parser(
         "ui", parents=[common], help="the web monitor on 127.0.0.1",
         description="Serve the web monitor of the caller's Functions and Jobs on "
-                    "127.0.0.1 (no login) and open it in a browser. Ctrl-C stops it.")
+                    "127.0.0.1 and open it in a browser at its URL, which carries a login "
+                    "token made for this start. Ctrl-C stops it.")
     p.add_argument("--port", type=_port, metavar="PORT",
                    help="port to listen on (default 8765; 0 picks a free port)")
     p.add_argument("--no-browser", action="store_true",
                    help="only print the URL; do not open a browser")
+    p.add_argument("--no-token", action="store_true",
+                   help="no login token: any local user can then act as you (warns)")
     p.set_defaults(func=cmd_ui)
