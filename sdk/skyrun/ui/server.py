@@ -54,10 +54,12 @@ def new_token() -> str:
 
 
 def static_file(name: str) -> bytes | None:
-    """The bytes of a file in the package's ``static`` directory, or None."""
-    if not re.fullmatch(r"[A-Za-z0-9_-]+\.(html|css|js|svg)", name):
+    """The bytes of a file in the package's ``static`` directory (or one folder below it,
+    such as ``vendor/uplot/``), or None."""
+    if not re.fullmatch(r"([A-Za-z0-9_-]+/){0,2}[A-Za-z0-9_.-]+\.(html|css|js|svg|png)", name) \
+            or ".." in name:
         return None
-    path = resources.files("skyrun.ui").joinpath("static", name)
+    path = resources.files("skyrun.ui").joinpath("static", *name.split("/"))
     return path.read_bytes() if path.is_file() else None
 
 
