@@ -70,6 +70,19 @@ class Store(Protocol):
     def count_by_status(self, function_ids: list[str]) -> dict[str, dict[str, int]]:
         """Job counts by status for each Function id (statuses with no job omitted)."""
 
+    def job_summary(self, function_id: str, now: float, buckets: int = 60,
+                    bins: int = 20) -> dict:
+        """Aggregates of the Function's jobs for charts and usage: progress per time
+        bucket, runtime, memory and CPU histograms, failure groups and totals, in the
+        shape and by the rules of :mod:`skyrun.backends.summary`; computed in the
+        store's own queries (never by reading whole records)."""
+
+    def job_timeline(self, function_id: str,
+                     limit: int) -> list[tuple[str, str, float, float | None]]:
+        """``(id, status, start, end)`` of the Function's started jobs (as
+        :mod:`skyrun.backends.summary` defines them), by start, at most ``limit``; end
+        is None while a job is active."""
+
     def claim(self, function_id: str, worker_id: str, lease_seconds: float,
               namespace_limit: int, now: float) -> dict | None:
         """Atomically move the oldest pending job of a ``ready`` Function to ``running``

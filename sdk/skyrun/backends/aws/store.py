@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from botocore.exceptions import ClientError
 
+from skyrun.backends import summary
 from skyrun.backends.aws import dynamo, plan
 from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.claims import ClaimsMixin, is_active, status_order
@@ -23,6 +24,7 @@ from skyrun.backends.aws.items import (
     Expr,
     Schema,
     decode_item,
+    decode_value,
     encode_item,
     key,
     matches_expect,
@@ -401,6 +403,65 @@ class DynamoStore(ClaimsMixin):
             if n:
                 out[fid][status] = n
         return out
+
+
+    # -- aggregates ---------------------------------------------------------------------
+    def job_summary(self, function_id: str, now: float, buckets: int = 60,
+                    bins: int = 20) -> dict:
+        """Aggregates of the Function's jobs: DynamoDB cannot group, so a projected
+        query reads the few attributes needed of the started jobs only (not their
+        inputs, environments or tags), and :func:`summary.summarize` counts them."""
+        rows = []
+        for item in self._started_items(function_id, with_details=True):
+            status, start, end = _instants(item)
+            stats = item.get("statistics")
+            values = summary.statistics_values(
+                decode_value("statistics", stats, JOB_JSON) if stats else None)
+            reason = item.get("error_reason", {}).get("S")
+            rows.append((status, start, end, reason, *values))
+        return summary.summarize(rows, now, buckets, bins)
+
+    def job_timeline(self, function_id: str, limit: int) -> list[tuple]:
+        """``(id, status, start, end)`` of the started jobs, by start (a projected
+        query of those four attributes)."""
+        rows = []
+        for item in self._started_items(function_id, with_details=False):
+            status, start, end = _instants(item)
+            if summary.is_started(status, start, end):
+                rows.append((item["id"]["S"], status, start,
+                             end if status in summary.ENDED else None))
+        rows.sort(key=lambda r: (r[2], r[0]))
+        return rows[:limit]
+
+    def _started_items(self, function_id: str, with_details: bool):
+        """Items of the Function's active and ended jobs (pending ones are never read),
+        with only the attributes the aggregates need."""
+        names = ["id", "status", "last_execution_date", "last_completion_date"]
+        if with_details:
+            names += ["error_reason", "statistics"]
+
+        def one(status: str) -> list[dict]:
+            q = _index_query(self.jobs, res.JOBS_BY_FUNCTION_STATUS, "function_id",
+                             function_id, "status_order", prefix=f"{status}#")
+            aliases = {f"#p{i}": name for i, name in enumerate(names)}
+            q["ExpressionAttributeNames"] = {**q["ExpressionAttributeNames"], **aliases}
+            q["ProjectionExpression"] = ", ".join(aliases)
+            return list(dynamo.items(self.client.query, **q))
+
+        for part in dynamo.fan_out(one, [*summary.ACTIVE, *summary.ENDED]):
+            yield from part
+
+
+def _instants(item: dict) -> tuple[str, float | None, float | None]:
+    def instant(name: str) -> float | None:
+        attr = item.get(name)
+        return float(attr["N"]) if attr else None
+
+    status = item["status"]["S"]
+    start, end = instant("last_execution_date"), instant("last_completion_date")
+    if not summary.is_started(status, start, end):
+        return status, None, None
+    return status, start, end
 
 
 class _Lookup:

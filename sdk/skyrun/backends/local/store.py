@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from skyrun.backends.local import sql
+from skyrun.backends.local import aggregates, sql
 from skyrun.backends.local.database import Database
 from skyrun.backends.ports import FUNCTION, JOB, JSONText
 from skyrun.backends.records import FUNCTION_COLUMNS, JOB_COLUMNS
@@ -205,6 +205,15 @@ class SQLiteStore:
                     (fid,)):
                 out[fid][status] = n
         return out
+
+    def job_summary(self, function_id: str, now: float, buckets: int = 60,
+                    bins: int = 20) -> dict:
+        """Aggregates of the Function's jobs, with GROUP BY (see ``aggregates``)."""
+        return aggregates.job_summary(self.db.connection(), function_id, now, buckets, bins)
+
+    def job_timeline(self, function_id: str, limit: int) -> list[tuple]:
+        """``(id, status, start, end)`` of the started jobs, by start."""
+        return aggregates.job_timeline(self.db.connection(), function_id, limit)
 
     # -- claims and leases -------------------------------------------------------------
     def claim(self, function_id: str, worker_id: str, lease_seconds: float,
