@@ -56,16 +56,16 @@ HAND = [
 def test_summary_matches_a_hand_computation(backend):
     fn, _ = stored_jobs(backend.store, HAND)
     got = backend.store.job_summary(fn["id"], now=1020.0)
-    # First start 1000, active until now (1020): 21 one-second buckets.
-    assert (got["t0"], got["interval"]) == (1000.0, 1.0)
+    # First start 1000, active until now (1020): 41 half-second buckets (at most 60).
+    assert (got["t0"], got["interval"]) == (1000.0, 0.5)
     assert got["started"] == 6 and got["finished"] == 5
     starts = got["progress"]["starts"]
-    assert len(starts) == 21 and sum(starts) == 6
-    assert [i for i, n in enumerate(starts) if n] == [0, 1, 2, 3, 4, 11]
+    assert len(starts) == 41 and sum(starts) == 6
+    assert [i for i, n in enumerate(starts) if n] == [0, 2, 4, 6, 8, 22]
     ends = got["progress"]["ends"]
-    assert [i for i, n in enumerate(ends["success"]) if n] == [2, 5]
-    assert [i for i, n in enumerate(ends["failure"]) if n] == [4, 10]
-    assert [i for i, n in enumerate(ends["timeout"]) if n] == [12]
+    assert [i for i, n in enumerate(ends["success"]) if n] == [4, 10]
+    assert [i for i, n in enumerate(ends["failure"]) if n] == [8, 20]
+    assert [i for i, n in enumerate(ends["timeout"]) if n] == [24]
     assert sum(ends["canceled"]) == 0
     # Longest runtime 10 s in 20 bins: 0.5 s wide; runtimes 2, 4, 1, 6, 10 s.
     assert got["runtime"]["width"] == 0.5

@@ -41,7 +41,7 @@ ERROR_CHARS = 200
 ROW = ("status", "start", "end", "error_reason", "cpu_total", "cpu_time", "peak_bytes",
        "peak_percentage")
 _NICE = (1, 2, 5)
-_INTERVALS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
+_INTERVALS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
               21600, 43200, 86400)
 
 
@@ -82,7 +82,7 @@ def nice_width(span: float, bins: int) -> float:
 
 
 def plan(extent: Extent, buckets: int = 60, bins: int = 20) -> Plan:
-    """Buckets of a readable width (1 s, 2 s, 5 s, ... 1 day) giving at most about
+    """Buckets of a readable width (0.1 s, 0.2 s, 0.5 s, 1 s, ... 1 day) giving at most about
     ``buckets`` over the run, and ``bins`` runtime bins of a 1-2-5 width."""
     t0 = extent.first_start or 0.0
     span = max((extent.last_instant or t0) - t0, 0.0)

@@ -275,6 +275,15 @@ class Function(Document):
         self._record["job_statistics"] = {s.value: counts.get(s.value, 0) for s in JobStatus}
         self._includes.add("job.statistics")
 
+    def usage(self):
+        """What the finished jobs used: a :class:`skyrun.compute.usage.Usage` with their
+        runtime, CPU time and peak memory, and on AWS vCPU-seconds, GB-seconds and an
+        estimated cost. (An addition to the Compute API.)"""
+        from skyrun.compute.usage import function_usage
+
+        self._require_saved("Cannot get the usage of")
+        return function_usage(self)
+
     def build_log(self) -> str:
         """The build log (the output so far during a build)."""
         self._require_saved("Cannot retrieve logs for")

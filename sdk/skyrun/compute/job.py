@@ -42,7 +42,8 @@ class Job(Document):
     args = Attribute(JSON, doc="Positional arguments (JSON)")
     kwargs = Attribute(JSON, doc="Keyword arguments (JSON)")
     environment = Attribute(JSON, doc="Variables laid over the Function's environment")
-    error_reason = Attribute(STR, readonly=True, doc="Why the last attempt failed")
+    error_reason = Attribute(STR, filterable=True, readonly=True,
+                             doc="Why the last attempt failed (filterable: an addition)")
     execution_count = Attribute(NUM, filterable=True, sortable=True, readonly=True,
                                 doc="Attempts in the current run")
     exit_code = Attribute(NUM, filterable=True, sortable=True, readonly=True,

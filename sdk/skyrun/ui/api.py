@@ -14,6 +14,8 @@ Endpoints (``{fid}`` a Function id, ``{jid}`` a Job id):
 - ``POST /api/functions/{fid}/start|stop|enable|disable`` · ``DELETE /api/functions/{fid}``
 - ``GET /api/functions/{fid}/build-log``
 - ``GET /api/functions/{fid}/jobs`` — a page of the job table (filters, sort, paging)
+- ``GET /api/functions/{fid}/summary`` — the charts' aggregates, usage and cost
+- ``GET /api/functions/{fid}/timeline`` — every started job's bar, in columns
 - ``POST /api/functions/{fid}/jobs/cancel|rerun|delete`` — selected (``job_ids``) or all
   matching (``all`` with ``filters``) jobs
 - ``GET /api/jobs/{jid}`` · ``POST /api/jobs/{jid}/cancel|rerun`` · ``DELETE /api/jobs/{jid}``
@@ -26,6 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from skyrun.common.timeutil import now
 from skyrun.exceptions import (
     ClientError,
     ConflictError,
@@ -33,7 +36,7 @@ from skyrun.exceptions import (
     NotFoundError,
     ValidationError,
 )
-from skyrun.ui import views
+from skyrun.ui import charts, views
 
 
 @dataclass
@@ -79,6 +82,8 @@ class Api:
              self.function_action),
             ("GET", route(r"/api/functions/([^/]+)/build-log"), self.build_log),
             ("GET", route(r"/api/functions/([^/]+)/jobs"), self.list_jobs),
+            ("GET", route(r"/api/functions/([^/]+)/summary"), self.summary),
+            ("GET", route(r"/api/functions/([^/]+)/timeline"), self.timeline),
             ("POST", route(r"/api/functions/([^/]+)/jobs/(cancel|rerun|delete)"), self.bulk),
             ("GET", route(r"/api/jobs/([^/]+)"), self.get_job),
             ("DELETE", route(r"/api/jobs/([^/]+)"), self.delete_job),
@@ -173,6 +178,18 @@ class Api:
         """One page of the Function's jobs."""
         fn = self._function(function_id, statistics=False)
         return Reply(200, views.job_page(fn, query))
+
+    def summary(self, function_id, query, body) -> Reply:
+        """The aggregates the charts draw, computed in the store, with usage and cost."""
+        fn = self._function(function_id, statistics=False)
+        return Reply(200, charts.summary_view(fn, self.client.backend, now()))
+
+    def timeline(self, function_id, query, body) -> Reply:
+        """The started jobs as timeline bars (``limit``: at most that many, by start)."""
+        fn = self._function(function_id, statistics=False)
+        limit = views._int_param(query, "limit", charts.TIMELINE_LIMIT, 1, charts.TIMELINE_LIMIT)
+        rows = self.client.backend.store.job_timeline(fn.id, limit)
+        return Reply(200, charts.timeline_view(rows, now(), limit))
 
     def bulk(self, function_id, action, query, body) -> Reply:
         """Cancel, rerun or delete the selected jobs (``{"job_ids": [...]}``) or every job

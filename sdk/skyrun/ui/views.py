@@ -149,7 +149,8 @@ def _date_param(params: dict, name: str, end: bool) -> datetime | None:
 
 def filtered_jobs(fn, params: dict):
     """``fn.jobs`` narrowed by the ``status`` (repeatable), ``tag`` (repeatable, all must
-    be present), ``created_from`` and ``created_to`` parameters."""
+    be present), ``error`` (the error reason starts with it), ``created_from`` and
+    ``created_to`` parameters."""
     from skyrun.compute import Job
 
     search = fn.jobs
@@ -163,6 +164,9 @@ def filtered_jobs(fn, params: dict):
     for tag in params.get("tag") or []:
         if tag.strip():
             search = search.filter(Job.tags == tag.strip())
+    error = _one(params, "error")
+    if error is not None:
+        search = search.filter(Job.error_reason.prefix(error))
     since = _date_param(params, "created_from", end=False)
     if since is not None:
         search = search.filter(Job.creation_date >= since)

@@ -150,9 +150,10 @@ document.addEventListener("DOMContentLoaded", () => {
     if (event.target.open) loadBuildLog();
   });
   JobTable.init(FUNCTION_ID, () => refreshNow());
+  Charts.init(FUNCTION_ID);
   refreshNow = poll(async () => {
     const live = await refreshFunction();
-    if (current) await JobTable.refresh();
+    if (current) await Promise.all([JobTable.refresh(), Charts.refresh()]);
     return live;
   });
 });

@@ -5,7 +5,8 @@
 const JobTable = (() => {
   let functionId = null;
   let onChange = () => {};
-  const state = {status: "", tag: "", created_from: "", created_to: "",
+  const FILTERS = ["status", "tag", "error", "created_from", "created_to"];
+  const state = {status: "", tag: "", error: "", created_from: "", created_to: "",
                  sort: "-creation_date", offset: 0, limit: 50};
   const selected = new Set();   // job ids, kept across refreshes and pages
   let total = 0;
@@ -15,7 +16,7 @@ const JobTable = (() => {
 
   function query() {
     const params = new URLSearchParams();
-    for (const key of ["status", "tag", "created_from", "created_to", "sort"]) {
+    for (const key of [...FILTERS, "sort"]) {
       if (state[key]) params.set(key, state[key]);
     }
     params.set("offset", state.offset);
@@ -25,7 +26,7 @@ const JobTable = (() => {
 
   function filters() {
     const out = {};
-    for (const key of ["status", "tag", "created_from", "created_to"]) {
+    for (const key of FILTERS) {
       if (state[key]) out[key] = state[key];
     }
     return out;
@@ -138,6 +139,7 @@ const JobTable = (() => {
     if (event) event.preventDefault();
     state.status = $("filter-status").value;
     state.tag = $("filter-tag").value.trim();
+    state.error = $("filter-error").value;
     state.created_from = $("filter-from").value;
     state.created_to = $("filter-to").value;
     state.offset = 0;
@@ -150,6 +152,13 @@ const JobTable = (() => {
     onChange = changed;
     const select = $("filter-status");
     for (const s of STATUSES) select.append(el("option", {value: s}, s));
+    // Filters given in the page's URL (the failure breakdown links here with ?error=).
+    const given = new URLSearchParams(location.search);
+    const inputs = {status: "filter-status", tag: "filter-tag", error: "filter-error",
+                    created_from: "filter-from", created_to: "filter-to"};
+    for (const [key, id] of Object.entries(inputs)) {
+      if (given.get(key)) { state[key] = given.get(key); $(id).value = given.get(key); }
+    }
     $("filters").addEventListener("submit", applyFilters);
     select.addEventListener("change", () => applyFilters());
     $("filter-clear").addEventListener("click", () => {

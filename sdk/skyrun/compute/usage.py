@@ -1,0 +1,88 @@
+"""``Function.usage()``: what a Function's jobs used and, on AWS, what they cost.
+
+The figures come from the store's aggregates (``Store.job_summary``), so they are summed
+in the store's queries however many jobs there are. They cover the *last attempt* of
+each finished job (success, failure, timeout, canceled): earlier attempts of retried jobs
+keep no timings. Runtime is ``last_completion_date - last_execution_date``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from skyrun.common.timeutil import now
+from skyrun.compute import pricing
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Resources a Function's finished jobs used.
+
+    Every backend: ``jobs`` (finished jobs counted), ``runtime_seconds`` (their summed
+    runtime), ``cpu_seconds`` (measured CPU time) and ``peak_memory_bytes`` (the largest
+    measured peak, or None). On AWS also ``vcpu_seconds`` and ``gb_seconds`` (the
+    Function's ``cpus`` and ``memory`` times the runtime) and ``cost``, an estimate from
+    :mod:`skyrun.compute.pricing`; None on the embedded backend.
+    """
+
+    backend: str
+    jobs: int
+    runtime_seconds: float
+    cpu_seconds: float
+    peak_memory_bytes: int | None
+    vcpu_seconds: float | None = None
+    gb_seconds: float | None = None
+    cost: pricing.Cost | None = None
+
+    def to_dict(self) -> dict:
+        """The fields as a dict (``cost`` as a dict too)."""
+        data = asdict(self)
+        data["cost"] = self.cost.to_dict() if self.cost is not None else None
+        return data
+
+
+def from_totals(backend: str, totals: dict, cpus: float, memory_mb: float,
+                maximum_concurrency: int, compute_target: str = "fargate",
+                region: str | None = None) -> Usage:
+    """The usage of a summary's ``totals``; priced when ``backend`` is ``aws``.
+
+    On Fargate the workers are tasks, each billed at least a minute; a worker runs many
+    jobs one after another, so the estimate counts ``min(maximum_concurrency, jobs)``
+    tasks (the launcher starts at most that many at once).
+    """
+    jobs, runtime = totals["finished"], float(totals["runtime_seconds"])
+    usage = Usage(backend=backend, jobs=jobs, runtime_seconds=runtime,
+                  cpu_seconds=float(totals["cpu_seconds"]),
+                  peak_memory_bytes=totals["peak_bytes"])
+    if backend != "aws":
+        return usage
+    tasks = min(maximum_concurrency, jobs)
+    cost = pricing.price(compute_target, region, cpus, memory_mb, runtime, jobs, tasks)
+    return Usage(**{**asdict(usage), "cost": cost, "vcpu_seconds": cpus * runtime,
+                    "gb_seconds": memory_mb / 1024.0 * runtime})
+
+
+def compute_target_of(fn) -> str:
+    """Where the Function's jobs run, for pricing: its ``compute_target`` where the
+    Function has one, else Fargate."""
+    target = getattr(fn, "compute_target", None)
+    return str(target) if target in pricing.COMPUTE_TARGETS else "fargate"
+
+
+def backend_region(backend) -> str | None:
+    """The AWS region of a backend, or None."""
+    if getattr(backend, "name", None) != "aws":
+        return None
+    from skyrun.backends.aws.session import region
+
+    return region()
+
+
+def function_usage(fn, summary: dict | None = None) -> Usage:
+    """The usage of a saved Function (from ``summary`` when one is at hand)."""
+    backend = fn._client.backend
+    if summary is None:
+        summary = backend.store.job_summary(fn.id, now(), buckets=1, bins=1)
+    return from_totals(backend.name, summary["totals"], float(fn.cpus), float(fn.memory),
+                       int(fn.maximum_concurrency), compute_target_of(fn),
+                       backend_region(backend))

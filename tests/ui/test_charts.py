@@ -1,0 +1,187 @@
+"""The Function page's charts in chromium, checked against the data: one module-wide run
+of a 50-job Function (real workers), one monitor server and one browser for every test.
+
+With ``SKYRUN_UI_SCREENSHOTS=DIR`` the tests also save the PNG screenshots that
+docs/ui.md shows (see "Screenshots" there)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from skyrun.auth import Auth
+from skyrun.compute import ComputeClient, Function, Job
+from skyrun.compute.statuses import TERMINAL
+from skyrun.ui.server import UIServer
+from tests.ui.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture's flags
+
+N_JOBS = 50
+SCREENSHOTS = os.environ.get("SKYRUN_UI_SCREENSHOTS")
+
+
+def work(i):
+    import time
+
+    time.sleep(0.02 * (i % 7))
+    if i % 10 == 3:
+        raise ValueError(f"bad input\nitem {i} was odd")
+    if i == 48:
+        raise KeyError("missing")
+    return i * i
+
+
+@pytest.fixture(scope="module")
+def run(skyrun_home):
+    """A Function whose 50 jobs ran (5 failed with two different first lines), and a
+    monitor serving its namespace."""
+    client = ComputeClient(backend="local",
+                           auth=Auth(org="test", user=f"c{uuid.uuid4().hex[:10]}", backend="local"))
+    fn = Function(work, name="charted", maximum_concurrency=4, retry_count=0, client=client)
+    fn.save()
+    fn.map(range(N_JOBS))
+    fn.wait_for_completion(timeout=240, interval=0.2)
+    server = UIServer(client, port=0).start()
+    yield fn, server, client
+    server.stop()
+
+
+@pytest.fixture
+def charts_page(browser, run):
+    fn, server, _ = run
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    context.add_cookies([{"name": server.cookie_name, "value": server.token, "url": server.url}])
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server.url}functions/{fn.id}")
+    expect(page.locator("#charts")).to_have_attribute("data-rendered", "1")
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def jobs_of(fn) -> list[Job]:
+    return list(fn.jobs)
+
+
+def test_timeline_has_one_bar_per_job(charts_page, run):
+    fn, server, _ = run
+    page = charts_page
+    jobs = jobs_of(fn)
+    assert len(jobs) == N_JOBS and all(j.status in TERMINAL for j in jobs)
+    timeline = page.locator("#chart-timeline")
+    expect(timeline).to_have_attribute("data-bars", str(N_JOBS))
+    expect(timeline).to_have_attribute("data-drawn", str(N_JOBS))
+    # Packed rows: never more than ran at once (maximum_concurrency 4).
+    assert 1 <= int(timeline.get_attribute("data-lanes")) <= 4
+    drawn = page.evaluate("""() => { const t = skyrunCharts.timeline;
+        return Array.from({length: t.count}, (_, i) => [t.jobId(i), t.t.statuses[t.t.status[i]]]); }""")
+    assert sorted(map(tuple, drawn)) == sorted((j.id, str(j.status)) for j in jobs)
+    if SCREENSHOTS:
+        shoot(page, "function-charts.png", page.locator("#charts"))
+
+    # Zooming to the first half of the run draws fewer bars; a click opens a job.
+    page.evaluate("""() => { const p = skyrunCharts.timeline.plot;
+        const min = p.scales.x.min, max = p.scales.x.max;
+        p.setScale("x", {min, max: min + (max - min) / 3}); }""")
+    zoomed = int(timeline.get_attribute("data-drawn"))
+    assert 0 < zoomed < N_JOBS
+    target = page.evaluate("""() => { const t = skyrunCharts.timeline;
+        for (let i = 0; i < t.count; i++) { const c = t.barCenter(i); if (c) return [i, t.jobId(i), c]; }
+        return null; }""")
+    assert target is not None
+    _, job_id, center = target
+    page.mouse.click(center["x"], center["y"])
+    expect(page).to_have_url(f"{server.url}jobs/{job_id}")
+
+
+def test_histograms_and_progress_match_the_jobs(charts_page, run):
+    fn, _, _ = run
+    page = charts_page
+    jobs = jobs_of(fn)
+    finished = [j for j in jobs if j.status in TERMINAL]
+    runtime = page.evaluate("() => skyrunCharts.runtime")
+    assert runtime["total"] == len(finished) == N_JOBS
+    # Each job is in the bin of its runtime (last end minus last start).
+    want = [0] * len(runtime["counts"])
+    for j in finished:
+        seconds = (j.last_completion_date - j.last_execution_date).total_seconds()
+        want[min(int(seconds / runtime["binWidth"]), len(want) - 1)] += 1
+    assert runtime["counts"] == want
+    measured = [j for j in finished if j.statistics is not None and j.statistics.memory.peak_bytes]
+    memory = page.evaluate("() => skyrunCharts.memory")
+    assert memory["total"] == len(measured) > 0
+    assert memory["counts"] == counts_by_percent([j.statistics.memory.peak_percentage
+                                                  for j in measured])
+    cpu = page.evaluate("() => skyrunCharts.cpu")
+    assert cpu["counts"] == counts_by_percent([j.statistics.cpu.total for j in measured])
+    progress = page.evaluate("() => skyrunCharts.progress")
+    assert progress["cumulative"][-1] == sum(progress["done"]) == N_JOBS
+    assert max(progress["running"]) <= 4 and progress["running"][-1] == 0
+    assert set(progress["limit"]) == {4}
+    expect(page.locator("#chart-runtime")).to_have_attribute("data-total", str(N_JOBS))
+
+
+def counts_by_percent(values: list[float]) -> list[int]:
+    counts = [0] * 11
+    for v in values:
+        counts[min(int(max(v, 0.0) / 10), 10)] += 1
+    return counts
+
+
+def test_failures_link_to_the_filtered_job_table(charts_page, run):
+    fn, server, _ = run
+    page = charts_page
+    rows = page.locator("#failures tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("ValueError: bad input")
+    expect(rows.nth(0).locator("td.count")).to_have_text("5")
+    # One group per first line: the five ValueErrors differ only after it.
+    failed = [j for j in jobs_of(fn) if j.status == "failure"]
+    assert len(failed) == 6
+    groups = page.evaluate("""() => Array.from(document.querySelectorAll('#failures tbody tr'),
+        (tr) => [tr.querySelector('a').textContent, Number(tr.dataset.count)])""")
+    want: dict[str, int] = {}
+    for j in failed:
+        line = j.error_reason.split("\n", 1)[0].strip()
+        want[line] = want.get(line, 0) + 1
+    assert sorted(map(tuple, groups)) == sorted(want.items())
+    if SCREENSHOTS:
+        shoot(page, "function-failures.png", page.locator("#failures"))
+    link = page.locator("#failures a.failure-link", has_text="KeyError")
+    link.click()
+    expect(page.locator("#filter-error")).to_have_value("KeyError: 'missing'")
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    only = [j for j in failed if j.error_reason.startswith("KeyError")]
+    expect(page.locator("#jobs tbody tr")).to_have_attribute("data-id", only[0].id)
+
+
+def test_usage_box_matches_the_sdk(charts_page, run):
+    fn, _, _ = run
+    usage = fn.usage()
+    jobs = jobs_of(fn)
+    runtime = sum((j.last_completion_date - j.last_execution_date).total_seconds() for j in jobs)
+    cpu = sum(j.statistics.cpu.time for j in jobs if j.statistics is not None) / 1e9
+    peak = max(j.statistics.memory.peak_bytes for j in jobs if j.statistics is not None)
+    assert usage.jobs == N_JOBS and usage.backend == "local"
+    assert usage.runtime_seconds == pytest.approx(runtime, abs=1e-4)  # µs datetimes
+    assert usage.cpu_seconds == pytest.approx(cpu, rel=1e-9)
+    assert usage.peak_memory_bytes == peak
+    assert usage.cost is None and usage.vcpu_seconds is None  # embedded: not priced
+    shown = charts_page.evaluate("() => skyrunCharts.usage")
+    # The page's figures were summed over other groups: equal up to float rounding.
+    assert shown == {k: pytest.approx(v) if isinstance(v, float) else v
+                     for k, v in usage.to_dict().items()}
+    expect(charts_page.locator('#usage dd[data-key="Cost"]')).to_contain_text("not priced")
+
+
+def shoot(page, name: str, locator=None) -> None:
+    """Save a screenshot for the docs (only with SKYRUN_UI_SCREENSHOTS=DIR)."""
+    folder = Path(SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    (locator or page).screenshot(path=str(folder / name))
