@@ -68,9 +68,15 @@ def test_list_and_show(cli):
     assert shown["id"] == fn.id and shown["status"] == "ready"
     assert shown["memory"] == "2048 MB" and shown["maximum_concurrency"] == "10"
     assert shown["jobs"] == "success=3"
+    usage = fn.usage()
+    assert shown["usage"] == (f"3 finished jobs, runtime {usage.runtime_seconds:.1f} s, CPU "
+                              f"{usage.cpu_seconds:.1f} s, peak memory "
+                              f"{usage.peak_memory_bytes / 1048576:.1f} MB")
+    assert "cost" not in shown  # the embedded backend is not priced
     res = cli("functions", "show", fn.id, "--json")
     assert res.json()["id"] == fn.id
     assert res.json()["job_statistics"]["success"] == 3
+    assert res.json()["usage"]["jobs"] == 3 and res.json()["usage"]["cost"] is None
 
     # Errors: an unknown id fails (1); an unknown status is bad usage (2).
     res = cli("functions", "show", "no-such-function")

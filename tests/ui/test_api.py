@@ -284,6 +284,50 @@ def sleeper(seconds):
     time.sleep(seconds)
 
 
+def test_summary_timeline_and_job_usage(call, namespace):
+    fn = Function(outcome, retry_count=0, maximum_concurrency=2)
+    fn.save()
+    jobs = list(fn.map(["a", "fail", "b"]))
+    fn.wait_for_completion(timeout=240, interval=0.2)
+    data = call("GET", f"/api/functions/{fn.id}/summary").data
+    summary = data["summary"]
+    assert summary["started"] == summary["finished"] == 3
+    assert sum(summary["runtime"]["counts"]) == 3
+    assert summary["errors"] == [{"reason": Job.get(jobs[1].id).error_reason.split("\n")[0],
+                                  "count": 1}]
+    assert data["usage"]["jobs"] == 3 and data["usage"]["cost"] is None
+    assert data["function"]["maximum_concurrency"] == 2
+
+    timeline = call("GET", f"/api/functions/{fn.id}/timeline").data
+    assert timeline["count"] == 3 and not timeline["truncated"]
+    pairs = ((timeline["refs"][r], n) for r, n in zip(timeline["ref"], timeline["n"], strict=True))
+    ids = [prefix + str(n).zfill(digits) for (prefix, digits), n in pairs]
+    assert sorted(ids) == sorted(j.id for j in jobs)
+    assert all(0 <= s <= e for s, e in zip(timeline["start"], timeline["end"], strict=True))
+    assert max(timeline["lane"]) <= 1  # two at once at most
+    one = call("GET", f"/api/functions/{fn.id}/timeline?limit=1").data
+    assert one["count"] == 1 and one["truncated"] is True
+    answer = call("GET", f"/api/functions/{fn.id}/timeline?limit=0")
+    assert answer.status == 422 and "limit" in answer.data["errors"]
+
+    # The failure breakdown's link: the job table filtered by the error's start.
+    reason = summary["errors"][0]["reason"]
+    page = call("GET", f"/api/functions/{fn.id}/jobs?error={reason[:8]}").data
+    assert [j["id"] for j in page["jobs"]] == [jobs[1].id]
+
+    job = call("GET", f"/api/jobs/{jobs[0].id}").data
+    done = Job.get(jobs[0].id)
+    runtime = (done.last_completion_date - done.last_execution_date).total_seconds()
+    assert job["usage"]["runtime_seconds"] == pytest.approx(runtime, abs=1e-5)
+    assert job["usage"]["cpu_seconds"] == pytest.approx(done.statistics.cpu.time / 1e9)
+
+    other = Function(echo, auto_start=False,
+                     client=ComputeClient(auth=Auth(org="test", user="someone-else")))
+    other.save()
+    assert call("GET", f"/api/functions/{other.id}/summary").status == 404
+    assert call("GET", f"/api/functions/{other.id}/timeline").status == 404
+
+
 def test_login_token(call, ui, namespace):
     import urllib.error
     import urllib.request

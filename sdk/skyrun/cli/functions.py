@@ -55,6 +55,23 @@ def cmd_list(args) -> int:
     return 0
 
 
+def usage_lines(usage) -> list[tuple[str, str]]:
+    """``Function.usage()`` as ``show`` lines: what the finished jobs used, and on AWS
+    the billed size and estimated cost."""
+    peak = usage.peak_memory_bytes
+    lines = [("usage", f"{usage.jobs} finished jobs, runtime {usage.runtime_seconds:.1f} s, "
+                       f"CPU {usage.cpu_seconds:.1f} s, peak memory "
+                       + ("—" if peak is None else f"{peak / 1048576:.1f} MB"))]
+    if usage.vcpu_seconds is not None:
+        lines.append(("vcpu_gb_seconds",
+                      f"{usage.vcpu_seconds:.1f} vCPU-s, {usage.gb_seconds:.1f} GB-s"))
+    if usage.cost is not None:
+        c = usage.cost
+        lines.append(("cost", f"${c.usd:.6f} estimated ({c.compute_target}, {c.rates_region} "
+                              f"on-demand rates of {c.rates_date})"))
+    return lines
+
+
 def show(fn) -> str:
     """A Function as a ``key  value`` block."""
     return fields([
@@ -65,14 +82,15 @@ def show(fn) -> str:
         ("environment", fmt_value(fn.environment or {})), ("namespace", fn.namespace),
         ("owner", fn.owner), ("created", fn.creation_date), ("modified", fn.modified_date),
         ("jobs", counts_text(fn.job_statistics)),
+        *usage_lines(fn.usage()),
     ])
 
 
 def cmd_show(args) -> int:
-    """One Function's settings, status and job counts."""
+    """One Function's settings, status, job counts and usage."""
     fn = _get(args, args.function_id)
     if args.json:
-        emit_json(fn.to_dict())
+        emit_json({**fn.to_dict(), "usage": fn.usage().to_dict()})
     else:
         print(show(fn))
     return 0

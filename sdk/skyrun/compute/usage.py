@@ -86,3 +86,30 @@ def function_usage(fn, summary: dict | None = None) -> Usage:
     return from_totals(backend.name, summary["totals"], float(fn.cpus), float(fn.memory),
                        int(fn.maximum_concurrency), compute_target_of(fn),
                        backend_region(backend))
+
+
+def job_usage(job: dict, function: dict | None, backend: str,
+              region: str | None = None) -> Usage | None:
+    """The usage of one job's last attempt (a record dict, and its Function's record),
+    or None before it finished. On AWS the job alone is priced without the per-task
+    minimum, which belongs to a worker task running many jobs (see ``from_totals``)."""
+    start, end = job.get("last_execution_date"), job.get("last_completion_date")
+    if job.get("status") not in ("success", "failure", "timeout", "canceled") \
+            or start is None or end is None:
+        return None
+    stats = job.get("statistics") or {}
+    cpu_ns = (stats.get("cpu") or {}).get("time")
+    peak = (stats.get("memory") or {}).get("peak_bytes")
+    totals = {"finished": 1, "runtime_seconds": end - start,
+              "cpu_seconds": (cpu_ns or 0) / 1e9, "peak_bytes": peak}
+    if function is None:
+        backend = "local"  # nothing to price with: figures only
+        function = {"cpus": 0, "memory": 0, "maximum_concurrency": 0}
+    return from_totals(backend, totals, float(function["cpus"]), float(function["memory"]),
+                       0, compute_target_of_record(function), region)
+
+
+def compute_target_of_record(function: dict) -> str:
+    """``compute_target_of`` for a record dict."""
+    target = function.get("compute_target")
+    return target if target in pricing.COMPUTE_TARGETS else "fargate"

@@ -7,6 +7,7 @@ import json
 import re
 from datetime import date, datetime, timedelta
 
+from skyrun.compute import usage
 from skyrun.exceptions import ValidationError
 
 #: Statuses in the order the pages show them.
@@ -60,13 +61,20 @@ def job_row(job) -> dict:
 
 
 def job_view(job, function=None) -> dict:
-    """A Job in full, with its Function's name and the traceback of a failed attempt."""
+    """A Job in full, with its Function's name, the traceback of a failed attempt and the
+    usage (and on AWS the cost) of its last attempt."""
     data = job.to_dict()
     data["function_name"] = function.name if function is not None else None
     data["live"] = data["status"] in LIVE_STATUSES
     data["traceback"] = None
     if data.get("error_reason") and data["status"] in ("failure", "pending"):
         data["traceback"] = last_traceback(job.iter_log(timestamps=False))
+    data["usage"] = None
+    backend = job._backend
+    used = usage.job_usage(job._record, function._record if function is not None else None,
+                           backend.name, usage.backend_region(backend))
+    if used is not None:
+        data["usage"] = used.to_dict()
     return data
 
 

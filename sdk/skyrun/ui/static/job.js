@@ -52,6 +52,26 @@ function showJob(data) {
   replaceChildren(document.getElementById("inputs"),
                   inputs.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
   showStatistics(data.statistics);
+  showUsage(data.usage);
+}
+
+// What the last attempt used, and on AWS what it cost (see Function.usage()).
+function showUsage(u) {
+  const box = document.getElementById("usage");
+  if (!u) { replaceChildren(box, el("dd", {class: "muted"}, "when the job has finished")); return; }
+  const rows = [["Runtime", `${u.runtime_seconds.toFixed(3)} s`],
+                ["CPU time", `${u.cpu_seconds.toFixed(3)} CPU-seconds`],
+                ["Peak memory", fmtBytes(u.peak_memory_bytes)]];
+  if (u.vcpu_seconds !== null) {
+    rows.push(["vCPU-seconds", u.vcpu_seconds.toFixed(2)], ["GB-seconds", u.gb_seconds.toFixed(2)]);
+  }
+  if (u.cost) {
+    rows.push(["Estimated cost", `$${u.cost.usd.toFixed(8)} (${u.cost.compute_target}, ` +
+                                 `${u.cost.rates_region} rates of ${u.cost.rates_date})`]);
+  } else {
+    rows.push(["Cost", "not priced on the embedded backend"]);
+  }
+  replaceChildren(box, rows.map(([k, v]) => [el("dt", {}, k), el("dd", {dataset: {key: k}}, v)]));
 }
 
 function showStatistics(stats) {

@@ -1,0 +1,73 @@
+"""``Function.usage()`` (an addition to the Compute API) on both backends, and the cost
+arithmetic of ``skyrun.compute.pricing`` against hand computations."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from skyrun.compute import Function, pricing
+
+
+def spin(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    if n == 3:
+        raise ValueError("three is not allowed")
+    return total
+
+
+def test_usage_sums_the_finished_jobs(namespace):
+    fn = Function(spin, cpus=0.5, memory=1024, maximum_concurrency=2, retry_count=0)
+    fn.save()
+    empty = fn.usage()
+    assert (empty.jobs, empty.runtime_seconds, empty.peak_memory_bytes) == (0, 0.0, None)
+    fn.map([200_000, 3, 10, 50_000])
+    fn.wait_for_completion(timeout=240, interval=0.2)
+    jobs = list(fn.jobs)
+    usage = fn.usage()
+    runtime = sum((j.last_completion_date - j.last_execution_date).total_seconds() for j in jobs)
+    measured = [j.statistics for j in jobs if j.statistics is not None]
+    assert usage.jobs == 4 and usage.backend == namespace.backend_name
+    assert usage.runtime_seconds == pytest.approx(runtime, abs=1e-4)
+    assert usage.cpu_seconds == pytest.approx(sum(s.cpu.time for s in measured) / 1e9)
+    assert usage.peak_memory_bytes == max(s.memory.peak_bytes for s in measured) > 0
+    if namespace.backend_name == "local":
+        assert (usage.vcpu_seconds, usage.gb_seconds, usage.cost) == (None, None, None)
+        return
+    # AWS: the Function's size times the runtime, priced as Fargate by hand: two worker
+    # tasks (maximum_concurrency 2), each billed at least a minute, so 120 s.
+    assert usage.vcpu_seconds == pytest.approx(0.5 * usage.runtime_seconds)
+    assert usage.gb_seconds == pytest.approx(1.0 * usage.runtime_seconds)
+    cost = usage.cost
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    assert (cost.compute_target, cost.region) == ("fargate", region)
+    billed = max(usage.runtime_seconds, 120.0)
+    assert cost.billed_vcpu_seconds == pytest.approx(0.5 * billed)
+    assert cost.usd == pytest.approx(billed * (0.5 * 0.04048 + 1.0 * 0.004445) / 3600)
+    assert usage.to_dict()["cost"]["usd"] == cost.usd
+
+
+@pytest.mark.local_only
+def test_fargate_and_lambda_prices_by_hand():
+    # 1 vCPU, 2 GB, 10 jobs of 3 s on 2 tasks: the one-minute minimum bills 2 minutes.
+    c = pricing.price("fargate", "us-east-1", 1, 2048, 30.0, 10, tasks=2)
+    assert (c.billed_vcpu_seconds, c.billed_gb_seconds) == (120.0, 240.0)
+    assert c.usd == pytest.approx(120 * (0.04048 + 2 * 0.004445) / 3600)  # $0.0016457
+    assert c.usd == pytest.approx(0.00164567, rel=1e-5)
+    # 2 vCPU, 4 GB for an hour on one task: no minimum applies.
+    c = pricing.price("fargate", "us-west-2", 2, 4096, 3600.0, 1, tasks=1)
+    assert c.usd == pytest.approx(2 * 0.04048 + 4 * 0.004445)  # $0.09874
+    # Lambda: 1 GB for 100 s over 1,000 invocations, plus the requests; cpus not billed.
+    c = pricing.price("lambda", "us-east-1", 4, 1024, 100.0, 1000)
+    assert c.usd == pytest.approx(100 * 0.0000166667 + 1000 * 0.0000002)  # $0.00186667
+    assert (c.billed_vcpu_seconds, c.requests) == (0.0, 1000)
+    # A region not in the table is priced at us-east-1's rates, and says so.
+    c = pricing.price("fargate", "ap-south-1", 1, 2048, 30.0, 10, tasks=2)
+    assert (c.region, c.rates_region) == ("ap-south-1", "us-east-1")
+    assert "fargate/pricing" in c.rates_source and c.rates_date
+    with pytest.raises(ValueError, match="compute_target 'gpu' is not priced; allowed: "
+                                         "fargate, lambda"):
+        pricing.price("gpu", "us-east-1", 1, 2048, 1.0, 1)
