@@ -83,7 +83,7 @@ def test_timeline_has_one_bar_per_job(charts_page, run):
         return Array.from({length: t.count}, (_, i) => [t.jobId(i), t.t.statuses[t.t.status[i]]]); }""")
     assert sorted(map(tuple, drawn)) == sorted((j.id, str(j.status)) for j in jobs)
     if SCREENSHOTS:
-        shoot(page, "function-charts.png", page.locator("#charts"))
+        shoot(page, "function-page.png", height=1180)  # title, counts and charts
 
     # Zooming to the first half of the run draws fewer bars; a click opens a job.
     page.evaluate("""() => { const p = skyrunCharts.timeline.plot;
@@ -98,6 +98,10 @@ def test_timeline_has_one_bar_per_job(charts_page, run):
     _, job_id, center = target
     page.mouse.click(center["x"], center["y"])
     expect(page).to_have_url(f"{server.url}jobs/{job_id}")
+    expect(page.locator("#usage dd").first).not_to_have_text("")
+    if SCREENSHOTS:
+        expect(page.locator("#log")).not_to_have_text("Loading…")
+        shoot(page, "job-page.png")
 
 
 def test_histograms_and_progress_match_the_jobs(charts_page, run):
@@ -151,8 +155,6 @@ def test_failures_link_to_the_filtered_job_table(charts_page, run):
         line = j.error_reason.split("\n", 1)[0].strip()
         want[line] = want.get(line, 0) + 1
     assert sorted(map(tuple, groups)) == sorted(want.items())
-    if SCREENSHOTS:
-        shoot(page, "function-failures.png", page.locator("#failures"))
     link = page.locator("#failures a.failure-link", has_text="KeyError")
     link.click()
     expect(page.locator("#filter-error")).to_have_value("KeyError: 'missing'")
@@ -180,8 +182,21 @@ def test_usage_box_matches_the_sdk(charts_page, run):
     expect(charts_page.locator('#usage dd[data-key="Cost"]')).to_contain_text("not priced")
 
 
-def shoot(page, name: str, locator=None) -> None:
-    """Save a screenshot for the docs (only with SKYRUN_UI_SCREENSHOTS=DIR)."""
+def test_functions_list(charts_page, run):
+    fn, server, _ = run
+    page = charts_page
+    page.goto(server.url)
+    row = page.locator(f'#functions tr[data-id="{fn.id}"]')
+    expect(row.locator('td[data-count="success"]')).to_have_text("44")
+    expect(row.locator('td[data-count="failure"]')).to_have_text("6")
+    if SCREENSHOTS:
+        shoot(page, "functions-list.png")
+
+
+def shoot(page, name: str, height: int | None = None) -> None:
+    """Save a screenshot for the docs (with SKYRUN_UI_SCREENSHOTS=DIR): the whole page,
+    or its top ``height`` pixels."""
     folder = Path(SCREENSHOTS)
     folder.mkdir(parents=True, exist_ok=True)
-    (locator or page).screenshot(path=str(folder / name))
+    clip = {"x": 0, "y": 0, "width": 1366, "height": height} if height else None
+    page.screenshot(path=str(folder / name), full_page=True, clip=clip)

@@ -16,13 +16,15 @@ _STARTED = (f"function_id = ? AND last_execution_date IS NOT NULL AND (status IN
 _FIRST_LINE = ("substr(trim(substr(coalesce(error_reason, ''), 1, "
                "instr(coalesce(error_reason, '') || char(10), char(10)) - 1), "
                f"' ' || char(9) || char(13)), 1, {s.ERROR_CHARS})")
-# One JSON parse per value: the measured numbers of a finished job.
-_MEASURED = (f"SELECT status, last_completion_date - last_execution_date AS rt, "
-             "json_extract(statistics, '$.memory.peak_percentage') AS mp, "
-             "json_extract(statistics, '$.cpu.total') AS ct, "
-             "json_extract(statistics, '$.cpu.time') AS tm, "
-             "json_extract(statistics, '$.memory.peak_bytes') AS pb "
-             f"FROM jobs WHERE {_STARTED} AND status IN {_ENDED}")
+#: One pass over the Function's started jobs into a small temporary table: the instants,
+#: the first line of a failure, and the four measured numbers (one JSON parse per job:
+#: json_extract with several paths returns them as one small array).
+_ROWS = "temp.skyrun_summary_rows"
+_FILL = (f"CREATE TEMP TABLE {_ROWS} AS SELECT status AS st, last_execution_date AS s, "
+         f"CASE WHEN status IN {_ENDED} THEN last_completion_date END AS e, "
+         f"CASE WHEN status IN ('failure','timeout') THEN {_FIRST_LINE} END AS fl, "
+         "json_extract(statistics, '$.cpu.total', '$.cpu.time', '$.memory.peak_bytes', "
+         f"'$.memory.peak_percentage') AS m FROM jobs WHERE {_STARTED}")
 
 
 def _percent_bin(column: str) -> str:
@@ -33,13 +35,23 @@ def _percent_bin(column: str) -> str:
 
 def job_summary(conn: sqlite3.Connection, function_id: str, now: float, buckets: int,
                 bins: int) -> dict:
-    """The summary of one Function's jobs (see :func:`skyrun.backends.summary.summarize`)."""
+    """The summary of one Function's jobs (see :func:`skyrun.backends.summary.summarize`).
+
+    The jobs table is read once, into a temporary table of this connection (each thread
+    has its own) that the GROUP BY queries then read; it is dropped at the end."""
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute(f"DROP TABLE IF EXISTS {_ROWS}")
+    conn.execute(_FILL, (function_id,))
+    try:
+        return _summary(conn, now, buckets, bins)
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {_ROWS}")
+
+
+def _summary(conn: sqlite3.Connection, now: float, buckets: int, bins: int) -> dict:
     first, last_end, last_start, active, longest, started = conn.execute(
-        f"SELECT min(last_execution_date), "
-        f"max(CASE WHEN status IN {_ENDED} THEN last_completion_date END), "
-        f"max(last_execution_date), max(status IN {_ACTIVE}), "
-        f"max(CASE WHEN status IN {_ENDED} THEN last_completion_date - last_execution_date "
-        f"END), count(*) FROM jobs WHERE {_STARTED}", (function_id,)).fetchone()
+        f"SELECT min(s), max(e), max(s), max(e IS NULL), max(e - s), count(*) "
+        f"FROM {_ROWS}").fetchone()
     if not started:
         return s.empty(s.plan(s.Extent(None, None, None), buckets, bins))
     last = last_end if last_end is not None else last_start
@@ -49,21 +61,22 @@ def job_summary(conn: sqlite3.Connection, function_id: str, now: float, buckets:
     out = s.empty(p)
     out["started"] = started
     top = p.buckets - 1
-    for b, n in conn.execute(
-            f"SELECT min(CAST((last_execution_date - ?) / ? AS INTEGER), {top}), count(*) "
-            f"FROM jobs WHERE {_STARTED} GROUP BY 1", (p.t0, p.interval, function_id)):
+    for b, n in conn.execute(f"SELECT min(CAST((s - ?) / ? AS INTEGER), {top}), count(*) "
+                             f"FROM {_ROWS} GROUP BY 1", (p.t0, p.interval)):
         out["progress"]["starts"][b] = n
     for status, b, n in conn.execute(
-            f"SELECT status, min(CAST((last_completion_date - ?) / ? AS INTEGER), {top}), "
-            f"count(*) FROM jobs WHERE {_STARTED} AND status IN {_ENDED} GROUP BY 1, 2",
-            (p.t0, p.interval, function_id)):
+            f"SELECT st, min(CAST((e - ?) / ? AS INTEGER), {top}), count(*) FROM {_ROWS} "
+            "WHERE e IS NOT NULL GROUP BY 1, 2", (p.t0, p.interval)):
         out["progress"]["ends"][status][b] = n
     totals = out["totals"]
+    measured_sql = (f"SELECT e - s AS rt, json_extract(m, '$[0]') AS ct, "
+                    f"json_extract(m, '$[1]') AS tm, json_extract(m, '$[2]') AS pb, "
+                    f"json_extract(m, '$[3]') AS mp FROM {_ROWS} WHERE e IS NOT NULL")
     for rb, mb, cb, n, runtime, cpu_ns, peak, measured in conn.execute(
             f"SELECT min(CAST(rt / ? AS INTEGER), {p.runtime_bins - 1}), "
             f"{_percent_bin('mp')}, {_percent_bin('ct')}, count(*), sum(rt), "
             f"sum(coalesce(tm, 0)), max(pb), sum(tm IS NOT NULL OR pb IS NOT NULL) "
-            f"FROM ({_MEASURED}) GROUP BY 1, 2, 3", (p.runtime_width, function_id)):
+            f"FROM ({measured_sql}) GROUP BY 1, 2, 3", (p.runtime_width,)):
         out["finished"] += n
         out["runtime"]["counts"][rb] += n
         if mb is not None:
@@ -77,9 +90,8 @@ def job_summary(conn: sqlite3.Connection, function_id: str, now: float, buckets:
             totals["peak_bytes"] = max(totals["peak_bytes"] or 0, peak)
     totals["finished"] = out["finished"]
     out["errors"] = [{"reason": reason, "count": n} for reason, n in conn.execute(
-        f"SELECT {_FIRST_LINE}, count(*) FROM jobs WHERE {_STARTED} AND status IN "
-        f"('failure','timeout') GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {s.ERROR_GROUPS}",
-        (function_id,))]
+        f"SELECT fl, count(*) FROM {_ROWS} WHERE fl IS NOT NULL GROUP BY 1 "
+        f"ORDER BY 2 DESC, 1 LIMIT {s.ERROR_GROUPS}")]
     return out
 
 

@@ -33,8 +33,57 @@ const Charts = (() => {
     return t.n[i] < 0 ? prefix : prefix + String(t.n[i]).padStart(digits, "0");
   }
 
+  // A binary min-heap of numbers or of [key, value] pairs (compared by key).
+  class Heap {
+    constructor() { this.items = []; }
+    get size() { return this.items.length; }
+    peek() { return this.items[0]; }
+    key(x) { return Array.isArray(x) ? x[0] : x; }
+    push(x) {
+      const a = this.items;
+      a.push(x);
+      for (let i = a.length - 1; i > 0;) {
+        const up = (i - 1) >> 1;
+        if (this.key(a[up]) <= this.key(a[i])) break;
+        [a[up], a[i]] = [a[i], a[up]];
+        i = up;
+      }
+    }
+    pop() {
+      const a = this.items, top = a[0], last = a.pop();
+      if (a.length) {
+        a[0] = last;
+        for (let i = 0; ;) {
+          const l = 2 * i + 1, r = l + 1;
+          let m = i;
+          if (l < a.length && this.key(a[l]) < this.key(a[m])) m = l;
+          if (r < a.length && this.key(a[r]) < this.key(a[m])) m = r;
+          if (m === i) break;
+          [a[m], a[i]] = [a[i], a[m]];
+          i = m;
+        }
+      }
+      return top;
+    }
+  }
+
+  // Rows for the bars (sorted by start): the lowest row free at a bar's start, so bars
+  // of a row never overlap and there are as many rows as jobs ever ran at once.
+  function pack(t, nowMs) {
+    const lane = new Array(t.count);
+    const free = new Heap(), busy = new Heap();
+    let rows = 0;
+    for (let i = 0; i < t.count; i++) {
+      while (busy.size && busy.peek()[0] <= t.start[i]) free.push(busy.pop()[1]);
+      lane[i] = free.size ? free.pop() : rows++;
+      busy.push([t.end[i] < 0 ? nowMs : t.end[i], lane[i]]);
+    }
+    return lane;
+  }
+
   function drawTimeline(t) {
     const node = $("chart-timeline");
+    t.lane = pack(t, (t.now - t.t0) * 1000);
     const lanes = t.lane.reduce((m, l) => Math.max(m, l + 1), 1);
     const nowMs = (t.now - t.t0) * 1000;
     // Bars grouped by status once, so each status is one fill of many rectangles.
