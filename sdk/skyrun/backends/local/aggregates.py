@@ -99,8 +99,9 @@ def job_timeline(conn: sqlite3.Connection, function_id: str,
                  limit: int) -> list[tuple[str, str, float, float | None]]:
     """``(id, status, start, end)`` of the Function's started jobs, by start (end None
     while active), at most ``limit``."""
-    rows = conn.execute(
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: 100,000 Row objects cost more than the query
+    return cursor.execute(
         f"SELECT id, status, last_execution_date, CASE WHEN status IN {_ENDED} THEN "
         f"last_completion_date END FROM jobs WHERE {_STARTED} "
-        f"ORDER BY last_execution_date, id LIMIT ?", (function_id, limit))
-    return [tuple(r) for r in rows]
+        f"ORDER BY last_execution_date, id LIMIT ?", (function_id, limit)).fetchall()

@@ -10,7 +10,8 @@ const Charts = (() => {
                   canceling: "#d97706", success: "#16a34a", failure: "#dc2626",
                   timeout: "#9333ea", canceled: "#a16207"};
   const REFRESH_MS = 10000;   // charts refresh at most this often
-  const state = {functionId: null, loaded: 0, loading: false, zoomed: false, plots: {}};
+  const state = {functionId: null, loaded: 0, loading: false, zoomed: false, plots: {},
+                 every: REFRESH_MS};
   const exposed = {};
   window.skyrunCharts = exposed;
   const $ = (id) => document.getElementById(id);
@@ -309,13 +310,15 @@ const Charts = (() => {
 
   // -- loading --------------------------------------------------------------------------
   async function refresh(force = false) {
-    if (state.loading || (!force && Date.now() - state.loaded < REFRESH_MS)) return;
+    if (state.loading || (!force && Date.now() - state.loaded < state.every)) return;
     state.loading = true;
     const started = performance.now();
     try {
       const base = `/api/functions/${encodeURIComponent(state.functionId)}`;
       const [data, timeline] = await Promise.all([api("GET", `${base}/summary`),
                                                   state.zoomed ? null : api("GET", `${base}/timeline`)]);
+      const fetched = performance.now();
+      exposed.fetchMs = fetched - started;
       drawProgress(data);
       drawHistograms(data);
       drawFailures(data);
@@ -323,6 +326,9 @@ const Charts = (() => {
       if (timeline) drawTimeline(timeline);
       state.loaded = Date.now();
       exposed.renderMs = performance.now() - started;
+      exposed.drawMs = performance.now() - fetched;
+      // A big Function costs the server seconds per refresh: refresh it less often.
+      state.every = Math.max(REFRESH_MS, 10 * exposed.renderMs);
       exposed.renders = (exposed.renders || 0) + 1;
       $("charts").dataset.rendered = String(exposed.renders);
     } catch (err) {
