@@ -92,7 +92,7 @@ def test_summary_matches_a_hand_computation(backend):
 def test_summary_agrees_with_the_reference(backend):
     rng = random.Random(7)
     changes = []
-    for i in range(150):
+    for i in range(80):
         status = rng.choice(["success", "success", "failure", "timeout", "canceled",
                              "running", "pending"])
         start = 5000.0 + rng.random() * 900
@@ -118,7 +118,7 @@ def test_summary_agrees_with_the_reference(backend):
         part["totals"]["runtime_seconds"] = pytest.approx(part["totals"]["runtime_seconds"])
         part["totals"]["cpu_seconds"] = pytest.approx(part["totals"]["cpu_seconds"])
     assert got == want
-    assert got["finished"] == sum(got["runtime"]["counts"]) > 50
+    assert got["finished"] == sum(got["runtime"]["counts"]) > 25
 
 
 def test_summary_of_a_function_without_started_jobs(backend):

@@ -1,6 +1,6 @@
 """What the Function page's charts and usage box read: the store's aggregates
 (``Store.job_summary``) with the Function's size, its usage and cost, and the timeline
-of its jobs packed into rows, in compact columns for 100,000 jobs."""
+of its jobs (``Store.job_timeline``) in compact columns, small enough for 100,000 jobs."""
 
 from __future__ import annotations
 
