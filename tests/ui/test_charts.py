@@ -200,3 +200,23 @@ def shoot(page, name: str, height: int | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     clip = {"x": 0, "y": 0, "width": 1366, "height": height} if height else None
     page.screenshot(path=str(folder / name), full_page=True, clip=clip)
+
+
+def test_login_token_in_the_browser(browser, run):
+    fn, server, _ = run
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        denied = page.goto(f"{server.url}functions/{fn.id}")
+        assert denied.status == 403 and "login token" in page.content()
+        # The printed URL: 200 after the redirect that sets the cookie and drops the token.
+        opened = page.goto(server.login_url)
+        assert opened.status == 200 and page.url == server.url
+        cookies = {c["name"]: c for c in context.cookies()}
+        assert cookies[server.cookie_name]["value"] == server.token
+        assert cookies[server.cookie_name]["httpOnly"] is True
+        page.goto(f"{server.url}functions/{fn.id}")
+        expect(page.locator("#charts")).to_have_attribute("data-rendered", "1")
+        expect(page.locator("#chart-timeline")).to_have_attribute("data-bars", str(N_JOBS))
+    finally:
+        context.close()
