@@ -257,8 +257,9 @@ class Worker:
                 sampler.add(reply["rss"])
         else:
             if outcome == "cancel":
-                self.store.update_job(jid, {"status": JobStatus.CANCELING.value},
-                                      expect={"status": JobStatus.CANCEL.value})
+                # The settle below starts from the record this leaves, sparing a read.
+                job = lifecycle.begin_canceling(self.backend, current or job,
+                                                self.worker_id) or job
             executor.kill()
             self.executor = None
         lines = executor.take_lines()
