@@ -142,8 +142,10 @@ class LogStore(Protocol):
              job_id: str) -> Iterator[tuple[float, str]]:
         """The records so far, in order."""
 
-    def seal(self, namespace: str, function_id: str, job_id: str) -> None:
-        """Write the log so far to the job's log blob (the job reached a terminal status)."""
+    def seal(self, namespace: str, function_id: str, job_id: str, written: bool = True) -> None:
+        """Write the log so far to the job's log blob (the job reached a terminal status).
+        ``written=False``: the caller knows no attempt of this run appended to the log, so
+        the store need not read the live log (an earlier run's blob is kept)."""
 
     def delete(self, namespace: str, function_id: str, job_id: str) -> None:
         """Remove a job's live log and its log blob."""

@@ -232,7 +232,88 @@ def rerun_job(backend: Backend, job: dict) -> dict | None:
     return record if change is not None else None
 
 
+# -- the hot path: the end of one attempt and the start of the next --------------------
+def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, outcome: str,
+                   fields: dict, result: tuple[bytes | None, dict] | None = None,
+                   claim_next: bool = False, log_written: bool = True
+                   ) -> tuple[dict | None, dict | None, dict | None]:
+    """End the attempt ``worker_id`` holds on ``job``: store the result of a returned
+    attempt (``result`` is its data and attributes), settle the job by the state machine,
+    and seal its log once it is terminal. Where the store settles and claims in one step
+    (``settle_and_claim``: the embedded backend), all of that is one write, which also
+    claims the worker's next job when ``claim_next``. ``log_written=False`` says no
+    attempt of this run wrote to the job's log (see ``LogStore.seal``).
+
+    Returns ``(settled record or None if the attempt was no longer the worker's, the next
+    job claimed or None, the Function record read with it or None)``.
+    """
+    ns, fid, jid = function["namespace"], function["id"], job["id"]
+    retries = int(function["retry_count"])
+    combined = getattr(backend.store, "settle_and_claim", None)
+    stage = getattr(backend.blobs, "staged_record", None)
+    sealed = getattr(backend.logs, "sealed_record", None)
+    if combined is None or stage is None or sealed is None:
+        combined = None
+    records: list[dict] = []
+    deletes: list[str] = []
+    if outcome == transitions.RETURNED and result is not None:
+        data, attrs = result
+        try:
+            if combined is None:
+                store_result(backend, ns, fid, jid, data, attrs)
+            elif data is not None:
+                records.append(stage(result_record(ns, fid, jid, attrs), data))
+            elif backend.blobs.path(result_blob_id(ns, fid, jid)).exists():
+                # A null result removes an earlier one (a rerun's); no file, no record.
+                deletes.append(result_blob_id(ns, fid, jid))
+        except Exception as exc:
+            outcome = transitions.FAILED
+            fields = dict(fields, error_reason=f"The result could not be stored: {exc}",
+                          exit_code=1)
+    if combined is None:
+        settled = settle_attempt(backend, job, worker_id, outcome, retries, fields)
+        if settled is not None and settled["status"] in transitions.TERMINAL:
+            backend.logs.seal(ns, fid, jid, written=log_written)
+        return settled, None, None
+    t = now()
+    claim = (dict(worker_id=worker_id, lease_seconds=LEASE_SECONDS,
+                  namespace_limit=NAMESPACE_ACTIVE_LIMIT, now=t) if claim_next else None)
+    after: dict = {}
+
+    def write(job_id: str, change: transitions.Change) -> dict | None:
+        blobs = list(records)
+        if change.status in transitions.TERMINAL:
+            blobs.append(sealed(ns, fid, jid))
+        settled, nxt, fn = combined(job_id, change.changes, change.expect, blobs, deletes,
+                                    claim)
+        after.update(next=nxt, function=fn)
+        return settled
+
+    settled, change = transitions.apply(backend.store.get_job, write, job, lambda current:
+                                        transitions.settle(current, worker_id, outcome, t,
+                                                           retries, fields))
+    if change is None:
+        return None, None, None
+    if deletes:
+        backend.blobs.delete(deletes)
+    return settled, after.get("next"), after.get("function")
+
+
 # -- results ----------------------------------------------------------------------------
+def result_record(namespace: str, function_id: str, job_id: str, attrs: dict) -> dict:
+    """The metadata of a job's result blob ``compute/{ns}/{fid}/{jid}``."""
+    return {
+        "id": result_blob_id(namespace, function_id, job_id), "namespace": namespace,
+        "name": f"{function_id}/{job_id}",
+        "storage_type": "compute", "storage_state": "available",
+        "description": attrs.get("description"),
+        "expires": attrs.get("expires"),
+        "extra_properties": attrs.get("extra_properties"),
+        "tags": attrs.get("tags"),
+        "owners": default_owners(namespace),
+    }
+
+
 def store_result(backend: Backend, namespace: str, function_id: str, job_id: str,
                  data: bytes | None, attrs: dict) -> None:
     """Write the result blob, or delete an earlier one for a null result."""
@@ -242,16 +323,8 @@ def store_result(backend: Backend, namespace: str, function_id: str, job_id: str
         if backend.blobs.get_record(blob_id) is not None:
             backend.blobs.delete([blob_id])
         return
-    record = {
-        "id": blob_id, "namespace": namespace, "name": f"{function_id}/{job_id}",
-        "storage_type": "compute", "storage_state": "available",
-        "description": attrs.get("description"),
-        "expires": attrs.get("expires"),
-        "extra_properties": attrs.get("extra_properties"),
-        "tags": attrs.get("tags"),
-        "owners": default_owners(namespace),
-    }
-    backend.blobs.put(record, data, overwrite=True)
+    backend.blobs.put(result_record(namespace, function_id, job_id, attrs), data,
+                      overwrite=True)
 
 
 def decode_result(data: bytes | None):

@@ -137,6 +137,13 @@ class FileBlobStore:
     def seal_file(self, record: dict) -> None:
         """Record metadata for data already written at ``path(record["id"])`` (job logs
         are appended there while the job runs)."""
+        record = self.sealed_record(record)
+        with self.db.transaction() as tx:
+            upsert_record(tx, record)
+
+    def sealed_record(self, record: dict) -> dict:
+        """The full record of data already at ``path(record["id"])``, for
+        :func:`upsert_record` in a transaction of the caller's."""
         path = self.path(record["id"])
         try:
             data = path.read_bytes()
@@ -145,12 +152,17 @@ class FileBlobStore:
         record = dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
                       href=str(path), modified=now())
         record.setdefault("created", record["modified"])
-        row = _new_row(record)
-        cols = ",".join(f'"{k}"' for k in row)
-        updates = ",".join(f'"{k}" = excluded."{k}"' for k in row if k not in ("id", "created"))
-        with self.db.transaction() as tx:
-            tx.execute(f"INSERT INTO blobs ({cols}) VALUES ({','.join('?' * len(row))}) "
-                       f"ON CONFLICT(id) DO UPDATE SET {updates}", list(row.values()))
+        return record
+
+    def staged_record(self, record: dict, data: bytes) -> dict:
+        """Write a blob's data in place (replacing any) and return its full record, for
+        :func:`upsert_record` in a transaction of the caller's: the data is there before
+        the record is."""
+        path = self.path(record["id"])
+        write_atomic(path, data)
+        stamp = now()
+        return dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
+                    href=str(path), created=record.get("created") or stamp, modified=stamp)
 
     def get_record(self, blob_id: str) -> dict | None:
         """Metadata of a blob that exists and has not expired."""
@@ -249,6 +261,16 @@ class FileBlobStore:
             self._object_path(key).unlink()
         except FileNotFoundError:
             pass
+
+
+def upsert_record(tx, record: dict) -> None:
+    """Insert or replace a blob record inside the transaction ``tx`` (its data is in
+    place already)."""
+    row = _new_row(record)
+    cols = ",".join(f'"{k}"' for k in row)
+    updates = ",".join(f'"{k}" = excluded."{k}"' for k in row if k not in ("id", "created"))
+    tx.execute(f"INSERT INTO blobs ({cols}) VALUES ({','.join('?' * len(row))}) "
+               f"ON CONFLICT(id) DO UPDATE SET {updates}", list(row.values()))
 
 
 def _decode_record(record: dict) -> dict:
