@@ -99,9 +99,14 @@ class BlobStore(Protocol):
     def get_record(self, blob_id: str) -> dict | None:
         """The blob's metadata, or None."""
 
-    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None) -> bytes:
+    def get_records(self, blob_ids: list[str]) -> dict[str, dict]:
+        """The metadata of those blobs that exist and have not expired, by id (read in
+        bulk: one request per 100 ids on AWS)."""
+
+    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None,
+                 record: dict | None = None) -> bytes:
         """The data, or the bytes ``start`` to ``end`` inclusive; ``NotFoundError`` if
-        there is none."""
+        there is none. ``record``, the blob's metadata as just read, spares reading it."""
 
     def update(self, blob_id: str, changes: dict) -> dict | None:
         """Change metadata fields; the updated record or None."""

@@ -185,6 +185,10 @@ class Job(Document):
             data = self._backend.blobs.get_data(blob_id)
         except NotFoundError:
             data = None
+        return self._decode_result(data, cast_type)
+
+    @staticmethod
+    def _decode_result(data: bytes | None, cast_type=None):
         if cast_type is not None:
             deserialize = getattr(cast_type, "deserialize", None)
             if not callable(deserialize):

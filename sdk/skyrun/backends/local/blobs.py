@@ -173,9 +173,26 @@ class FileBlobStore:
             return None
         return record
 
-    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None) -> bytes:
-        """The data, or bytes ``start``..``end`` inclusive."""
-        record = self.get_record(blob_id)
+    def get_records(self, blob_ids: list[str]) -> dict[str, dict]:
+        """The records of those blobs that exist and have not expired, by id."""
+        out: dict[str, dict] = {}
+        ids = list(dict.fromkeys(blob_ids))
+        conn = self.db.connection()
+        t = now()
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            for row in conn.execute(f"SELECT * FROM blobs WHERE id IN "
+                                    f"({','.join('?' * len(part))})", part):
+                record = _decode(row)
+                if record.get("expires") is None or record["expires"] > t:
+                    out[record["id"]] = record
+        return out
+
+    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None,
+                 record: dict | None = None) -> bytes:
+        """The data, or bytes ``start``..``end`` inclusive. ``record``: the blob's
+        record as just read (by ``get_records``), sparing a read of it."""
+        record = record if record is not None else self.get_record(blob_id)
         if record is None or record.get("storage_state") == "remote":
             raise NotFoundError(f"Blob {blob_id} does not exist")
         try:
