@@ -187,3 +187,38 @@ def test_rules_refuse_what_the_diagram_does_not_allow():
     assert transitions.begin_canceling(dict(running, status="cancel"), "other") is None
     with pytest.raises(ValueError, match="unknown attempt outcome"):
         transitions.settle(running, "w", "exploded", t, 0)
+
+
+def test_the_workers_settle_and_claim_loses_no_cancel(namespace, backend, monkeypatch):
+    # The worker's path (one write on the embedded backend: settle + blobs + next claim)
+    # meets a cancel landing after its read, as test_races does for the separate steps.
+    fn = function_record(namespace, retry_count=2)
+    first = job_record(backend, fn)
+    claimed = claim_as(backend, fn, "worker-a")
+    second = job_record(backend, fn)
+    store = backend.store
+    name = "settle_and_claim" if hasattr(store, "settle_and_claim") else "update_job"
+    original = getattr(store, name)
+    fired = []
+
+    def hooked(job_id, *args, **kwargs):
+        if not fired:
+            fired.append(job_id)
+            lifecycle.cancel_job(backend, store.get_job(first["id"]))
+        return original(job_id, *args, **kwargs)
+
+    monkeypatch.setattr(store, name, hooked)
+    store.update_function(fn["id"], {"status": "ready"})
+    settled, nxt, _ = lifecycle.finish_attempt(
+        backend, fn, claimed, "worker-a", transitions.FAILED,
+        {"error_reason": "E: x", "exit_code": 1}, claim_next=True)
+    store.update_function(fn["id"], {"status": "stopped"})
+    monkeypatch.undo()
+    assert fired
+    assert settled["status"] == "canceled"
+    assert store.get_job(first["id"])["status"] == "canceled"
+    if nxt is None:  # a store that claims separately
+        nxt = claim_as(backend, fn, "worker-a")
+    assert nxt["id"] == second["id"] and nxt["worker_id"] == "worker-a"
+    lifecycle.settle_success(backend, nxt, "worker-a", 0.1, None)
+    assert claim_as(backend, fn, "worker-b") is None  # the canceled job never runs again
