@@ -116,14 +116,14 @@ class ClaimsMixin:
 
         One index query yields up to CANDIDATES pending jobs, kept for this store's next
         claims of the Function (a candidate taken meanwhile by another worker only fails
-        its conditional write). A claim tries the oldest candidate first; after losing
-        one to another worker it picks among the rest at random, so that workers sharing
-        a queue spread over it instead of all racing for its head.
+        its conditional write). Candidates are tried oldest first; a claimer that loses
+        one to another worker shuffles the rest, so that workers sharing a queue spread
+        over it instead of all racing for its head.
         """
         now = round(now, 6)
         fresh = False
         candidates = self._claim_candidates.setdefault(function_id, [])
-        for attempt in range(CLAIM_ATTEMPTS):
+        for _ in range(CLAIM_ATTEMPTS):
             info = self._function_info(function_id, fresh)
             if info is None or info[0] != READY:
                 return None
@@ -132,7 +132,7 @@ class ClaimsMixin:
                 candidates.extend(self._pending(function_id))
                 if not candidates:
                     return None
-            item = candidates.pop(0 if attempt == 0 else random.randrange(len(candidates)))
+            item = candidates.pop(0)
             job = decode_item(item, JOB_SCHEMA)
             # What a claim writes is the state machine's; which job, and the limits, ours.
             change = transitions.claim(worker_id, now, lease_seconds)
@@ -155,7 +155,11 @@ class ClaimsMixin:
                 if "ConditionalCheckFailed" in codes[1:3]:
                     return None  # at maximum_concurrency or the namespace limit
                 if codes[3] == "ConditionalCheckFailed" or "TransactionConflict" in codes:
-                    continue  # taken by another worker, or changed: the next candidate
+                    # Taken by another worker, or changed. The other worker likely holds
+                    # the same candidates in the same order: shuffle ours, so that from
+                    # now on the two take different jobs instead of racing for each.
+                    random.shuffle(candidates)
+                    continue
                 raise
             self._remember_claim(item, claimed)
             return claimed
