@@ -1,20 +1,41 @@
 """``map()`` of 100,000 jobs on the embedded backend: seconds and the SDK's peak memory.
 
 Targets: at most 1 s and 200 MB. The Function is not started (auto_start=False), so the
-figure is the submission alone.
+figure is the submission alone. Beside it, in the same run: a bare ``executemany`` of as
+many rows of the same shape into skyrun's own schema, the floor of any submission.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import fresh_home, machine, noop  # noqa: E402
+
+
+def bare_insert_seconds(n: int) -> float:
+    """Seconds to insert ``n`` job rows (id, inputs as JSON text, dates) in one
+    ``executemany``, the table and indexes being skyrun's."""
+    from skyrun.backends.local.database import Database
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"{tmp}/bare.sqlite")
+        start = time.perf_counter()
+        t = time.time()
+        rows = [(f"ref-{i}", "f", "o:u", "ref", "pending", json.dumps([i]), "{}", t, 0, t)
+                for i in range(n)]
+        with db.transaction() as tx:
+            tx.executemany("INSERT INTO jobs (id, function_id, namespace, reference_id, "
+                           "status, args, kwargs, creation_date, execution_count, "
+                           "queued_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return time.perf_counter() - start
 
 
 def main() -> None:
@@ -43,6 +64,9 @@ def main() -> None:
     print(f"process peak RSS: {rss_after:.0f} MB (before map: {rss_before:.0f} MB; "
           f"target <= 200 MB)")
     print(f"Python allocations during map() of 10,000 jobs: {peak / 2**20:.1f} MB peak")
+    bare = bare_insert_seconds(args.n)
+    print(f"bare executemany of {args.n:,} rows of the same shape: {bare:.2f} s; "
+          f"ratio map() / bare: {elapsed / bare:.1f}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from skyrun.common.timeutil import now
 from skyrun.compute import lifecycle
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
 from skyrun.compute.statuses import FunctionStatus, JobStatus
+from skyrun.domain import transitions
 from skyrun_runtime.stats import Sampler
 from skyrun_runtime.supervisor import ExecutorProcess
 
@@ -91,6 +92,10 @@ class Worker:
                                   os.environ.get("SKYRUN_WORKER_IDLE_SECONDS", 60))
         self.executor: ExecutorProcess | None = None
         self.bundle_dir: str | None = None
+        #: The next job and the Function's record, when a settle claimed it.
+        self.next_job: dict | None = None
+        self.function: dict | None = None
+        self.log_written = True
 
     # -- setup --------------------------------------------------------------------------
     def _prepare_bundle(self, function: dict) -> str:
@@ -150,16 +155,23 @@ class Worker:
                 heartbeat = _Heartbeat(beat, self.worker_id, self.function_id,
                                        getattr(self.backend.launcher, "heartbeat_seconds", 5.0))
             while function is not None:
-                if function["status"] == FunctionStatus.READY.value:
-                    job = self.store.claim(self.function_id, self.worker_id,
-                                           lifecycle.LEASE_SECONDS, NAMESPACE_ACTIVE_LIMIT,
-                                           now())
-                else:
-                    job = None
+                # The settle of the last job may have claimed this one in the same write.
+                job, fresh = self.next_job, self.function
+                self.next_job = self.function = None
+                if job is None:
+                    fresh = None
+                    if function["status"] == FunctionStatus.READY.value:
+                        job = self.store.claim(self.function_id, self.worker_id,
+                                               lifecycle.LEASE_SECONDS, NAMESPACE_ACTIVE_LIMIT,
+                                               now())
                 if job is not None:
                     # The claim checked that the Function is ready; its other settings
-                    # are read again at most every `refresh` seconds.
-                    if time.monotonic() - checked >= refresh:
+                    # come with a combined settle and claim, or are read again at most
+                    # every `refresh` seconds.
+                    if fresh is not None:
+                        function = fresh
+                        checked = time.monotonic()
+                    elif time.monotonic() - checked >= refresh:
                         function = self.store.get_function(self.function_id) or function
                         checked = time.monotonic()
                     try:
@@ -215,6 +227,7 @@ class Worker:
         next_renew = start + lifecycle.LEASE_SECONDS / 4
         next_flush = start + LOG_FLUSH
         outcome, reply = None, None
+        wrote = False
         while True:
             if executor.replies.poll(WATCH_STEP):
                 try:
@@ -249,7 +262,9 @@ class Worker:
                     break
             if t >= next_flush:
                 next_flush = t + LOG_FLUSH
-                self.backend.logs.append(ns, fid, jid, executor.take_lines())
+                flushed = executor.take_lines()
+                wrote = wrote or bool(flushed)
+                self.backend.logs.append(ns, fid, jid, flushed)
         runtime = time.monotonic() - start
         if outcome == "reply":
             executor.wait_end_mark()
@@ -257,8 +272,9 @@ class Worker:
                 sampler.add(reply["rss"])
         else:
             if outcome == "cancel":
-                self.store.update_job(jid, {"status": JobStatus.CANCELING.value},
-                                      expect={"status": JobStatus.CANCEL.value})
+                # The settle below starts from the record this leaves, sparing a read.
+                job = lifecycle.begin_canceling(self.backend, current or job,
+                                                self.worker_id) or job
             executor.kill()
             self.executor = None
         lines = executor.take_lines()
@@ -269,52 +285,55 @@ class Worker:
             lines.append((time.time(), f"skyrun: the job ran past its timeout of {timeout} "
                                        "seconds and was killed"))
         self.backend.logs.append(ns, fid, jid, lines)
+        # Whether this run's log may hold lines: ours, or an earlier attempt's.
+        self.log_written = wrote or bool(lines) or int(job.get("execution_count") or 0) > 1
         cpu_seconds = reply.get("cpu_seconds", 0.0) if reply else 0.0
         stats = sampler.statistics(cpu_seconds, runtime, float(function["cpus"]), limit_bytes)
         self._settle(function, job, outcome, reply, runtime, stats, claimed, cold)
 
     def _settle(self, function, job, outcome, reply, runtime, stats, claimed, cold) -> None:
-        b, wid, ns, fid, jid = (self.backend, self.worker_id, function["namespace"],
-                                function["id"], job["id"])
-        retries = int(function["retry_count"])
+        fields = {"statistics": stats, "runtime": int(round(runtime))}
+        result = None
         if outcome == "reply":
-            extra = {"pull_time": int(round(reply.get("pull_time", 0))),
-                     "provisioning_time": int(round(max(0.0, reply["started"] - claimed)))
-                     if cold else 0}
+            fields.update(pull_time=int(round(reply.get("pull_time", 0))),
+                          provisioning_time=int(round(max(0.0, reply["started"] - claimed)))
+                          if cold else 0)
             if reply["outcome"] == "success":
-                try:
-                    lifecycle.store_result(b, ns, fid, jid, reply.get("data"),
-                                           reply.get("attrs") or {})
-                except Exception as exc:
-                    settled = lifecycle.settle_failure(
-                        b, job, wid, f"The result could not be stored: {exc}", 1, runtime,
-                        stats, retries, **extra)
-                else:
-                    settled = lifecycle.settle_success(b, job, wid, runtime, stats, **extra)
+                ended = transitions.RETURNED
+                fields.update(exit_code=0, error_reason=None)
+                result = (reply.get("data"), reply.get("attrs") or {})
             else:
-                settled = lifecycle.settle_failure(b, job, wid, reply["error_reason"],
-                                                   reply["exit_code"], runtime, stats, retries,
-                                                   **extra)
+                ended = transitions.FAILED
+                fields.update(error_reason=reply["error_reason"], exit_code=reply["exit_code"])
         elif outcome == "timeout":
-            settled = lifecycle.settle_timeout(b, job, wid, int(function["timeout"]), runtime,
-                                               stats)
+            ended = transitions.TIMED_OUT
+            fields.update(exit_code=137, error_reason=(
+                f"Job timed out: it ran longer than its timeout of {function['timeout']} "
+                f"seconds and was killed"))
         elif outcome == "cancel":
-            settled = lifecycle.settle_canceled(b, job, wid, runtime, stats)
+            ended = transitions.KILLED
+            fields.update(exit_code=137, error_reason="Job was canceled while running")
         elif outcome == "memory":
-            settled = lifecycle.settle_failure(
-                b, job, wid, f"Memory limit exceeded: the job used more than its memory "
-                             f"limit of {function['memory']} MB and was killed", 137, runtime, stats,
-                retries)
+            ended = transitions.FAILED
+            fields.update(exit_code=137, error_reason=(
+                f"Memory limit exceeded: the job used more than its memory limit of "
+                f"{function['memory']} MB and was killed"))
         elif outcome == "crashed":
-            settled = lifecycle.settle_failure(
-                b, job, wid, "The job's process died unexpectedly (it may have been killed "
-                             "by a signal)", 137, runtime, stats, retries)
+            ended = transitions.FAILED
+            fields.update(exit_code=137, error_reason=(
+                "The job's process died unexpectedly (it may have been killed by a signal)"))
         else:  # lost_claim: someone else settled it while we were not looking
-            settled = None
-        if settled is not None and settled["status"] in (
-                JobStatus.SUCCESS.value, JobStatus.FAILURE.value, JobStatus.TIMEOUT.value,
-                JobStatus.CANCELED.value):
-            b.logs.seal(ns, fid, jid)
+            return
+        _, self.next_job, fresh = lifecycle.finish_attempt(
+            self.backend, function, job, self.worker_id, ended, fields, result,
+            claim_next=self._wants_next_claim(function), log_written=self.log_written)
+        if fresh is not None:
+            self.function = fresh
+
+    def _wants_next_claim(self, function: dict) -> bool:
+        """Whether to claim the next job in the same write that settles this one (a job
+        claimed is sent to the executor at once)."""
+        return function.get("status") == FunctionStatus.READY.value
 
 
 def _executor_env() -> dict[str, str]:

@@ -112,9 +112,14 @@ class BlobStore(Protocol):
     def get_record(self, blob_id: str) -> dict | None:
         """The blob's metadata, or None."""
 
-    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None) -> bytes:
+    def get_records(self, blob_ids: list[str]) -> dict[str, dict]:
+        """The metadata of those blobs that exist and have not expired, by id (read in
+        bulk: one request per 100 ids on AWS)."""
+
+    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None,
+                 record: dict | None = None) -> bytes:
         """The data, or the bytes ``start`` to ``end`` inclusive; ``NotFoundError`` if
-        there is none."""
+        there is none. ``record``, the blob's metadata as just read, spares reading it."""
 
     def update(self, blob_id: str, changes: dict) -> dict | None:
         """Change metadata fields; the updated record or None."""
@@ -155,8 +160,10 @@ class LogStore(Protocol):
              job_id: str) -> Iterator[tuple[float, str]]:
         """The records so far, in order."""
 
-    def seal(self, namespace: str, function_id: str, job_id: str) -> None:
-        """Write the log so far to the job's log blob (the job reached a terminal status)."""
+    def seal(self, namespace: str, function_id: str, job_id: str, written: bool = True) -> None:
+        """Write the log so far to the job's log blob (the job reached a terminal status).
+        ``written=False``: the caller knows no attempt of this run appended to the log, so
+        the store need not read the live log (an earlier run's blob is kept)."""
 
     def delete(self, namespace: str, function_id: str, job_id: str) -> None:
         """Remove a job's live log and its log blob."""

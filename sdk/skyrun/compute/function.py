@@ -7,7 +7,7 @@ import uuid
 import warnings
 from collections.abc import Iterable, Iterator
 
-from skyrun.backends.ports import FUNCTION
+from skyrun.backends.ports import FUNCTION, chunks
 from skyrun.common.document import Attribute, Document
 from skyrun.common.search import BOOL, DATETIME, JSON, NUM, STR
 from skyrun.common.timeutil import now
@@ -390,7 +390,26 @@ class Function(Document):
         """``job.result(cast_type)`` of every ``success`` job."""
         self._require_saved("Cannot retrieve results for")  # at the call, not the first next()
         jobs = self.jobs.filter(Job.status == JobStatus.SUCCESS)
-        return (job.result(cast_type) for job in jobs)
+        return self._results(jobs, cast_type)
+
+    def _results(self, jobs, cast_type) -> Iterator:
+        # The result blobs' records are read 100 at a time (one BatchGetItem on AWS),
+        # then each result's data alone.
+        blobs = self._client.backend.blobs
+        ns = self._get("namespace")
+        for part in chunks(jobs, 100):
+            ids = [lifecycle.result_blob_id(job._record.get("namespace") or ns, self.id, job.id)
+                   for job in part]
+            records = blobs.get_records(ids)
+            for blob_id in ids:
+                record = records.get(blob_id)
+                data = None
+                if record is not None:
+                    try:
+                        data = blobs.get_data(blob_id, record=record)
+                    except NotFoundError:
+                        pass
+                yield Job._decode_result(data, cast_type)
 
     def results(self, cast_type=None) -> list:
         """The results of every ``success`` job, as a list."""

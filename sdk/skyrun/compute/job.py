@@ -29,6 +29,7 @@ from skyrun.compute.operations import (
 from skyrun.compute.search import scope_namespace, warn_deprecated
 from skyrun.compute.statistics import JobStatistics
 from skyrun.compute.statuses import ACTIVE, TERMINAL, JobStatus
+from skyrun.domain import transitions
 from skyrun.exceptions import ConflictError, NotFoundError
 
 
@@ -112,9 +113,9 @@ class Job(Document):
             a, k, e = encode_inputs(0, self._get("args"), self._get("kwargs"),
                                     self._get("environment"))
             changes.update(args=a, kwargs=k, environment=e)
-            record = self._backend.store.update_job(
-                self.id, changes, expect={"status": [s.value for s in JobStatus if s.value not in ACTIVE]})
-            if record is None:
+            record, change = lifecycle.transition(
+                self._backend, current, lambda job: transitions.edit_inputs(job, changes))
+            if record is not None and change is None:
                 raise ConflictError(f"Job {self.id} became active while it was being changed")
         else:
             record = self._backend.store.update_job(self.id, changes)
@@ -185,6 +186,10 @@ class Job(Document):
             data = self._backend.blobs.get_data(blob_id)
         except NotFoundError:
             data = None
+        return self._decode_result(data, cast_type)
+
+    @staticmethod
+    def _decode_result(data: bytes | None, cast_type=None):
         if cast_type is not None:
             deserialize = getattr(cast_type, "deserialize", None)
             if not callable(deserialize):

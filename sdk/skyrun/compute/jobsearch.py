@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from skyrun.backends.ports import JOB
 from skyrun.common.lazysearch import PAGE
 from skyrun.common.search import STR, And, Compare, Expression, In, SortKey
-from skyrun.common.timeutil import now
 from skyrun.compute import lifecycle
 from skyrun.compute.operations import cancel_record, check_accepts_jobs, delete_job_records
 from skyrun.compute.search import Search
@@ -72,15 +71,10 @@ class JobSearch(Search):
             functions[fid] = function
         out = []
         for page in self._pages(_RERUNNABLE):
-            t = now()
             for record in page:
                 if record["function_id"] not in functions:
                     continue  # became rerunnable after the check: left for the next call
-                updated = backend.store.update_job(record["id"], {
-                    "status": JobStatus.PENDING.value, "execution_count": 0, "failures": 0,
-                    "losses": 0, "error_reason": None, "exit_code": None, "runtime": None,
-                    "statistics": None, "queued_date": t,
-                }, expect={"status": record["status"]})
+                updated = lifecycle.rerun_job(backend, record)
                 if updated is not None:
                     out.append(self._model._from_record(updated, _client=self._client))
         for function in functions.values():

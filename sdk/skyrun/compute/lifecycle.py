@@ -13,13 +13,14 @@ from skyrun.backends.ports import Backend
 from skyrun.common.namespaces import default_owners
 from skyrun.common.timeutil import now
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
-from skyrun.compute.statuses import ACTIVE, FunctionStatus, JobStatus
+from skyrun.compute.statuses import ACTIVE, FunctionStatus
+from skyrun.domain import transitions
 
 # A claim lasts this long unless its worker renews it; an expired claim means the worker
 # was lost. Workers renew every LEASE_SECONDS / 4.
 LEASE_SECONDS = 10.0
 # A job whose worker is lost this many times in one run ends in failure.
-MAX_LOSSES = 4
+MAX_LOSSES = transitions.MAX_LOSSES
 # A worker whose claim is younger than this is not judged lost by a missing process
 # record (it may not be registered yet).
 CLAIM_GRACE_SECONDS = 5.0
@@ -116,36 +117,48 @@ def _reap(backend: Backend, function_id: str, live: set[str] | None) -> list[str
     return [j.get("worker_id") for j in lost.values()]
 
 
-# -- settling attempts ------------------------------------------------------------------
-def _base_end(job: dict, t: float, statistics: dict | None, runtime: float | None) -> dict:
-    changes = {"worker_id": None, "lease_expires": None}
+# -- status changes ---------------------------------------------------------------------
+# The rules are in skyrun.domain.transitions; these run them against a backend's store as
+# compare-and-sets (read, decide, write on condition, again if the job changed meanwhile).
+def _write(backend: Backend):
+    def write(job_id: str, change: transitions.Change) -> dict | None:
+        return backend.store.update_job(job_id, change.changes, expect=change.expect)
+    return write
+
+
+def transition(backend: Backend, job: dict, rule: transitions.Rule
+               ) -> tuple[dict | None, transitions.Change | None]:
+    """Apply ``rule`` to ``job`` (as read) through the backend's store; see
+    :func:`skyrun.domain.transitions.apply`."""
+    return transitions.apply(backend.store.get_job, _write(backend), job, rule)
+
+
+def _end_fields(statistics: dict | None, runtime: float | None, extra: dict) -> dict:
+    fields = dict(extra)
     if runtime is not None:
-        changes["runtime"] = int(round(runtime))
+        fields["runtime"] = int(round(runtime))
     if statistics is not None:
-        changes["statistics"] = statistics
-    return changes
+        fields["statistics"] = statistics
+    return fields
 
 
-def _terminal(changes: dict, status: JobStatus, t: float) -> dict:
-    changes["status"] = status.value
-    changes["last_completion_date"] = t
-    return changes
-
-
-def _requeue(changes: dict, t: float) -> dict:
-    changes["status"] = JobStatus.PENDING.value
-    changes["queued_date"] = t
-    return changes
+def settle_attempt(backend: Backend, job: dict, worker_id: str, outcome: str,
+                   retry_count: int, fields: dict) -> dict | None:
+    """Settle the attempt ``worker_id`` holds on ``job`` (the record its claim returned,
+    or any later read); the updated record, or None if the attempt is no longer its own."""
+    t = now()
+    record, change = transition(backend, job, lambda current: transitions.settle(
+        current, worker_id, outcome, t, retry_count, fields))
+    return record if change is not None else None
 
 
 def settle_success(backend: Backend, job: dict, worker_id: str, runtime: float,
                    statistics: dict | None, **extra) -> dict | None:
     """The attempt returned and its result is stored. ``extra`` holds more fields to
     write in the same update (timings)."""
-    t = now()
-    changes = _terminal(_base_end(job, t, statistics, runtime), JobStatus.SUCCESS, t)
-    changes.update(exit_code=0, error_reason=None, **extra)
-    return _apply(backend, job, changes, worker_id)
+    fields = _end_fields(statistics, runtime, extra)
+    fields.update(exit_code=0, error_reason=None)
+    return settle_attempt(backend, job, worker_id, transitions.RETURNED, 0, fields)
 
 
 def settle_failure(backend: Backend, job: dict, worker_id: str, reason: str, exit_code: int,
@@ -153,70 +166,154 @@ def settle_failure(backend: Backend, job: dict, worker_id: str, reason: str, exi
                    retry_count: int, **extra) -> dict | None:
     """The attempt raised, exited non-zero, or its result could not be stored: retry while
     attempts remain, else ``failure``. A job being canceled ends ``canceled``."""
-    t = now()
-    current = backend.store.get_job(job["id"]) or job
-    changes = _base_end(job, t, statistics, runtime)
-    changes.update(error_reason=reason, exit_code=exit_code, **extra)
-    failures = int(current.get("failures") or 0) + 1
-    changes["failures"] = failures
-    if current.get("status") in (JobStatus.CANCEL.value, JobStatus.CANCELING.value):
-        _terminal(changes, JobStatus.CANCELED, t)
-    elif failures < retry_count + 1:
-        _requeue(changes, t)
-    else:
-        _terminal(changes, JobStatus.FAILURE, t)
-    return _apply(backend, job, changes, worker_id)
+    fields = _end_fields(statistics, runtime, extra)
+    fields.update(error_reason=reason, exit_code=exit_code)
+    return settle_attempt(backend, job, worker_id, transitions.FAILED, retry_count, fields)
 
 
 def settle_timeout(backend: Backend, job: dict, worker_id: str, timeout: int,
                    runtime: float, statistics: dict | None) -> dict | None:
     """The attempt ran past ``timeout`` and was killed: ``timeout``, never retried."""
-    t = now()
-    changes = _terminal(_base_end(job, t, statistics, runtime), JobStatus.TIMEOUT, t)
-    changes.update(exit_code=137,
-                   error_reason=f"Job timed out: it ran longer than its timeout of {timeout} "
-                                f"seconds and was killed")
-    return _apply(backend, job, changes, worker_id)
+    fields = _end_fields(statistics, runtime, {})
+    fields.update(exit_code=137,
+                  error_reason=f"Job timed out: it ran longer than its timeout of {timeout} "
+                               f"seconds and was killed")
+    return settle_attempt(backend, job, worker_id, transitions.TIMED_OUT, 0, fields)
 
 
 def settle_canceled(backend: Backend, job: dict, worker_id: str, runtime: float | None,
                     statistics: dict | None) -> dict | None:
     """The attempt was killed because the job was canceled."""
-    t = now()
-    changes = _terminal(_base_end(job, t, statistics, runtime), JobStatus.CANCELED, t)
-    changes.update(exit_code=137, error_reason="Job was canceled while running")
-    return _apply(backend, job, changes, worker_id)
+    fields = _end_fields(statistics, runtime, {})
+    fields.update(exit_code=137, error_reason="Job was canceled while running")
+    return settle_attempt(backend, job, worker_id, transitions.KILLED, 0, fields)
+
+
+def begin_canceling(backend: Backend, job: dict, worker_id: str) -> dict | None:
+    """``cancel → canceling``: the worker is about to kill the attempt's process."""
+    record, change = transition(backend, job,
+                                lambda current: transitions.begin_canceling(current, worker_id))
+    return record if change is not None else None
 
 
 def settle_lost(backend: Backend, job: dict) -> dict | None:
-    """The job's worker is gone: requeue without using the retry allowance, up to
-    MAX_LOSSES losses in a run, then ``failure``."""
+    """The job's worker is gone (``job`` as the reaper read it): requeue without using the
+    retry allowance, up to MAX_LOSSES losses in a run, then ``failure``."""
     t = now()
-    losses = int(job.get("losses") or 0) + 1
-    changes = _base_end(job, t, None, None)
-    changes["losses"] = losses
-    worker = job.get("worker_id")
-    if job["status"] in (JobStatus.CANCEL.value, JobStatus.CANCELING.value):
-        _terminal(changes, JobStatus.CANCELED, t)
-    elif losses >= MAX_LOSSES:
-        _terminal(changes, JobStatus.FAILURE, t)
-        changes.update(error_reason=f"Worker lost: the job's worker ({worker}) stopped "
-                                    f"responding {losses} times in this run",
-                       exit_code=None)
-    else:
-        _requeue(changes, t)
-    return backend.store.update_job(job["id"], changes,
-                                    expect={"status": list(ACTIVE), "worker_id": worker})
+
+    def rule(current: dict) -> transitions.Change | None:
+        # Asked again after a failed write, the job must still be the attempt judged lost,
+        # and not renewed since by a worker that is alive after all.
+        if current is not job:
+            if not transitions.same_attempt(current, job):
+                return None
+            lease = current.get("lease_expires")
+            if lease != job.get("lease_expires") and (lease is None or lease >= t):
+                return None
+        return transitions.lose(current, t)
+
+    record, change = transition(backend, job, rule)
+    return record if change is not None else None
 
 
-def _apply(backend: Backend, job: dict, changes: dict, worker_id: str) -> dict | None:
-    # Only the worker that holds the claim may settle it: a worker judged lost that comes
-    # back must not overwrite the new attempt.
-    return backend.store.update_job(job["id"], changes,
-                                    expect={"status": list(ACTIVE), "worker_id": worker_id})
+def cancel_job(backend: Backend, job: dict) -> dict | None:
+    """Cancel one job as read: ``pending → canceled``, ``running → cancel``; returns the
+    record as it now is (unchanged for other statuses), or None if it is gone."""
+    t = now()
+    record, _ = transition(backend, job, lambda current: transitions.cancel(current, t))
+    return record
+
+
+def rerun_job(backend: Backend, job: dict) -> dict | None:
+    """``failure | timeout | canceled → pending``; the updated record, or None if the
+    job is not (or no longer) rerunnable."""
+    t = now()
+    record, change = transition(backend, job, lambda current: transitions.rerun(current, t))
+    return record if change is not None else None
+
+
+# -- the hot path: the end of one attempt and the start of the next --------------------
+def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, outcome: str,
+                   fields: dict, result: tuple[bytes | None, dict] | None = None,
+                   claim_next: bool = False, log_written: bool = True
+                   ) -> tuple[dict | None, dict | None, dict | None]:
+    """End the attempt ``worker_id`` holds on ``job``: store the result of a returned
+    attempt (``result`` is its data and attributes), settle the job by the state machine,
+    and seal its log once it is terminal. Where the store settles and claims in one step
+    (``settle_and_claim``: the embedded backend), all of that is one write, which also
+    claims the worker's next job when ``claim_next``. ``log_written=False`` says no
+    attempt of this run wrote to the job's log (see ``LogStore.seal``).
+
+    Returns ``(settled record or None if the attempt was no longer the worker's, the next
+    job claimed or None, the Function record read with it or None)``.
+    """
+    ns, fid, jid = function["namespace"], function["id"], job["id"]
+    retries = int(function["retry_count"])
+    combined = getattr(backend.store, "settle_and_claim", None)
+    stage = getattr(backend.blobs, "staged_record", None)
+    sealed = getattr(backend.logs, "sealed_record", None)
+    if combined is None or stage is None or sealed is None:
+        combined = None
+    records: list[dict] = []
+    deletes: list[str] = []
+    if outcome == transitions.RETURNED and result is not None:
+        data, attrs = result
+        try:
+            if combined is None:
+                store_result(backend, ns, fid, jid, data, attrs)
+            elif data is not None:
+                records.append(stage(result_record(ns, fid, jid, attrs), data))
+            elif backend.blobs.path(result_blob_id(ns, fid, jid)).exists():
+                # A null result removes an earlier one (a rerun's); no file, no record.
+                deletes.append(result_blob_id(ns, fid, jid))
+        except Exception as exc:
+            outcome = transitions.FAILED
+            fields = dict(fields, error_reason=f"The result could not be stored: {exc}",
+                          exit_code=1)
+    if combined is None:
+        settled = settle_attempt(backend, job, worker_id, outcome, retries, fields)
+        if settled is not None and settled["status"] in transitions.TERMINAL:
+            backend.logs.seal(ns, fid, jid, written=log_written)
+        return settled, None, None
+    t = now()
+    claim = (dict(worker_id=worker_id, lease_seconds=LEASE_SECONDS,
+                  namespace_limit=NAMESPACE_ACTIVE_LIMIT, now=t) if claim_next else None)
+    after: dict = {}
+
+    def write(job_id: str, change: transitions.Change) -> dict | None:
+        blobs = list(records)
+        if change.status in transitions.TERMINAL:
+            blobs.append(sealed(ns, fid, jid))
+        settled, nxt, fn = combined(job_id, change.changes, change.expect, blobs, deletes,
+                                    claim)
+        after.update(next=nxt, function=fn)
+        return settled
+
+    settled, change = transitions.apply(backend.store.get_job, write, job, lambda current:
+                                        transitions.settle(current, worker_id, outcome, t,
+                                                           retries, fields))
+    if change is None:
+        return None, None, None
+    if deletes:
+        backend.blobs.delete(deletes)
+    return settled, after.get("next"), after.get("function")
 
 
 # -- results ----------------------------------------------------------------------------
+def result_record(namespace: str, function_id: str, job_id: str, attrs: dict) -> dict:
+    """The metadata of a job's result blob ``compute/{ns}/{fid}/{jid}``."""
+    return {
+        "id": result_blob_id(namespace, function_id, job_id), "namespace": namespace,
+        "name": f"{function_id}/{job_id}",
+        "storage_type": "compute", "storage_state": "available",
+        "description": attrs.get("description"),
+        "expires": attrs.get("expires"),
+        "extra_properties": attrs.get("extra_properties"),
+        "tags": attrs.get("tags"),
+        "owners": default_owners(namespace),
+    }
+
+
 def store_result(backend: Backend, namespace: str, function_id: str, job_id: str,
                  data: bytes | None, attrs: dict) -> None:
     """Write the result blob, or delete an earlier one for a null result."""
@@ -226,16 +323,8 @@ def store_result(backend: Backend, namespace: str, function_id: str, job_id: str
         if backend.blobs.get_record(blob_id) is not None:
             backend.blobs.delete([blob_id])
         return
-    record = {
-        "id": blob_id, "namespace": namespace, "name": f"{function_id}/{job_id}",
-        "storage_type": "compute", "storage_state": "available",
-        "description": attrs.get("description"),
-        "expires": attrs.get("expires"),
-        "extra_properties": attrs.get("extra_properties"),
-        "tags": attrs.get("tags"),
-        "owners": default_owners(namespace),
-    }
-    backend.blobs.put(record, data, overwrite=True)
+    backend.blobs.put(result_record(namespace, function_id, job_id, attrs), data,
+                      overwrite=True)
 
 
 def decode_result(data: bytes | None):

@@ -7,7 +7,6 @@ import gzip
 
 from skyrun.backends.ports import JOB
 from skyrun.common.search import STR, Compare
-from skyrun.common.timeutil import now
 from skyrun.compute import lifecycle
 from skyrun.compute.statuses import ACTIVE, FunctionStatus, JobStatus
 from skyrun.exceptions import ConflictError, NotFoundError
@@ -43,20 +42,7 @@ def cancel_record(backend, record: dict | None) -> dict | None:
     """Cancel one job record; returns the record as it now is."""
     if record is None:
         return None
-    t = now()
-    if record["status"] == JobStatus.PENDING.value:
-        updated = backend.store.update_job(
-            record["id"], {"status": JobStatus.CANCELED.value, "last_completion_date": t},
-            expect={"status": JobStatus.PENDING.value})
-        if updated is not None:
-            return updated
-        record = backend.store.get_job(record["id"]) or record
-    if record["status"] == JobStatus.RUNNING.value:
-        updated = backend.store.update_job(record["id"], {"status": JobStatus.CANCEL.value},
-                                           expect={"status": JobStatus.RUNNING.value})
-        if updated is not None:
-            return updated
-    return backend.store.get_job(record["id"])
+    return lifecycle.cancel_job(backend, record)
 
 
 def delete_job_records(backend, records: list[dict], delete_results: bool) -> list[dict]:

@@ -150,9 +150,20 @@ class S3BlobStore:
         record = self._raw(blob_id)
         return None if record is None or _expired(record, now()) else record
 
-    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None) -> bytes:
-        """The data, or bytes ``start``..``end`` inclusive."""
-        record = self.get_record(blob_id)
+    def get_records(self, blob_ids: list[str]) -> dict[str, dict]:
+        """The records of those blobs that exist and have not expired, by id
+        (BatchGetItem, 100 ids a request)."""
+        keys = [key(id=i) for i in dict.fromkeys(blob_ids)]
+        t = now()
+        records = (decode_item(item, BLOB_SCHEMA)
+                   for item in dynamo.batch_get(self.dynamodb, self.table, keys))
+        return {r["id"]: r for r in records if not _expired(r, t)}
+
+    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None,
+                 record: dict | None = None) -> bytes:
+        """The data, or bytes ``start``..``end`` inclusive. ``record``: the blob's
+        record as just read (by ``get_records``), sparing a read of it."""
+        record = record if record is not None else self.get_record(blob_id)
         if record is None or record.get("storage_state") == "remote":
             raise NotFoundError(f"Blob {blob_id} does not exist")
         params = {"Bucket": self.bucket, "Key": blob_id}

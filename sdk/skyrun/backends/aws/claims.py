@@ -30,9 +30,11 @@ from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.errors import cancellation_codes, error_code
 from skyrun.backends.aws.items import JOB_SCHEMA, Expr, decode_item, key, number
 from skyrun.backends.records import ACTIVE_STATUSES
+from skyrun.domain import transitions
 
-#: How many pending jobs a claim reads from the index at a time.
-CANDIDATES = 10
+#: How many pending jobs a claim reads from the index at a time; later claims of the same
+#: store take the rest before querying again.
+CANDIDATES = 25
 CLAIM_ATTEMPTS = 12
 READY = "ready"
 
@@ -68,6 +70,7 @@ class ClaimsMixin:
     leases: str
     _claim_info: dict
     _claimed: dict
+    _claim_candidates: dict
 
     def _counter_moves(self, job: dict, delta: int) -> list[dict]:
         """Transaction items that add ``delta`` to the counters of a job's Function and
@@ -111,30 +114,32 @@ class ClaimsMixin:
               namespace_limit: int, now: float) -> dict | None:
         """Claim the oldest pending job of a ``ready`` Function within its limits.
 
-        The first attempt takes the oldest candidate; after losing it to another
-        worker, a claimer picks among the next candidates at random, so that many
-        workers spread over the queue instead of all racing for its head.
+        One index query yields up to CANDIDATES pending jobs, kept for this store's next
+        claims of the Function (a candidate taken meanwhile by another worker only fails
+        its conditional write). Candidates are tried oldest first; a claimer that loses
+        one to another worker shuffles the rest, so that workers sharing a queue spread
+        over it instead of all racing for its head.
         """
         now = round(now, 6)
         fresh = False
-        candidates: list[dict] = []
-        for attempt in range(CLAIM_ATTEMPTS):
+        candidates = self._claim_candidates.setdefault(function_id, [])
+        for _ in range(CLAIM_ATTEMPTS):
             info = self._function_info(function_id, fresh)
             if info is None or info[0] != READY:
                 return None
             status, maximum, namespace = info
             if not candidates:
-                candidates = self._pending(function_id)
+                candidates.extend(self._pending(function_id))
                 if not candidates:
                     return None
-            pick = 0 if attempt == 0 else random.randrange(len(candidates))
-            item = candidates.pop(pick)
+            item = candidates.pop(0)
             job = decode_item(item, JOB_SCHEMA)
-            changes = {"status": "running", "worker_id": worker_id,
-                       "lease_expires": round(now + lease_seconds, 6),
-                       "last_execution_date": now}
+            # What a claim writes is the state machine's; which job, and the limits, ours.
+            change = transitions.claim(worker_id, now, lease_seconds)
+            changes = change.changes
             claimed = dict(job, **changes)
-            claimed["execution_count"] = int(job.get("execution_count") or 0) + 1
+            for name, n in change.increments.items():
+                claimed[name] = int(job.get(name) or 0) + n
             try:
                 self.client.transact_write_items(TransactItems=self._claim_items(
                     item, job, changes, claimed, maximum, namespace, namespace_limit))
@@ -150,7 +155,11 @@ class ClaimsMixin:
                 if "ConditionalCheckFailed" in codes[1:3]:
                     return None  # at maximum_concurrency or the namespace limit
                 if codes[3] == "ConditionalCheckFailed" or "TransactionConflict" in codes:
-                    continue  # taken by another worker, or changed: the next candidate
+                    # Taken by another worker, or changed. The other worker likely holds
+                    # the same candidates in the same order: shuffle ours, so that from
+                    # now on the two take different jobs instead of racing for each.
+                    random.shuffle(candidates)
+                    continue
                 raise
             self._remember_claim(item, claimed)
             return claimed
@@ -183,8 +192,8 @@ class ClaimsMixin:
         j = Expr()
         revision = (f"{j.name('revision')} = {j.attr(item['revision'])}" if "revision" in item
                     else f"attribute_not_exists({j.name('revision')})")
-        condition = f"{j.name('status')} = {j.value('pending')} AND {revision}"
-        update = j.update(dict(changes, status_order=status_order("running", claimed)),
+        condition = f"{j.name('status')} = {j.value(transitions.PENDING)} AND {revision}"
+        update = j.update(dict(changes, status_order=status_order(changes["status"], claimed)),
                           add={"execution_count": 1, "revision": 1})
         claim = {"Update": {"TableName": self.jobs, "Key": key(id=job["id"]),
                             **j.params(condition, update)}}

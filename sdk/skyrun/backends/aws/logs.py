@@ -126,11 +126,12 @@ class CloudWatchLogStore:
             return
         yield from parse_records(data)
 
-    def seal(self, namespace: str, function_id: str, job_id: str) -> None:
+    def seal(self, namespace: str, function_id: str, job_id: str, written: bool = True) -> None:
         """Write the stream so far to the job's log blob (an empty blob for a job that
-        logged nothing, unless an earlier attempt's blob is there)."""
-        messages = self._stream_lines(function_id, job_id)
+        logged nothing, unless an earlier attempt's blob is there). ``written=False``
+        spares reading the stream (GetLogEvents): nothing was written to it in this run."""
         record = log_blob_record(namespace, function_id, job_id)
+        messages = self._stream_lines(function_id, job_id) if written else None
         if messages is None:
             self.blobs.create_empty(record)  # one write; an earlier blob is kept
             return

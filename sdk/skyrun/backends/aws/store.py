@@ -63,6 +63,8 @@ class DynamoStore(ClaimsMixin):
         self._claim_info: dict[str, tuple[str, int, str]] = {}
         #: Jobs claimed here, as the claim left them: ``({"revision": ...}, record)``.
         self._claimed: dict[str, tuple[dict, dict]] = {}
+        #: Pending jobs of a Function read by the last claim's query, not yet tried.
+        self._claim_candidates: dict[str, list[dict]] = {}
 
     # -- functions ----------------------------------------------------------------------
     def create_function(self, record: dict) -> None:

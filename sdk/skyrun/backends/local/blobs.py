@@ -137,6 +137,13 @@ class FileBlobStore:
     def seal_file(self, record: dict) -> None:
         """Record metadata for data already written at ``path(record["id"])`` (job logs
         are appended there while the job runs)."""
+        record = self.sealed_record(record)
+        with self.db.transaction() as tx:
+            upsert_record(tx, record)
+
+    def sealed_record(self, record: dict) -> dict:
+        """The full record of data already at ``path(record["id"])``, for
+        :func:`upsert_record` in a transaction of the caller's."""
         path = self.path(record["id"])
         try:
             data = path.read_bytes()
@@ -145,12 +152,17 @@ class FileBlobStore:
         record = dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
                       href=str(path), modified=now())
         record.setdefault("created", record["modified"])
-        row = _new_row(record)
-        cols = ",".join(f'"{k}"' for k in row)
-        updates = ",".join(f'"{k}" = excluded."{k}"' for k in row if k not in ("id", "created"))
-        with self.db.transaction() as tx:
-            tx.execute(f"INSERT INTO blobs ({cols}) VALUES ({','.join('?' * len(row))}) "
-                       f"ON CONFLICT(id) DO UPDATE SET {updates}", list(row.values()))
+        return record
+
+    def staged_record(self, record: dict, data: bytes) -> dict:
+        """Write a blob's data in place (replacing any) and return its full record, for
+        :func:`upsert_record` in a transaction of the caller's: the data is there before
+        the record is."""
+        path = self.path(record["id"])
+        write_atomic(path, data)
+        stamp = now()
+        return dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
+                    href=str(path), created=record.get("created") or stamp, modified=stamp)
 
     def get_record(self, blob_id: str) -> dict | None:
         """Metadata of a blob that exists and has not expired."""
@@ -161,9 +173,26 @@ class FileBlobStore:
             return None
         return record
 
-    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None) -> bytes:
-        """The data, or bytes ``start``..``end`` inclusive."""
-        record = self.get_record(blob_id)
+    def get_records(self, blob_ids: list[str]) -> dict[str, dict]:
+        """The records of those blobs that exist and have not expired, by id."""
+        out: dict[str, dict] = {}
+        ids = list(dict.fromkeys(blob_ids))
+        conn = self.db.connection()
+        t = now()
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            for row in conn.execute(f"SELECT * FROM blobs WHERE id IN "
+                                    f"({','.join('?' * len(part))})", part):
+                record = _decode(row)
+                if record.get("expires") is None or record["expires"] > t:
+                    out[record["id"]] = record
+        return out
+
+    def get_data(self, blob_id: str, start: int | None = None, end: int | None = None,
+                 record: dict | None = None) -> bytes:
+        """The data, or bytes ``start``..``end`` inclusive. ``record``: the blob's
+        record as just read (by ``get_records``), sparing a read of it."""
+        record = record if record is not None else self.get_record(blob_id)
         if record is None or record.get("storage_state") == "remote":
             raise NotFoundError(f"Blob {blob_id} does not exist")
         try:
@@ -249,6 +278,16 @@ class FileBlobStore:
             self._object_path(key).unlink()
         except FileNotFoundError:
             pass
+
+
+def upsert_record(tx, record: dict) -> None:
+    """Insert or replace a blob record inside the transaction ``tx`` (its data is in
+    place already)."""
+    row = _new_row(record)
+    cols = ",".join(f'"{k}"' for k in row)
+    updates = ",".join(f'"{k}" = excluded."{k}"' for k in row if k not in ("id", "created"))
+    tx.execute(f"INSERT INTO blobs ({cols}) VALUES ({','.join('?' * len(row))}) "
+               f"ON CONFLICT(id) DO UPDATE SET {updates}", list(row.values()))
 
 
 def _decode_record(record: dict) -> dict:

@@ -47,9 +47,15 @@ class FileLogStore:
                     break  # a record being written right now
                 yield parse_record(line)
 
-    def seal(self, namespace: str, function_id: str, job_id: str) -> None:
-        """Record the log blob's metadata (the data is already in place)."""
+    def seal(self, namespace: str, function_id: str, job_id: str, written: bool = True) -> None:
+        """Record the log blob's metadata (the data is already in place; reading its
+        size costs no more than knowing nothing was written)."""
         self.blobs.seal_file(log_blob_record(namespace, function_id, job_id))
+
+    def sealed_record(self, namespace: str, function_id: str, job_id: str) -> dict:
+        """The log blob's full record, for a transaction that seals it with its job's
+        settle (see ``SQLiteStore.settle_and_claim``)."""
+        return self.blobs.sealed_record(log_blob_record(namespace, function_id, job_id))
 
     def delete(self, namespace: str, function_id: str, job_id: str) -> None:
         """Remove a job's log blob and file."""

@@ -10,6 +10,7 @@ from skyrun.backends.local.database import Database
 from skyrun.backends.ports import FUNCTION, JOB, JSONText
 from skyrun.backends.records import FUNCTION_COLUMNS, JOB_COLUMNS
 from skyrun.common.search import Expression, SortKey
+from skyrun.domain import transitions
 from skyrun.exceptions import ConflictError
 
 ACTIVE = ("running", "cancel", "canceling")
@@ -223,33 +224,47 @@ class SQLiteStore:
         The Function's ``maximum_concurrency`` is read in the same transaction, so a
         change applies to the very next claim.
         """
-        now = round(now, 6)  # stored instants are kept to the microsecond (timeutil)
         conn = self.db.connection()
         # A cheap read first: most idle polls end here without taking the write lock.
         if conn.execute("SELECT 1 FROM jobs WHERE function_id = ? AND status = 'pending' "
                         "LIMIT 1", (function_id,)).fetchone() is None:
             return None
         with self.db.transaction() as tx:
-            fn = tx.execute("SELECT status, maximum_concurrency, namespace FROM functions "
-                            "WHERE id = ?", (function_id,)).fetchone()
-            if fn is None or fn["status"] != "ready":
-                return None
-            active = tx.execute(f"SELECT count(*) FROM jobs WHERE function_id = ? "
-                                f"AND status IN {_ACTIVE_SQL}", (function_id,)).fetchone()[0]
-            if active >= fn["maximum_concurrency"]:
-                return None
-            in_namespace = tx.execute(f"SELECT count(*) FROM jobs WHERE namespace = ? "
-                                      f"AND status IN {_ACTIVE_SQL}",
-                                      (fn["namespace"],)).fetchone()[0]
-            if in_namespace >= namespace_limit:
-                return None
-            row = tx.execute(
-                "UPDATE jobs SET status = 'running', worker_id = ?, lease_expires = ?, "
-                "execution_count = coalesce(execution_count, 0) + 1, last_execution_date = ? "
-                "WHERE seq = (SELECT seq FROM jobs WHERE function_id = ? AND status = 'pending' "
-                "ORDER BY queued_date LIMIT 1) RETURNING *",
-                (worker_id, now + lease_seconds, now, function_id)).fetchone()
-        return _decode_job(row)
+            job, _ = _claim_in(tx, function_id, worker_id, lease_seconds, namespace_limit, now)
+        return job
+
+    def settle_and_claim(self, job_id: str, changes: dict, expect: dict,
+                         blob_records: list[dict], delete_blobs: list[str],
+                         claim: dict | None) -> tuple[dict | None, dict | None, dict | None]:
+        """One write transaction for the end of an attempt and the start of the next.
+
+        Applies ``changes`` to the job if it matches ``expect`` (else nothing at all is
+        written and ``(None, None, None)`` returned); records the blobs of
+        ``blob_records`` (their data is in place already: the job's result and sealed
+        log) and removes the records of ``delete_blobs``; then, if ``claim`` holds the
+        arguments of :meth:`claim` but ``function_id``, claims the next job of the same
+        Function. Returns ``(settled job, next claimed job or None, the Function record
+        as read in the transaction)``; the caller removes the data of deleted blobs.
+        """
+        from skyrun.backends.local.blobs import upsert_record
+
+        row_values = _encode(changes, _JOB_JSON)
+        sets = ", ".join(f'"{k}" = ?' for k in row_values)
+        cond, cond_params = _condition(expect)
+        with self.db.transaction() as tx:
+            row = tx.execute(f"UPDATE jobs SET {sets} WHERE id = ?{cond} RETURNING *",
+                             [*row_values.values(), job_id, *cond_params]).fetchone()
+            if row is None:
+                return None, None, None
+            settled = _decode_job(row)
+            for record in blob_records:
+                upsert_record(tx, record)
+            for blob_id in delete_blobs:
+                tx.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+            claimed = function = None
+            if claim is not None:
+                claimed, function = _claim_in(tx, settled["function_id"], **claim)
+        return settled, claimed, function
 
     def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
         """Extend the lease if ``worker_id`` still holds it."""
@@ -287,6 +302,34 @@ class SQLiteStore:
             row = tx.execute(f"UPDATE {table} SET {sets} WHERE id = ?{cond} RETURNING *",
                              [*row_values.values(), key, *cond_params]).fetchone()
         return decode(row)
+
+
+def _claim_in(tx, function_id: str, worker_id: str, lease_seconds: float,
+              namespace_limit: int, now: float) -> tuple[dict | None, dict | None]:
+    """Claim inside ``tx``: ``(claimed job or None, the Function record or None)``."""
+    fn = _decode_function(tx.execute("SELECT * FROM functions WHERE id = ?",
+                                     (function_id,)).fetchone())
+    if fn is None or fn["status"] != "ready":
+        return None, fn
+    active = tx.execute(f"SELECT count(*) FROM jobs WHERE function_id = ? "
+                        f"AND status IN {_ACTIVE_SQL}", (function_id,)).fetchone()[0]
+    if active >= fn["maximum_concurrency"]:
+        return None, fn
+    in_namespace = tx.execute(f"SELECT count(*) FROM jobs WHERE namespace = ? "
+                              f"AND status IN {_ACTIVE_SQL}", (fn["namespace"],)).fetchone()[0]
+    if in_namespace >= namespace_limit:
+        return None, fn
+    # What a claim writes is the state machine's; which job, and the limits, are ours.
+    change = transitions.claim(worker_id, round(now, 6), lease_seconds)
+    values = _encode(change.changes, _JOB_JSON)
+    sets = [f'"{k}" = ?' for k in values]
+    sets += [f'"{k}" = coalesce("{k}", 0) + {int(n)}' for k, n in change.increments.items()]
+    cond, cond_params = _condition(change.expect)
+    row = tx.execute(
+        f"UPDATE jobs SET {', '.join(sets)} WHERE seq = (SELECT seq FROM jobs "
+        f"WHERE function_id = ?{cond} ORDER BY queued_date LIMIT 1) RETURNING *",
+        [*values.values(), function_id, *cond_params]).fetchone()
+    return _decode_job(row), fn
 
 
 def _job_rows(records: list[dict], cols: list[str]) -> list[tuple]:
