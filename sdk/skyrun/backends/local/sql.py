@@ -16,7 +16,16 @@ from skyrun.common.search import (
 )
 
 _RANGE = ("<", "<=", ">", ">=")
+#: The SQL function that lowers text as Python's ``str.lower`` does: SQLite's own
+#: ``lower()`` knows only ASCII, so ``ilike("É%")`` would miss ``"éa"``. Every connection
+#: registers it (see ``database.py``).
+LOWER = "skyrun_lower"
 _OPS = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def lower(value):
+    """``LOWER`` in Python: text lowered, anything else as it is."""
+    return value.lower() if isinstance(value, str) else value
 
 
 def where(expr: Expression | None, columns: set[str]) -> tuple[str, list]:
@@ -106,7 +115,7 @@ def _compile(expr: Expression, columns: set[str], params: list) -> str:
 def _like(col: str, expr: Like, params: list, each: str | None) -> str:
     params.append(expr.pattern)
     if expr.ignore_case:
-        test = f"lower({col}) LIKE lower(?)"
+        test = f"{LOWER}({col}) LIKE {LOWER}(?)"
     else:
         # SQLite's LIKE ignores ASCII case; GLOB does not, so translate the pattern.
         params[-1] = _like_to_glob(expr.pattern)
