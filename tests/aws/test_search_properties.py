@@ -34,7 +34,7 @@ from skyrun.compute.search import scope_namespace
 from tests.properties import property_settings
 
 #: Each example stores up to 10 records and runs 1 to 4 searches on both stores.
-SETTINGS = property_settings(60)
+SETTINGS = property_settings(50)
 
 STATUSES = ["pending", "running", "cancel", "canceling", "success", "failure", "timeout",
             "canceled"]
