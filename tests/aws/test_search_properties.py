@@ -1,16 +1,12 @@
-"""The search DSL means the same on every store (property-based).
+"""The search DSL means the same on every store (property-based): jobs.
 
 Random job records go into the local store (SQLite: the compiled SQL) and the DynamoDB
 store (on moto: the query planner, then the Python evaluator), and random filters, sorts,
-limits and offsets must give the same ids from both as from the plain reference below,
-which follows API.md section 5 and knows nothing of either store:
-
-* a null value matches only ``isnull``; on the list ``tags``, ``==`` means contains, ``!=``
-  does not contain, ``in_`` contains any of, and ``prefix``/``like`` any element;
-* ``like`` has the SQL wildcards ``%`` and ``_``; ``ilike`` ignores case;
-* sorting puts nulls last ascending and first descending; records no key separates keep
-  their order of creation (the records are stored in that order, so that both stores'
-  tie-breaks, the row order and (creation date, id number), agree with it).
+limits and offsets must give the same ids (and counts) from both as from the plain
+reference of ``tests/search_reference.py``, which follows API.md section 5 and knows
+nothing of either store. Records that no sort key separates keep their order of
+creation: the records are stored in that order, so that both stores' tie-breaks (the row
+order; creation date then id number) agree with it.
 
 Each example stores a few records in a namespace of its own (with two Functions), then
 runs several searches, each scoped the way the SDK or a store lookup scopes it: the
@@ -20,7 +16,6 @@ ids (a record read back), so that every lookup path of the planner is exercised.
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import pytest
@@ -31,6 +26,7 @@ from skyrun.backends.ports import JOB
 from skyrun.common.search import SortKey
 from skyrun.compute import Job
 from skyrun.compute.search import scope_namespace
+from tests import search_reference as reference
 from tests.properties import property_settings
 
 #: Each example stores up to 10 records and runs 1 to 4 searches on both stores.
@@ -86,7 +82,8 @@ def stored_records(drafts: list[dict], namespace: str, function_ids: list[str]):
 # -- filters: a small tree of tuples, turned into the DSL and evaluated by the reference --
 # ("cmp", name, op, value) | ("in", name, values) | ("prefix", name, text)
 # | ("like", name, pattern, ignore_case) | ("null", name, negate) | ("and"|"or", a, b)
-OPS = ["==", "!=", "<", "<=", ">", ">="]
+OPS = list(reference.OPS)
+LISTS = ("tags",)
 PATTERN = st.text(alphabet=TAG_CHARS + "%_", min_size=0, max_size=4)
 
 
@@ -125,88 +122,14 @@ def filters(ids, function_ids):
         max_leaves=4)
 
 
-def to_dsl(tree):
+def job_dsl(tree):
     """The expression the SDK builds for ``tree``."""
-    kind = tree[0]
-    if kind in ("and", "or"):
-        left, right = to_dsl(tree[1]), to_dsl(tree[2])
-        return (left & right) if kind == "and" else (left | right)
-    if tree[1] == "namespace":
-        return scope_namespace(tree[3])  # the SDK's own scope; Job has no such attribute
-    prop = getattr(Job, tree[1])
-    if kind == "cmp":
-        op, value = tree[2], tree[3]
-        return {"==": prop.__eq__, "!=": prop.__ne__, "<": prop.__lt__, "<=": prop.__le__,
-                ">": prop.__gt__, ">=": prop.__ge__}[op](value)
-    if kind == "in":
-        return prop.in_(tree[2])
-    if kind == "prefix":
-        return prop.startswith(tree[2])
-    if kind == "like":
-        return prop.ilike(tree[2]) if tree[3] else prop.like(tree[2])
-    return prop.isnotnull if tree[2] else prop.isnull
+    def namespace(leaf):
+        if leaf[1] == "namespace":
+            return scope_namespace(leaf[3])  # the SDK's own scope; Job has no such field
+        return None
 
-
-def like_regex(pattern: str) -> str:
-    return "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-
-
-def scalar_holds(op: str, value, wanted) -> bool:
-    if value is None or wanted is None:
-        return False
-    return {"==": value == wanted, "!=": value != wanted, "<": value < wanted,
-            "<=": value <= wanted, ">": value > wanted, ">=": value >= wanted}[op]
-
-
-def reference_match(tree, record: dict) -> bool:
-    """API.md section 5, in plain Python."""
-    kind = tree[0]
-    if kind == "and":
-        return reference_match(tree[1], record) and reference_match(tree[2], record)
-    if kind == "or":
-        return reference_match(tree[1], record) or reference_match(tree[2], record)
-    name = tree[1]
-    value = record[name]
-    if kind == "null":
-        return (value is not None) if tree[2] else (value is None)
-    is_list = name == "tags"
-    if kind == "cmp":
-        op, wanted = tree[2], tree[3]
-        if is_list:
-            if op == "==":
-                return wanted in value
-            if op == "!=":
-                return wanted not in value
-            return any(scalar_holds(op, v, wanted) for v in value)
-        return scalar_holds(op, value, wanted)
-    if kind == "in":
-        if is_list:
-            return any(v in value for v in tree[2])
-        return value is not None and any(value == w for w in tree[2] if w is not None)
-    items = value if is_list else [value]
-    if kind == "prefix":
-        return any(v is not None and v.startswith(tree[2]) for v in items)
-    pattern, ignore_case = tree[2], tree[3]
-    if ignore_case:
-        return any(v is not None and re.fullmatch(like_regex(pattern.lower()), v.lower(),
-                                                  re.DOTALL) for v in items)
-    return any(v is not None and re.fullmatch(like_regex(pattern), v, re.DOTALL)
-               for v in items)
-
-
-def reference_sort(records: list[dict], keys: list[tuple[str, bool]]) -> list[dict]:
-    """Stable sorts from the last key to the first, over the order of creation."""
-    out = list(records)
-    for name, descending in reversed(keys):
-        present = [r for r in out if r[name] is not None]
-        missing = [r for r in out if r[name] is None]
-        present.sort(key=lambda r: r[name], reverse=descending)
-        if descending:
-            # reverse=True keeps ties in order too, but the nulls come first.
-            out = missing + present
-        else:
-            out = present + missing
-    return out
+    return reference.to_dsl(tree, lambda name: getattr(Job, name), namespace)
 
 
 # -- the property --------------------------------------------------------------------------
@@ -263,10 +186,6 @@ def scenarios(draw):
     return reference_id, records, searches
 
 
-def page(items: list, limit: int | None, offset: int) -> list:
-    return items[offset:] if limit is None else items[offset:offset + limit]
-
-
 @pytest.fixture(scope="module")
 def stores(local_backend, aws_backend):
     return {"local": local_backend.store, "aws": aws_backend.store}
@@ -289,9 +208,10 @@ def test_search_matches_the_reference_on_both_stores(stores, scenario):
         if records:
             store.insert_jobs(reference_id, [dict(r) for r in records])
     for tree, keys, limit, offset in searches:
-        expected_all = reference_sort([r for r in records if reference_match(tree, r)], keys)
-        expected = [r["id"] for r in page(expected_all, limit, offset)]
-        where = to_dsl(tree)
+        expected_all = reference.sort([r for r in records
+                                       if reference.matches(tree, r, LISTS)], keys)
+        expected = [r["id"] for r in reference.page(expected_all, limit, offset)]
+        where = job_dsl(tree)
         sort = [SortKey(name, descending) for name, descending in keys]
         for name, store in stores.items():
             found = [r["id"] for r in store.query(JOB, where, sort, limit=limit,
