@@ -63,6 +63,36 @@ def test_new_blob_defaults(namespace):
         Blob(name="x", colour="red")
 
 
+def test_explicit_id_is_kept_as_given(namespace):
+    """An id names its namespace whole, whatever the caller's org (issue 14, item 5)."""
+    user = namespace.auth.namespace
+    other = f"someorg:{user}"
+    blob = Blob(name="b", id=f"data/{other}/b", storage_type="data")
+    assert blob.id == f"data/{other}/b" and blob.namespace == other and blob.name == "b"
+    assert blob.owners == [f"user:{other}", "org:someorg"]
+    blob.upload_data(b"x")
+    assert blob.id == f"data/{other}/b" and blob.namespace == other
+    assert Blob.get(id=f"data/{other}/b").namespace == other
+    assert Blob.get_data(id=f"data/{other}/b") == b"x"
+    assert Blob.exists(id=f"data/{other}/b")
+    # save() of a record without data keeps it too, for any storage type.
+    Blob(id=f"logs/{other}/f/j", href="s3://elsewhere").save()
+    assert Blob.get(id=f"logs/{other}/f/j").namespace == other
+    # A namespace in the id that happens to start with the caller's org is kept as well.
+    assert Blob(id=f"data/test:{user}:x/c").namespace == f"test:{user}:x"
+    # A namespace given with the id agrees with it as given or as qualified.
+    assert Blob(id=f"data/{other}/c", namespace=other).namespace == other
+    assert Blob(id=f"data/test:p{user}/c", namespace=f"p{user}").namespace == f"test:p{user}"
+    with pytest.raises(ValueError, match="conflicts with namespace='elsewhere'"):
+        Blob(id=f"data/{other}/c", namespace="elsewhere")
+    with pytest.raises(ValueError, match="conflicts with name='d'"):
+        Blob(id=f"data/{other}/c", name="d")
+    # Only a namespace given on its own gets the caller's org, as Blob.namespace_id says.
+    assert Blob(name="c", namespace=f"p{user}").id == f"data/test:p{user}/c"
+    assert Blob.delete_many([f"data/{other}/b", f"logs/{other}/f/j"]) == [
+        f"data/{other}/b", f"logs/{other}/f/j"]
+
+
 # -- creating ---------------------------------------------------------------------------
 def test_upload_data_then_save_is_noop_and_second_upload_conflicts(namespace):
     blob = Blob(name="greeting", description="d", tags=["t"]).upload_data("hello")

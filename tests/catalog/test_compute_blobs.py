@@ -10,7 +10,7 @@ import pytest
 from skyrun.auth import Auth
 from skyrun.catalog import Blob, StorageType
 from skyrun.catalog import properties as p
-from skyrun.compute import ComputeClient, Function, JobStatus
+from skyrun.compute import ComputeClient, Function, Job, JobStatus
 
 PNG = b"\x89PNG\r\n\x1a\n-not-really"
 
@@ -76,6 +76,10 @@ def test_results_and_logs_are_blobs(acme):
     assert blob.data() == PNG and blob.state == "saved"
     assert blob.owners == [f"user:{ns}", "org:acme"]
     assert Blob.search().filter(p.namespace == ns).filter(p.extra_properties.k == 1).count() == 1
+    # A caller of another org reads the result blob under the Function's namespace.
+    zeta = ComputeClient(auth=Auth(org="zeta", user="Z"))
+    foreign = Job.get(jobs[3].id, client=zeta).result_blob()
+    assert foreign is not None and foreign.id == f"compute/{ns}/{fid}/{jobs[3].id}"
     tagged = jobs[4].result_blob(catalog_client=acme)
     assert tagged.data() == b"null" and tagged.tags == ["t"]
     assert [b.name for b in results.filter(p.tags == "t")] == [f"{fid}/{jobs[4].id}"]

@@ -35,8 +35,9 @@ class Blob(Document):
     ``Blob(name=None, namespace=None, storage_type=StorageType.DATA, client=None,
     **attrs)`` makes an unsaved blob; ``upload``, ``upload_data`` or ``save`` store it.
     ``namespace`` goes through ``Blob.namespace_id`` and defaults to the caller's
-    ``"org:user"``; ``owners`` defaults to ``["user:<namespace>", "org:<org>"]``. Field
-    limits are checked when the blob is stored (``ValidationError``).
+    ``"org:user"``; an explicit ``id`` is kept exactly as given, its namespace included.
+    ``owners`` defaults to ``["user:<namespace>", "org:<org>"]``. Field limits are
+    checked when the blob is stored (``ValidationError``).
     """
 
     # A deleted blob still answers ``delete()`` (with NotFoundError), as the original does.
@@ -69,10 +70,15 @@ class Blob(Document):
                  id: str | None = None, **attrs):
         self._client = ComputeClient.resolve(client)
         if id is not None:
-            storage_type, namespace, name = _split_id(id, storage_type, namespace, name)
+            # An explicit id is kept exactly as given, namespace included, as
+            # ``Blob.get(id=...)`` keeps it: only a bare ``namespace=`` is qualified.
+            storage_type, namespace, name = _split_id(id, storage_type, namespace, name,
+                                                      self._client)
+        else:
+            namespace = self.namespace_id(namespace, self._client)
         super().__init__(**attrs)
         self.storage_type = StorageType.DATA if storage_type is None else storage_type
-        self.namespace = self.namespace_id(namespace, self._client)
+        self.namespace = namespace
         if name is not None:
             self.name = name
         for key in _LISTS:
@@ -165,7 +171,6 @@ class Blob(Document):
         if self._get("storage_state") is None or data is not None:
             self._set("storage_state", (StorageState.AVAILABLE if data is not None
                                         else StorageState.REMOTE).value)
-        self._set("namespace", self.namespace_id(self._get("namespace"), self._client))
         values = {name: self._get(name) for name in FIELDS}
         check(values)
         if data is None and values["storage_state"] == StorageState.AVAILABLE.value:
@@ -338,16 +343,19 @@ def _normalized(record: dict) -> dict:
     return record
 
 
-def _split_id(blob_id: str, storage_type, namespace, name):
-    """``(storage_type, namespace, name)`` of an id, checked against given parts."""
+def _split_id(blob_id: str, storage_type, namespace, name, client):
+    """``(storage_type, namespace, name)`` of an id, checked against given parts. The
+    parts are the id's own; a given ``namespace`` agrees with the id when it is the id's
+    namespace as given or as ``Blob.namespace_id`` qualifies it."""
     parts = blob_id.split("/", 2) if isinstance(blob_id, str) else []
     if len(parts) != 3 or not all(parts):
         raise ValueError(f"Invalid blob id {blob_id!r}: expected "
                          "'<storage_type>/<namespace>/<name>'")
-    given = {"name": name, "namespace": namespace}
-    for key, value in zip(("namespace", "name"), parts[1:], strict=True):
-        if given[key] is not None and given[key] != value:
-            raise ValueError(f"Blob id {blob_id!r} conflicts with {key}={given[key]!r}")
+    if namespace is not None and namespace != parts[1] and (
+            Blob.namespace_id(namespace, client) != parts[1]):
+        raise ValueError(f"Blob id {blob_id!r} conflicts with namespace={namespace!r}")
+    if name is not None and name != parts[2]:
+        raise ValueError(f"Blob id {blob_id!r} conflicts with name={name!r}")
     return parts[0], parts[1], parts[2]
 
 

@@ -278,11 +278,13 @@ def names(expr: Expression | None) -> set[str]:
 def _like_match(value: str, pattern: str, ignore_case: bool) -> bool:
     import re
 
+    if ignore_case:
+        # Lowered as the SQL stores lower (str.lower), not re.IGNORECASE's own folding.
+        value, pattern = value.lower(), pattern.lower()
     regex = "".join(
         ".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern
     )
-    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-    return re.fullmatch(regex, value, flags) is not None
+    return re.fullmatch(regex, value, re.DOTALL) is not None
 
 
 def _scalar_ok(op: str, left, right) -> bool:

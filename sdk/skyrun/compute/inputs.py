@@ -15,10 +15,44 @@ _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=True, separators=(",", "
 
 def _encode(index: int, what: str, value) -> JSONText:
     try:
-        return JSONText(_dumps(value))
+        text = _dumps(value)
+        # JSON turns dict keys 1, None, True into "1", "null", "true": the job would get
+        # other inputs than were given, so such keys are refused. Only text with an
+        # object in it can have one.
+        if "{" in text:
+            _check_keys(value)
+        if not text.isascii():
+            _check_text(text)
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         msg = f"job {index}: {what} are not JSON serializable: {exc}"
         raise ValidationError(msg, errors={what: [msg]})
+    return JSONText(text)
+
+
+def _check_keys(value) -> None:
+    """``TypeError`` for a dict key that is not a str, anywhere in ``value``."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    raise TypeError(f"keys must be str, got {key!r} "
+                                    f"({type(key).__name__}), which JSON would turn into "
+                                    "a str")
+                stack.append(inner)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
+def _check_text(text: str) -> None:
+    """``ValueError`` for a lone surrogate, which UTF-8 (and so the stores) cannot hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start:exc.end]
+        raise ValueError(f"text holds the lone surrogate {bad!r}, which UTF-8 cannot "
+                         "encode") from None
 
 
 def encode_inputs(index: int, args, kwargs, environment) -> tuple:

@@ -200,11 +200,12 @@ class Job(Document):
     def result_blob(self, catalog_client=None):
         """The result Blob, or None when the job stored no result."""
         self._ensure_success()
-        from skyrun.catalog import Blob, StorageType
+        from skyrun.catalog import Blob
 
-        return Blob.get(name=f"{self.function_id}/{self.id}", namespace=self._namespace(),
-                        storage_type=StorageType.COMPUTE,
-                        client=catalog_client or self._client)
+        # By id: the Function's namespace is already whole, and a caller of another org
+        # must not have its own org put in front of it.
+        blob_id = lifecycle.result_blob_id(self._namespace(), self.function_id, self.id)
+        return Blob.get(id=blob_id, client=catalog_client or self._client)
 
     def iter_log(self, timestamps: bool = True) -> Iterator[str]:
         """The log lines of every attempt, ``"<local datetime> <text>"`` or just text."""

@@ -37,7 +37,10 @@ ALLOWED_MEMORY: dict[float, list[int]] = {
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}"
+    """``value`` written short ("1", "0.25") but exactly: an error message must name the
+    value given, and ``1.0000001`` is not ``1``."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
 
 
 class Cpus(float):
@@ -63,15 +66,18 @@ class Memory(int):
     def __new__(cls, value) -> Memory:
         if isinstance(value, bool):
             raise ValueError(f"Unable to convert memory to megabytes: {value}")
-        if isinstance(value, (int, float)):
-            return super().__new__(cls, int(value))
-        if isinstance(value, str):
-            m = _MB.match(value)
-            if m:
-                return super().__new__(cls, int(m.group(1)))
-            m = _GB.match(value)
-            if m:
-                return super().__new__(cls, int(float(m.group(1)) * 1024))
+        try:
+            if isinstance(value, (int, float)):
+                return super().__new__(cls, int(value))
+            if isinstance(value, str):
+                m = _MB.match(value)
+                if m:
+                    return super().__new__(cls, int(m.group(1)))
+                m = _GB.match(value)
+                if m:
+                    return super().__new__(cls, int(float(m.group(1)) * 1024))
+        except (ValueError, OverflowError):
+            pass  # NaN, or infinite: no number of megabytes
         raise ValueError(f"Unable to convert memory to megabytes: {value}")
 
 

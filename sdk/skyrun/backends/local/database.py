@@ -15,6 +15,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from skyrun.backends.local import sql
+
 # Each entry migrates the schema from version i to i + 1. Never edit an entry once
 # released: append a new one.
 MIGRATIONS: list[str] = [
@@ -167,6 +169,7 @@ class Database:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=60000")
             conn.execute("PRAGMA foreign_keys=OFF")
+            conn.create_function(sql.LOWER, 1, sql.lower, deterministic=True)
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn

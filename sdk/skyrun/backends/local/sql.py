@@ -16,7 +16,16 @@ from skyrun.common.search import (
 )
 
 _RANGE = ("<", "<=", ">", ">=")
+#: The SQL function that lowers text as Python's ``str.lower`` does: SQLite's own
+#: ``lower()`` knows only ASCII, so ``ilike("É%")`` would miss ``"éa"``. Every connection
+#: registers it (see ``database.py``).
+LOWER = "skyrun_lower"
 _OPS = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def lower(value):
+    """``LOWER`` in Python: text lowered, anything else as it is."""
+    return value.lower() if isinstance(value, str) else value
 
 
 def where(expr: Expression | None, columns: set[str]) -> tuple[str, list]:
@@ -78,7 +87,7 @@ def _compile(expr: Expression, columns: set[str], params: list) -> str:
             return f"EXISTS ({each}e.value IN ({marks}))"
         if isinstance(expr, Prefix):
             params.append(expr.prefix)
-            return f"EXISTS ({each}substr(e.value, 1, {len(expr.prefix)}) = ?)"
+            return f"EXISTS ({each}{_text('e.value')}substr(e.value, 1, {len(expr.prefix)}) = ?)"
         if isinstance(expr, Like):
             return _like("e.value", expr, params, each)
     if isinstance(expr, Compare):
@@ -97,7 +106,7 @@ def _compile(expr: Expression, columns: set[str], params: list) -> str:
     if isinstance(expr, Prefix):
         # substr comparison is exact and case-sensitive, unlike LIKE.
         params.append(expr.prefix)
-        return f"substr({col}, 1, {len(expr.prefix)}) = ?"
+        return f"({_text(col)}substr({col}, 1, {len(expr.prefix)}) = ?)"
     if isinstance(expr, Like):
         return _like(col, expr, params, None)
     raise TypeError(f"Unknown expression {expr!r}")
@@ -106,12 +115,19 @@ def _compile(expr: Expression, columns: set[str], params: list) -> str:
 def _like(col: str, expr: Like, params: list, each: str | None) -> str:
     params.append(expr.pattern)
     if expr.ignore_case:
-        test = f"lower({col}) LIKE lower(?)"
+        test = f"{LOWER}({col}) LIKE {LOWER}(?)"
     else:
         # SQLite's LIKE ignores ASCII case; GLOB does not, so translate the pattern.
         params[-1] = _like_to_glob(expr.pattern)
         test = f"{col} GLOB ?"
-    return f"EXISTS ({each}{test})" if each else test
+    test = f"{_text(col)}{test}"
+    return f"EXISTS ({each}{test})" if each else f"({test})"
+
+
+def _text(col: str) -> str:
+    """The guard that keeps ``prefix`` and ``like`` to text: SQLite would match the
+    number 12 (an extra property, say) as the text "12", which no other store does."""
+    return f"typeof({col}) = 'text' AND "
 
 
 def _like_to_glob(pattern: str) -> str:
