@@ -181,6 +181,12 @@ class Worker:
                     checked = time.monotonic()
                     if function is not None:
                         lifecycle.reap_lost(self.backend, self.function_id)
+                    # A one-node launcher asks an idle worker to free its share of the
+                    # machine for a Function that waits for one.
+                    leave = getattr(self.backend.launcher, "should_leave", None)
+                    if leave is not None and leave(self.worker_id, self.function_id,
+                                                   time.monotonic() - last_work):
+                        break
         finally:
             if heartbeat is not None:
                 heartbeat.stop()
