@@ -221,6 +221,7 @@ class Worker:
         next_renew = start + lifecycle.LEASE_SECONDS / 4
         next_flush = start + LOG_FLUSH
         outcome, reply = None, None
+        log_error = None
         while True:
             if executor.replies.poll(WATCH_STEP):
                 try:
@@ -255,7 +256,7 @@ class Worker:
                     break
             if t >= next_flush:
                 next_flush = t + LOG_FLUSH
-                self.backend.logs.append(ns, fid, jid, executor.take_lines())
+                log_error = self._append_log(ns, fid, jid, executor.take_lines(), log_error)
         runtime = time.monotonic() - start
         if outcome == "reply":
             executor.wait_end_mark()
@@ -274,10 +275,24 @@ class Worker:
         elif outcome == "timeout":
             lines.append((time.time(), f"skyrun: the job ran past its timeout of {timeout} "
                                        "seconds and was killed"))
-        self.backend.logs.append(ns, fid, jid, lines)
+        log_error = self._append_log(ns, fid, jid, lines, log_error)
+        if log_error is not None and outcome == "reply" and reply.get("outcome") == "success":
+            # A job whose log could not be kept did not fully succeed (a full disk is
+            # the usual cause): it fails with the reason, and may be retried.
+            reply = dict(reply, outcome="failure", exit_code=1,
+                         error_reason=f"The job's log could not be written: {log_error}")
         cpu_seconds = reply.get("cpu_seconds", 0.0) if reply else 0.0
         stats = sampler.statistics(cpu_seconds, runtime, float(function["cpus"]), limit_bytes)
         self._settle(function, job, outcome, reply, runtime, stats, claimed, cold)
+
+    def _append_log(self, ns, fid, jid, lines, error):
+        # A log write that fails (disk full) must not take the worker down: the first
+        # error is kept for the job's outcome, and later lines are still attempted.
+        try:
+            self.backend.logs.append(ns, fid, jid, lines)
+        except OSError as exc:
+            return error or exc
+        return error
 
     def _settle(self, function, job, outcome, reply, runtime, stats, claimed, cold) -> None:
         b, wid, ns, fid, jid = (self.backend, self.worker_id, function["namespace"],
