@@ -24,11 +24,11 @@ def test_a_named_map_sent_again_creates_no_duplicate(namespace):
     assert fn.jobs.count() == 30 and other[0].id == "run-2-00000-0000"
 
 
-@pytest.mark.parametrize("bad", ["", "-x", "x-", "a b", "a/b", "x" * 65, 7])
-def test_a_bad_reference_is_refused_before_anything_is_stored(namespace, bad):
+def test_a_bad_reference_is_refused_before_anything_is_stored(namespace):
     fn = Function(double, auto_start=False)
     fn.save()
-    with pytest.raises(ValidationError, match=r"reference_id: .* is not allowed; allowed: 1 "
-                                              r"to 64 letters, digits"):
-        fn.map(range(3), reference_id=bad)
+    for bad in ["", "-x", "x-", "a b", "a/b", "x" * 65, 7]:
+        with pytest.raises(ValidationError, match=r"reference_id: .* is not allowed; allowed: "
+                                                  r"1 to 64 letters, digits"):
+            fn.map(range(3), reference_id=bad)
     assert fn.jobs.count() == 0
