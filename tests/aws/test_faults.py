@@ -160,3 +160,13 @@ def test_the_sdk_clients_ride_out_the_default_rates(server, faults):
         s3.put_object(Bucket="faults", Key=f"k{i}", Body=b"x")
     assert server.fault_report()["requests"] >= 120
     assert sum(server.fault_report()["injected"].values()) >= 3
+
+
+def test_the_sandbox_command_refuses_a_bad_spec_naming_it():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "skyrun.cli", "sandbox", "--faults",
+                           "throttle=0.1,slow=1"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--faults: faults: 'slow' is not a fault; allowed: throttle" in done.stderr
