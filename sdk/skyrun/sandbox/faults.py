@@ -266,8 +266,13 @@ class FaultInjector:
     def _cached(self, token: str):
         with self.lock:
             cutoff = time.monotonic() - TOKEN_SECONDS
-            if len(self.tokens) > 10_000:
-                self.tokens = {k: v for k, v in self.tokens.items() if v[0] > cutoff}
+            # Entries are kept in the order they were stored: drop the expired ones
+            # from the front, a few per request, so no request pays for a sweep.
+            for _ in range(2):
+                oldest = next(iter(self.tokens.items()), None)
+                if oldest is None or oldest[1][0] >= cutoff:
+                    break
+                del self.tokens[oldest[0]]
             entry = self.tokens.get(token)
             if entry is None or entry[0] < cutoff:
                 return None
