@@ -196,6 +196,9 @@ class FaultInjector:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == CONTROL_PATH:
             return self._control(environ, start_response)
+        transaction = environ.get("HTTP_X_AMZ_TARGET", "").endswith(".TransactWriteItems")
+        if not self.spec.rules and not transaction:
+            return self.app(environ, start_response)  # nothing to do: the plain path
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
