@@ -30,6 +30,8 @@ CONFORMANCE = ("compute", "management", "search", "catalog", "environments")
 RECONCILE_SECONDS = 2.0
 #: Workers leave soon after their last job so that runs do not pile up processes.
 WORKER_IDLE_SECONDS = "3"
+#: CPUs the embedded backend admits workers for during the tests.
+LOCAL_CPUS = "64"
 
 
 def selected_backends() -> tuple[str, ...]:
@@ -74,10 +76,13 @@ def skyrun_home(tmp_path_factory):
     """One SKYRUN_HOME for the whole run; at the end, kill what is still running there."""
     home = tmp_path_factory.mktemp("skyrun-home")
     old = {k: os.environ.get(k) for k in ("SKYRUN_HOME", "SKYRUN_WORKER_IDLE_SECONDS",
-                                          "SKYRUN_BACKEND")}
+                                          "SKYRUN_BACKEND", "SKYRUN_LOCAL_CPUS")}
     os.environ["SKYRUN_HOME"] = str(home)
     os.environ["SKYRUN_BACKEND"] = "local"
     os.environ["SKYRUN_WORKER_IDLE_SECONDS"] = WORKER_IDLE_SECONDS
+    # The suite's Functions ask for 1 CPU each by default; tests of maximum_concurrency
+    # need more than this machine's CPUs admitted (tests/embedded tests the admission).
+    os.environ["SKYRUN_LOCAL_CPUS"] = LOCAL_CPUS
     yield home
     kill_processes_under(str(home))
     for key, value in old.items():

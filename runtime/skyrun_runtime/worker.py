@@ -193,6 +193,12 @@ class Worker:
                     checked = time.monotonic()
                     if function is not None:
                         lifecycle.reap_lost(self.backend, self.function_id)
+                    # A one-node launcher asks an idle worker to free its share of the
+                    # machine for a Function that waits for one.
+                    leave = getattr(self.backend.launcher, "should_leave", None)
+                    if leave is not None and leave(self.worker_id, self.function_id,
+                                                   time.monotonic() - last_work):
+                        break
         finally:
             if heartbeat is not None:
                 heartbeat.stop()
@@ -228,6 +234,7 @@ class Worker:
         next_flush = start + LOG_FLUSH
         outcome, reply = None, None
         wrote = False
+        log_error = None
         while True:
             if executor.replies.poll(WATCH_STEP):
                 try:
@@ -264,7 +271,7 @@ class Worker:
                 next_flush = t + LOG_FLUSH
                 flushed = executor.take_lines()
                 wrote = wrote or bool(flushed)
-                self.backend.logs.append(ns, fid, jid, flushed)
+                log_error = self._append_log(ns, fid, jid, flushed, log_error)
         runtime = time.monotonic() - start
         if outcome == "reply":
             executor.wait_end_mark()
@@ -284,12 +291,26 @@ class Worker:
         elif outcome == "timeout":
             lines.append((time.time(), f"skyrun: the job ran past its timeout of {timeout} "
                                        "seconds and was killed"))
-        self.backend.logs.append(ns, fid, jid, lines)
+        log_error = self._append_log(ns, fid, jid, lines, log_error)
         # Whether this run's log may hold lines: ours, or an earlier attempt's.
         self.log_written = wrote or bool(lines) or int(job.get("execution_count") or 0) > 1
+        if log_error is not None and outcome == "reply" and reply.get("outcome") == "success":
+            # A job whose log could not be kept did not fully succeed (a full disk is
+            # the usual cause): it fails with the reason, and may be retried.
+            reply = dict(reply, outcome="failure", exit_code=1,
+                         error_reason=f"The job's log could not be written: {log_error}")
         cpu_seconds = reply.get("cpu_seconds", 0.0) if reply else 0.0
         stats = sampler.statistics(cpu_seconds, runtime, float(function["cpus"]), limit_bytes)
         self._settle(function, job, outcome, reply, runtime, stats, claimed, cold)
+
+    def _append_log(self, ns, fid, jid, lines, error):
+        # A log write that fails (disk full) must not take the worker down: the first
+        # error is kept for the job's outcome, and later lines are still attempted.
+        try:
+            self.backend.logs.append(ns, fid, jid, lines)
+        except OSError as exc:
+            return error or exc
+        return error
 
     def _settle(self, function, job, outcome, reply, runtime, stats, claimed, cold) -> None:
         fields = {"statistics": stats, "runtime": int(round(runtime))}

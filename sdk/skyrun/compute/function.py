@@ -244,9 +244,14 @@ class Function(Document):
 
     def map(self, args: Iterable, kwargs: Iterable | None = None, tags: list[str] | None = None,
             batch_size: int = 1000, environments: Iterable | None = None,
-            progress: bool | None = None, iterargs: Iterable | None = None
-            ) -> JobBulkCreateResult:
-        """Submit one job per item of ``args``; see the reference for the item rules."""
+            progress: bool | None = None, iterargs: Iterable | None = None,
+            reference_id: str | None = None) -> JobBulkCreateResult:
+        """Submit one job per item of ``args``; see the reference for the item rules.
+
+        ``reference_id`` names the submission: batch ``i`` is stored under
+        ``{reference_id}-{i:05d}``, so the same ``map()`` sent again (same inputs and
+        ``batch_size``, e.g. after the submitting process was killed) stores only the
+        batches that are missing and creates no duplicate."""
         self._require_saved("Cannot execute")
         if iterargs is not None:
             warnings.warn("The `iterargs` parameter is deprecated; use `kwargs` instead.",
@@ -254,7 +259,7 @@ class Function(Document):
             if kwargs is None:
                 kwargs = iterargs
         return submission.submit_map(self, args, kwargs, tags, batch_size, environments,
-                                     progress)
+                                     progress, reference_id)
 
     # -- reading ------------------------------------------------------------------------
     def refresh(self, includes: str | list[str] | None = None) -> None:

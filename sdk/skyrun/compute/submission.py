@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 
@@ -12,20 +13,30 @@ from skyrun.compute.inputs import as_args, as_mapping, encode_inputs
 from skyrun.compute.job import Job
 from skyrun.compute.operations import check_accepts_jobs, new_job_record
 from skyrun.compute.progress import make_bar
-from skyrun.exceptions import NotFoundError
+from skyrun.exceptions import NotFoundError, ValidationError
+
+# A submission's reference becomes part of job ids, blob ids and AWS log stream names.
+_REFERENCE = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}[A-Za-z0-9_])?")
 
 
 def submit_map(fn, args: Iterable, kwargs: Iterable | None, tags, batch_size: int,
-               environments: Iterable | None, progress: bool | None) -> JobBulkCreateResult:
+               environments: Iterable | None, progress: bool | None,
+               reference_id: str | None = None) -> JobBulkCreateResult:
     """Validate every input, then store the jobs in batches of ``batch_size``.
 
-    Each batch gets a fresh reference id (its idempotency key). A failure of the first
-    batch, or a ``NotFoundError``, is raised; a later batch's failure is recorded in the
-    result's ``errors`` and the rest go on.
+    Each batch gets a fresh reference id (its idempotency key), or
+    ``{reference_id}-{i:05d}`` for batch ``i`` of a named submission. A failure of the
+    first batch, or a ``NotFoundError``, is raised; a later batch's failure is recorded
+    in the result's ``errors`` and the rest go on.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
             or not 1 <= batch_size <= 1000:
         raise ValueError("Batch size must between 1 and 1000")
+    if reference_id is not None and (not isinstance(reference_id, str)
+                                     or not _REFERENCE.fullmatch(reference_id)):
+        raise ValidationError.single(
+            "reference_id", f"{reference_id!r} is not allowed; allowed: 1 to 64 letters, "
+                            "digits, '_' or '-', not starting or ending with '-'")
     all_args = [as_args(item) for item in args]
     n = len(all_args)
     all_kwargs = _per_job(kwargs, n, "kwargs")
@@ -43,13 +54,14 @@ def submit_map(fn, args: Iterable, kwargs: Iterable | None, tags, batch_size: in
     try:
         for start in range(0, n, batch_size):
             batch = encoded[start:start + batch_size]
-            reference_id = uuid.uuid4().hex
+            batch_ref = (f"{reference_id}-{start // batch_size:05d}" if reference_id
+                         else uuid.uuid4().hex)
             t = now()
-            records = [new_job_record(f"{reference_id}-{i:04d}", function, reference_id, t,
+            records = [new_job_record(f"{batch_ref}-{i:04d}", function, batch_ref, t,
                                       a, k, e, tag_list)
                        for i, (a, k, e) in enumerate(batch)]
             try:
-                stored = fn._backend.store.insert_jobs(reference_id, records)
+                stored = fn._backend.store.insert_jobs(batch_ref, records)
             except NotFoundError:
                 raise
             except Exception as exc:
@@ -59,7 +71,7 @@ def submit_map(fn, args: Iterable, kwargs: Iterable | None, tags, batch_size: in
                 result.append_error(JobBulkCreateError(
                     fn, all_args[start:end],
                     all_kwargs[start:end] if all_kwargs else None,
-                    all_envs[start:end] if all_envs else None, exc, reference_id))
+                    all_envs[start:end] if all_envs else None, exc, batch_ref))
                 continue
             result.extend(Job._from_record(r, _client=fn._client) for r in stored)
             if bar is not None:

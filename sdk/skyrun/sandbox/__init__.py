@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from skyrun.backends.aws import resources as r
 from skyrun.sandbox.batch import BatchStandIn
 from skyrun.sandbox.codebuild import CodeBuildStandIn
 from skyrun.sandbox.events import Lambdas
+from skyrun.sandbox.faults import parse as parse_faults
 from skyrun.sandbox.provision import Deployed, Provisioner
 from skyrun.sandbox.server import ACCOUNT_ID, REGION, SandboxServer
 
@@ -40,14 +42,18 @@ class Sandbox:
     the period of the schedule rules (the reconciler's minute). ``environment`` adds
     variables to every process the sandbox starts (workers, handlers), such as
     ``SKYRUN_WORKER_IDLE_SECONDS``; they are not part of :attr:`environment`.
+    ``faults`` makes a share of the deployment's AWS requests fail as AWS fails
+    (a spec of :mod:`skyrun.sandbox.faults`, e.g. ``"throttle=0.05,5xx=0.02"``);
+    :meth:`injected_faults` changes it for a while.
     """
 
     def __init__(self, deployment: str = r.DEFAULT_DEPLOYMENT, home: str | Path | None = None,
                  cdk_out: str | Path | None = None, *, batch: bool = True,
                  codebuild: bool = True, schedules: bool = True,
                  schedule_seconds: float | None = None,
-                 environment: dict[str, str] | None = None):
+                 environment: dict[str, str] | None = None, faults: str | None = None):
         self.deployment = r.validate_deployment_name(deployment)
+        self.faults = str(parse_faults(faults)) or None  # a bad spec fails here
         self._own_home = home is None
         self.home = Path(home) if home else None
         self.cdk_out = cdk_out
@@ -70,7 +76,7 @@ class Sandbox:
         self.home.mkdir(parents=True, exist_ok=True)
         try:
             stacks = templates.load(self.deployment, self.cdk_out)
-            self.server = SandboxServer().start()
+            self.server = SandboxServer(faults=self.faults).start()
             self.deployed = Provisioner(self.client, ACCOUNT_ID, REGION).deploy(stacks)
             outputs = self.outputs
             self.lambdas = Lambdas(self.deployed, {**self.environment, **self.extra_environment},
@@ -127,8 +133,30 @@ class Sandbox:
         return env
 
     def client(self, service: str):
-        """A boto3 client of the sandbox's moto server."""
+        """A boto3 client of the sandbox's moto server (spared by injected faults)."""
         return self.server.client(service)
+
+    def set_faults(self, spec: str | None) -> dict:
+        """Make a share of requests fail from now on (None: none); resets the counts."""
+        report = self.server.set_faults(spec)
+        self.faults = spec or None
+        return report
+
+    def fault_report(self) -> dict:
+        """The fault spec in force and the faults injected since it was set: ``requests``
+        seen, ``injected`` by kind, ``by_operation`` by ``"kind service.Operation"``."""
+        return self.server.fault_report()
+
+    @contextmanager
+    def injected_faults(self, spec: str):
+        """Inject ``spec``'s faults inside the block, then the sandbox's own again;
+        yields a callable that returns the report of the block's faults."""
+        before = self.faults
+        self.set_faults(spec)
+        try:
+            yield self.fault_report
+        finally:
+            self.set_faults(before)
 
     def write_env_file(self, path: str | Path) -> Path:
         """Write :attr:`environment` as ``KEY=VALUE`` lines (readable by ``set -a; .``,

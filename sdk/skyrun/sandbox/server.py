@@ -32,6 +32,8 @@ import threading
 import time
 from typing import Any
 
+from skyrun.sandbox.faults import CONTROL_PATH, INTERNAL_AGENT, FaultInjector
+
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox",
@@ -93,9 +95,10 @@ def _complete_build(request: dict, response: dict) -> None:
                     return
 
 
-def serve(port: int = 0, announce=print) -> None:
+def serve(port: int = 0, announce=print, faults: str | None = None) -> None:
     """Serve moto on ``127.0.0.1:port`` in this process until SIGTERM or the parent's
-    death; ``announce`` gets ``"PORT <n>"`` once the socket listens."""
+    death; ``announce`` gets ``"PORT <n>"`` once the socket listens. ``faults`` is a
+    fault spec (:mod:`skyrun.sandbox.faults`)."""
     import signal
 
     from moto.core.models import default_user_config
@@ -112,11 +115,12 @@ def serve(port: int = 0, announce=print) -> None:
     moto_app = _CodeBuildFixes(DomainDispatcherApplication(create_backend_app))
     lock = threading.Lock()
 
-    def app(environ, start_response):
+    def serialized(environ, start_response):
         with lock:
             # Read the whole response under the lock: moto builds it lazily.
             return list(moto_app(environ, start_response))
 
+    app = FaultInjector(serialized, faults)
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
     parent = os.getppid()
 
@@ -133,10 +137,12 @@ def serve(port: int = 0, announce=print) -> None:
 
 
 class SandboxServer:
-    """A moto server on ``127.0.0.1`` and a free port, in a child process."""
+    """A moto server on ``127.0.0.1`` and a free port, in a child process; ``faults``
+    makes a share of its requests fail (:mod:`skyrun.sandbox.faults`)."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, faults: str | None = None):
         self._port = port
+        self._faults = faults
         self._proc: subprocess.Popen | None = None
         self.port: int | None = None
 
@@ -155,7 +161,8 @@ class SandboxServer:
         from skyrun.sandbox.processes import child_environment
 
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "skyrun.sandbox.server", "--port", str(self._port)],
+            [sys.executable, "-m", "skyrun.sandbox.server", "--port", str(self._port),
+             *(["--faults", self._faults] if self._faults else [])],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, env=child_environment())
         deadline = time.monotonic() + timeout
@@ -186,12 +193,38 @@ class SandboxServer:
                 self._proc.wait(15)
         self._proc = None
 
-    def client_settings(self) -> dict[str, str]:
-        """Keyword arguments of ``boto3.client`` that reach this server."""
+    def client_settings(self) -> dict:
+        """Keyword arguments of ``boto3.client`` that reach this server (as one of the
+        sandbox's own clients, which injected faults spare)."""
+        from botocore.config import Config
+
         return {"endpoint_url": self.endpoint, "region_name": REGION,
                 "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
                 "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                "aws_session_token": CREDENTIALS["AWS_SESSION_TOKEN"]}
+                "aws_session_token": CREDENTIALS["AWS_SESSION_TOKEN"],
+                "config": Config(user_agent_extra=INTERNAL_AGENT)}
+
+    def set_faults(self, spec: str | None) -> dict:
+        """Replace the fault spec (None or "" for none) and reset the counts; the
+        report. ``ValueError`` for a bad spec."""
+        return self._faults_request({"spec": spec or ""})
+
+    def fault_report(self) -> dict:
+        """The spec and the faults injected since it was set."""
+        return self._faults_request(None)
+
+    def _faults_request(self, payload: dict | None) -> dict:
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(self.endpoint + CONTROL_PATH, data=data,
+                                         method="POST" if data else "GET")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            raise ValueError(json.loads(exc.read()).get("error", str(exc)))
 
     def client(self, service: str):
         """A boto3 client of ``service`` on this server."""
@@ -210,4 +243,6 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(prog="python -m skyrun.sandbox.server")
     parser.add_argument("--port", type=int, default=0)
-    serve(parser.parse_args().port, announce=lambda text: print(text, flush=True))
+    parser.add_argument("--faults", help="a fault spec (see skyrun.sandbox.faults)")
+    options = parser.parse_args()
+    serve(options.port, announce=lambda text: print(text, flush=True), faults=options.faults)

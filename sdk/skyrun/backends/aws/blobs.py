@@ -106,11 +106,14 @@ class S3BlobStore:
         if data is not None:
             try:
                 self.s3.put_object(Bucket=self.bucket, Key=blob_id, Body=data, IfNoneMatch="*")
+                wrote_data = True
             except ClientError as exc:
-                if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    raise
+                # The object may be our own put, retried after its answer was lost: go
+                # on if it holds our bytes (the record decides who created the blob).
+                if not self._holds(blob_id, data):
                     raise ConflictError(f"Blob {blob_id} already exists") from None
-                raise
-            wrote_data = True
         e = Expr()
         try:
             self.dynamodb.put_item(TableName=self.table, Item=item,
@@ -118,6 +121,8 @@ class S3BlobStore:
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
+            if self._raw(blob_id) == decode_item(item, BLOB_SCHEMA):
+                return  # our own write, retried after its answer was lost
             if wrote_data:
                 # The winner wrote a record without data (a remote blob): ours goes.
                 self.s3.delete_object(Bucket=self.bucket, Key=blob_id)
@@ -125,6 +130,15 @@ class S3BlobStore:
         if data is None:
             # A record without data must not inherit the object of an expired blob.
             self.s3.delete_object(Bucket=self.bucket, Key=blob_id)
+
+    def _holds(self, blob_id: str, data: bytes) -> bool:
+        """Whether the object ``blob_id`` holds exactly ``data`` (a single-part put's
+        ETag is the MD5 of its bytes)."""
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=blob_id)
+        except ClientError:
+            return False
+        return head.get("ETag", "").strip('"') == hashlib.md5(data).hexdigest()
 
     def create_empty(self, record: dict) -> bool:
         """Store an empty blob unless its id exists (expired or not): one conditional

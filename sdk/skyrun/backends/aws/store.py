@@ -157,8 +157,9 @@ class DynamoStore(ClaimsMixin):
                                     ExpressionAttributeValues={":t": {"BOOL": True}})
         if stored is None:
             return records
-        n = int(stored["count"]["N"])
-        found = self.get_jobs([f"{reference_id}-{i}" for i in range(n)])
+        # A re-sent batch carries the ids of the first sending (they derive from the
+        # reference id), so they find the stored jobs.
+        found = self.get_jobs([r["id"] for r in records])
         return sorted(found, key=plan.natural_key)
 
     def _write_new_jobs(self, records: list[dict]) -> None:

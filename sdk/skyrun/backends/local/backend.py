@@ -26,6 +26,15 @@ class LocalBackend:
         self.logs = FileLogStore(self.blobs)
         self.builder = LocalBuilder(self)
         self.launcher = ProcessLauncher(self.db, self.home)
+        self.launcher.start_workers = self._start_workers
+
+    def _start_workers(self, function_id: str) -> None:
+        # Capacity was freed while this Function waited for it: start what now fits.
+        from skyrun.compute import lifecycle
+
+        function = self.store.get_function(function_id)
+        if function is not None:
+            lifecycle.ensure_workers(self, function)
 
     def job_environment(self) -> dict[str, str]:
         """What code inside a job needs to reach this backend."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -48,15 +49,32 @@ def _decode(row) -> dict | None:
     return record
 
 
+class DiskFullError(OSError):
+    """No space is left where ``SKYRUN_HOME`` keeps blob data."""
+
+
+def disk_full(exc: OSError, path: Path) -> OSError:
+    """``exc`` itself, or a :class:`DiskFullError` saying plainly that the disk is full."""
+    if exc.errno != errno.ENOSPC or isinstance(exc, DiskFullError):
+        return exc
+    return DiskFullError(errno.ENOSPC, "the disk is full (no space left on device) writing",
+                         str(path))
+
+
 def _stage(path: Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path`` and return its name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    except OSError as exc:
+        raise disk_full(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-    except BaseException:
+    except BaseException as exc:
         os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise disk_full(exc, path) from exc
         raise
     return Path(tmp)
 

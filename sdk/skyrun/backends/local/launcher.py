@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psutil
 
+from skyrun.backends.local.admission import IDLE_BEFORE_YIELD, Admission
+from skyrun.backends.local.admission import process_alive as _alive
 from skyrun.backends.local.database import Database
 
 _children: list[subprocess.Popen] = []
@@ -24,28 +26,22 @@ def _reap() -> None:
             _children.remove(proc)
 
 
-def _alive(pid: int, started: float) -> bool:
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        # A recycled pid belongs to a process that started later.
-        return abs(proc.create_time() - started) < 1.0
-    except psutil.Error:
-        return False
-
-
 def worker_id_for(pid: int) -> str:
     """The id of the worker process ``pid`` on this host."""
     return f"{socket.gethostname()}-{pid}"
 
 
 class ProcessLauncher:
-    """Starts ``python -m skyrun_runtime.worker`` processes, detached from the caller."""
+    """Starts ``python -m skyrun_runtime.worker`` processes, detached from the caller, as
+    many as the machine admits (:mod:`skyrun.backends.local.admission`)."""
 
     def __init__(self, db: Database, home: Path):
         self.db = db
         self.home = Path(home)
+        self.admission = Admission(db, self.home)
+        #: Called with a Function id when capacity is freed and that Function waits for
+        #: it (the backend wires it to the lifecycle's ``ensure_workers``).
+        self.start_workers = None
 
     def live_workers(self, function_id: str) -> set[str]:
         """Ids of the Function's workers whose process is alive; forgets dead ones."""
@@ -62,7 +58,14 @@ class ProcessLauncher:
         return live
 
     def launch(self, function: dict, count: int) -> None:
-        """Start ``count`` worker processes for the Function."""
+        """Start up to ``count`` worker processes for the Function: as many as fit beside
+        the live workers of every Function of the home."""
+        if count <= 0:
+            return
+        with self.admission.locked():
+            self._launch(function, self.admission.admit(function, count))
+
+    def _launch(self, function: dict, count: int) -> None:
         if count <= 0:
             return
         log_dir = self.home / "workers"
@@ -97,9 +100,18 @@ class ProcessLauncher:
                        (worker_id, function_id, pid, socket.gethostname(), started))
 
     def unregister(self, worker_id: str) -> None:
-        """Forget a worker that is leaving."""
+        """Forget a worker that is leaving, and hand its share of the machine on."""
+        row = self.db.connection().execute(
+            "SELECT function_id FROM workers WHERE id = ?", (worker_id,)).fetchone()
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+        self.admission.hand_off(self.start_workers, row[0] if row else None)
+
+    def should_leave(self, worker_id: str, function_id: str, idle_seconds: float) -> bool:
+        """Whether an idle worker should leave now to free its share for another Function
+        that waits for one."""
+        return (idle_seconds >= IDLE_BEFORE_YIELD
+                and self.admission.others_wait(function_id))
 
     def kill_workers(self, function_id: str) -> None:
         """Kill the Function's workers and their executors."""
@@ -115,6 +127,7 @@ class ProcessLauncher:
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM workers WHERE function_id = ?", (function_id,))
         _reap()
+        self.admission.hand_off(self.start_workers)
 
     def worker_pids(self, function_id: str | None = None) -> list[int]:
         """Pids of recorded workers (all, or of one Function)."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 
-from skyrun.backends.local.blobs import FileBlobStore
+from skyrun.backends.local.blobs import FileBlobStore, disk_full
 from skyrun.common.joblog import format_records, log_blob_id, log_blob_record, parse_record
 
 __all__ = ["FileLogStore", "log_blob_id"]
@@ -25,14 +26,23 @@ class FileLogStore:
         path = self.blobs.path(log_blob_id(namespace, function_id, job_id))
         data = format_records(lines)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, data)  # one write per batch: O_APPEND keeps records whole
-        finally:
-            os.close(fd)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                size = os.fstat(fd).st_size
+                # One write per batch: O_APPEND keeps records whole.
+                if os.write(fd, data) < len(data):
+                    # A full disk took part of it: cut the partial record, so the file
+                    # stays whole lines when the writes go on after space is freed.
+                    os.ftruncate(fd, size)
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise disk_full(exc, path) from exc
 
     def read(self, namespace: str, function_id: str, job_id: str) -> Iterator[tuple[float, str]]:
         """The records so far."""
