@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from skyrun.common.timeutil import now
@@ -81,8 +82,12 @@ class Worker:
     """Runs the jobs of one Function until there are none for a while."""
 
     def __init__(self, backend, function_id: str, worker_id: str | None = None,
-                 idle_seconds: float | None = None):
+                 idle_seconds: float | None = None,
+                 may_claim: Callable[[dict], bool] | None = None):
         self.backend = backend
+        # Asked before each claim with the Function's record; False makes the worker leave
+        # (a Lambda invocation whose remaining time is too short for another job).
+        self.may_claim = may_claim
         self.store = backend.store
         self.function_id = function_id
         self.worker_id = (worker_id or batch_worker_id()
@@ -150,6 +155,8 @@ class Worker:
                 heartbeat = _Heartbeat(beat, self.worker_id, self.function_id,
                                        getattr(self.backend.launcher, "heartbeat_seconds", 5.0))
             while function is not None:
+                if self.may_claim is not None and not self.may_claim(function):
+                    break
                 if function["status"] == FunctionStatus.READY.value:
                     job = self.store.claim(self.function_id, self.worker_id,
                                            lifecycle.LEASE_SECONDS, NAMESPACE_ACTIVE_LIMIT,
