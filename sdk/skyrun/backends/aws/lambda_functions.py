@@ -2,10 +2,11 @@
 
 A Function whose image build succeeds gets (or updates) the Lambda function of its
 environment, named ``{LambdaFunctionPrefix}{env_hash}`` and shared by every Function of
-that environment, like the image. It runs the image with the handler
-``skyrun_runtime.lambda_handler.handler`` as its command (the image's Batch command is
-unchanged), Lambda's longest timeout (the worker keeps each job inside it), the job
-Lambda role (the job role's rights), memory enough for the largest Function using it
+that environment, like the image. It runs the image with the Lambda runtime interface
+client as its entry point and ``skyrun_runtime.lambda_handler.handler`` as its command
+(the image's own command, the Batch worker's, is unchanged), with Lambda's longest
+timeout (the worker keeps each job inside it), the job Lambda role (the job role's
+rights), memory enough for the largest Function using it
 (``skyrun.compute.targets.lambda_memory``), ephemeral storage (``/tmp``) sized for the
 unpacked bundle, and its own log group with a retention. Deleting the last Function of
 an environment removes the Lambda function and its log group.
@@ -26,8 +27,12 @@ from skyrun.compute.targets import LAMBDA_MAX_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
-#: The image's entry point for Lambda (the runtime interface client calls it).
+#: The image's handler for Lambda, which the runtime interface client calls; the image's
+#: own command (the Batch worker's) stays as it is.
 HANDLER = "skyrun_runtime.lambda_handler.handler"
+ENTRY_POINT = ["python", "-m", "awslambdaric"]
+#: Lambda's file system is read-only but for /tmp: what a job's libraries cache goes there.
+LAMBDA_HOME = "/tmp"
 #: Lambda's ``/tmp`` size range, in MB.
 MIN_STORAGE_MB, MAX_STORAGE_MB = 512, 10_240
 #: Room on ``/tmp`` besides the unpacked bundle: what jobs write there.
@@ -79,10 +84,11 @@ def ensure(backend, function: dict, env_hash: str, image: str, bundle: bytes | N
         current = None
     if current is None:
         _ensure_log_group(backend, name)
-        environment = dict(backend.job_environment())
+        environment = dict(backend.job_environment(), HOME=LAMBDA_HOME)
         client.create_function(
             FunctionName=name, PackageType="Image", Code={"ImageUri": image},
-            Role=backend.outputs[r.LAMBDA_ROLE_ARN], ImageConfig={"Command": [HANDLER]},
+            Role=backend.outputs[r.LAMBDA_ROLE_ARN],
+            ImageConfig={"EntryPoint": ENTRY_POINT, "Command": [HANDLER]},
             Timeout=LAMBDA_MAX_TIMEOUT, MemorySize=memory,
             EphemeralStorage={"Size": storage},
             Environment={"Variables": environment},
