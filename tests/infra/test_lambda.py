@@ -44,7 +44,7 @@ def test_handlers_manage_and_invoke_only_the_deployments_lambda_functions(synth)
     assert LAMBDA_MANAGE <= _actions(build)
     reconcile = _statements(synth, "events", "/Reconciler/Handler/Role/")
     lambda_actions = {a for a in _actions(reconcile) if a.startswith("lambda:")}
-    assert lambda_actions == {"lambda:InvokeFunction"}
+    assert lambda_actions == {"lambda:InvokeFunction", "lambda:GetFunctionConfiguration"}
     for statement in build + reconcile:
         if any(a.startswith("lambda:") for a in _listed(statement["Action"])):
             (resource,) = _listed(statement["Resource"])

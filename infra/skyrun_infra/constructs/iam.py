@@ -191,10 +191,11 @@ def lambda_log_group_arn(scope: Construct, deployment: str) -> str:
 
 
 def invoke_lambda_statement(scope: Construct, deployment: str) -> iam.PolicyStatement:
-    """Start Lambda workers: invoke the deployment's job Lambda functions."""
+    """Start Lambda workers: invoke the deployment's job Lambda functions (after reading
+    their size: a Function too large for its environment's function goes to Batch)."""
     return iam.PolicyStatement(
         sid="InvokeLambdaWorkers",
-        actions=["lambda:InvokeFunction"],
+        actions=["lambda:GetFunctionConfiguration", "lambda:InvokeFunction"],
         resources=[lambda_function_arn(scope, deployment)],
     )
 

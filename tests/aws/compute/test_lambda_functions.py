@@ -132,6 +132,14 @@ def test_launch_invokes_the_environments_function_once_per_worker(dynamo, quiet_
     backend.launcher.kill_workers(function["id"])
     assert backend.launcher.live_workers(function["id"]) == set()
 
+    # Resized after its build past the Lambda function's memory: the launch grows it.
+    client = backend.client("lambda")
+    assert client.get_function_configuration(FunctionName=name)["MemorySize"] == 2048
+    bigger = backend.store.update_function(function["id"], {"cpus": 2.0, "memory": 8192})
+    backend.launcher.launch(bigger, 1)
+    assert client.get_function_configuration(FunctionName=name)["MemorySize"] == 8192
+    assert len(quiet_sandbox.server.lambda_invocations(before)) == 4
+
 
 def test_a_function_past_lambdas_limits_or_without_its_lambda_function_goes_to_batch(
         dynamo, quiet_sandbox):

@@ -45,6 +45,10 @@ _DENIED = ("AccessDeniedException", "AccessDenied")
 class LambdaLauncher(BatchLauncher):
     """Starts each Function's workers on Lambda or Batch, by the Function's target."""
 
+    def __init__(self, backend):
+        super().__init__(backend)
+        self._memory: dict[str, int] = {}  # Lambda function name -> its memory (MB)
+
     def launch(self, function: dict, count: int) -> None:
         """``count`` invocations of the environment's Lambda function, for a Function
         that runs on Lambda; else a Batch launch."""
@@ -55,6 +59,12 @@ class LambdaLauncher(BatchLauncher):
         if count <= 0:
             return
         fid = function["id"]
+        name = lambda_functions.function_name(self.backend, function["env_hash"])
+        if not self._sized_for(name, function):
+            # No Lambda function for the environment (removed, or made before the target
+            # existed), or one too small that cannot be grown from here: Batch instead.
+            super().launch(function, count)
+            return
         launch_id = LAMBDA_LAUNCH + uuid.uuid4().hex[:16]
         dynamodb = self.backend.client("dynamodb")
         key = {"pk": _pk(fid), "sk": {"S": LAUNCH + launch_id}}
@@ -69,7 +79,6 @@ class LambdaLauncher(BatchLauncher):
                 ":array": {"BOOL": True}, ":size": {"N": str(count)},
                 ":pending": {"NS": [str(i) for i in range(count)]},
                 ":ttl": {"N": str(int(time.time() + LAMBDA_GRACE_SECONDS))}})
-        name = lambda_functions.function_name(self.backend, function["env_hash"])
         client = self.backend.client("lambda")
 
         def invoke(index: int) -> str | None:
@@ -107,6 +116,27 @@ class LambdaLauncher(BatchLauncher):
         else:
             logger.warning("%d of %d Lambda invocations for %s failed: %s", len(failed), count,
                            fid, ", ".join(sorted(codes)))
+
+    def _sized_for(self, name: str, function: dict) -> bool:
+        """Whether the Lambda function exists with the memory the Function needs (it
+        may have grown since its build), growing it if it can; its size is read once
+        per process and function and remembered."""
+        need = targets.lambda_memory(function["cpus"], function["memory"])
+        if self._memory.get(name, 0) >= need:
+            return True
+        client = self.backend.client("lambda")
+        try:
+            size = int(client.get_function_configuration(FunctionName=name)["MemorySize"])
+            if size < need:
+                client.update_function_configuration(FunctionName=name, MemorySize=need)
+                size = need
+        except ClientError as exc:
+            logger.warning("Lambda function %s cannot take a Function of %d MB (%s); "
+                           "starting its workers on Batch", name, need,
+                           exc.response["Error"]["Code"])
+            return False
+        self._memory[name] = size
+        return True
 
     def kill_workers(self, function_id: str) -> None:
         """Forget the Function's Lambda workers (they leave on their own), then stop
