@@ -67,7 +67,7 @@ class LambdaStandIn:
     def __init__(self, client: Callable[[str], Any],
                  invocations: Callable[[int], list[dict]], environment: Mapping[str, str],
                  work_dir: Path, repository: str, budget: float | None = None,
-                 interval: float = 0.1):
+                 interval: float = 0.2):
         self.client = client
         self.invocations = invocations
         self.environment = dict(environment)
