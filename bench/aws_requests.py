@@ -9,6 +9,10 @@ CodeBuild would do themselves on AWS; that traffic is counted apart and left out
 figure.
 
 Target (DESIGN.md): at most 4 requests per job.
+
+``--target lambda`` runs the jobs twice in one sandbox, on a Function whose workers are
+Batch jobs and on one whose workers are Lambda invocations (``compute_target``), and
+prints the requests per job of each path side by side.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ def _kind(data: dict) -> str:
         return "sdk"
     if argv and argv[0].endswith(os.path.join("skyrun_runtime", "worker.py")):
         return "worker"
+    if argv[:1] == ["-c"] and len(argv) > 2 and argv[2].startswith("sandbox-"):
+        return "lambda worker"  # the Lambda stand-in's invocation of the job handler
     if argv[:1] == ["-c"] and len(argv) > 1:
         return f"lambda {argv[1].rsplit('.', 1)[-1]}"
     return "other " + " ".join(argv[:2])
@@ -88,60 +94,73 @@ def _standin_counter() -> Counter:
     return counts
 
 
-def run(n: int, concurrency: int, interval: float, idle: float) -> dict:
+def run(n: int, concurrency: int, interval: float, idle: float,
+        paths: tuple[str, ...] = ("batch",)) -> list[dict]:
+    """Run the jobs once per path (``batch``, ``lambda``) in one sandbox."""
     count_dir = tempfile.mkdtemp(prefix="skyrun-requests-")
     os.environ["SKYRUN_COUNT_AWS_REQUESTS"] = count_dir
     os.environ["SKYRUN_WORKER_IDLE_SECONDS"] = str(idle)
     standins = _standin_counter()
-    from skyrun.compute import ComputeClient, Function
+    from skyrun.compute import ComputeClient
     from skyrun.sandbox import Sandbox
 
     counts = Counts(count_dir)
-    phases: list[tuple[str, Counter, float]] = []
     with Sandbox() as sandbox:
         os.environ.update(sandbox.environment)
         ComputeClient.set_default_client(None)
-        fn = Function(square, name="aws-requests", maximum_concurrency=concurrency)
-        fn.save()
-        fn.wait_for_completion(interval=0.5)  # the build: not part of the jobs' cost
-        time.sleep(1.5)  # the build handler's counts reach their file
-        base = counts.total()
-        standins.clear()
-        start = time.perf_counter()
+        return [run_path(sandbox, counts, standins, path, n, concurrency, interval, idle)
+                | {"count_dir": count_dir} for path in paths]
 
-        def mark(name: str) -> None:
-            phases.append((name, counts.total(), time.perf_counter() - start))
 
-        fn.map(range(n))
-        mark("map()")
-        fn.wait_for_completion(interval=interval)
-        mark("wait_for_completion()")
-        results = fn.results()
-        mark("results()")
-        elapsed = time.perf_counter() - start
-        assert sorted(results) == [x * x for x in range(n)], "wrong results"
-        # Workers poll until idle for `idle` seconds, then leave (and write their counts).
-        deadline = time.monotonic() + idle + 120
-        while sandbox.batch.live() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(1.5)
-        left = len(sandbox.batch.live())
-        mark("workers idle until they leave")
-        standin_counts = Counter(standins)
-        by_process = counts.by_process()
+def run_path(sandbox, counts: Counts, standins: Counter, path: str, n: int,
+             concurrency: int, interval: float, idle: float) -> dict:
+    """N jobs of one Function whose workers are Batch jobs or Lambda invocations."""
+    from skyrun.compute import Function
+
+    # The API's default timeout (3,600 s) sends a Function to Batch; 60 s fits Lambda.
+    settings = {"compute_target": "batch"} if path == "batch" else \
+        {"compute_target": "lambda", "timeout": 60}
+    workers = sandbox.batch if path == "batch" else sandbox.lambda_workers
+    phases: list[tuple[str, Counter, float]] = []
+    fn = Function(square, name=f"aws-requests-{path}", maximum_concurrency=concurrency,
+                  **settings)
+    fn.save()
+    fn.wait_for_completion(interval=0.5)  # the build: not part of the jobs' cost
+    time.sleep(1.5)  # the build handler's counts reach their file
+    base = counts.total()
+    standins.clear()
+    start = time.perf_counter()
+
+    def mark(name: str) -> None:
+        phases.append((name, counts.total(), time.perf_counter() - start))
+
+    fn.map(range(n))
+    mark("map()")
+    fn.wait_for_completion(interval=interval)
+    mark("wait_for_completion()")
+    results = fn.results()
+    mark("results()")
+    elapsed = time.perf_counter() - start
+    assert sorted(results) == [x * x for x in range(n)], "wrong results"
+    # Workers poll until idle for `idle` seconds, then leave (and write their counts).
+    deadline = time.monotonic() + idle + 120
+    while workers.live() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1.5)
+    left = len(workers.live())
+    mark("workers idle until they leave")
     final = Counter(phases[-1][1])
     final.subtract(base)
-    by_kind = {}
-    for kind, c in by_process.items():
-        by_kind[kind] = c
-    return {"n": n, "elapsed": elapsed, "total": +final, "base": base, "phases": phases,
-            "by_process": by_kind, "standins": standin_counts, "workers_left": left,
-            "count_dir": count_dir}
+    return {"path": path, "n": n, "elapsed": elapsed, "total": +final, "base": base,
+            "phases": phases, "by_process": counts.by_process(),
+            "standins": Counter(standins), "workers_left": left}
 
 
 def report(r: dict) -> None:
     n, total = r["n"], r["total"]
     requests = sum(total.values())
+    print(f"== {r['path']} path: workers are "
+          + ("AWS Batch jobs" if r["path"] == "batch" else "Lambda invocations"))
     print(f"{n:,} jobs, submit to all results read: {r['elapsed']:.1f} s")
     print(f"AWS requests: {requests:,} = {requests / n:.2f} per job "
           f"(target <= {TARGET:g}: ratio {requests / n / TARGET:.2f})")
@@ -178,9 +197,19 @@ def main() -> None:
                              "API's default)")
     parser.add_argument("--idle", type=float, default=60,
                         help="SKYRUN_WORKER_IDLE_SECONDS (default 60, the default)")
+    parser.add_argument("--target", choices=("batch", "lambda"), default="batch",
+                        help="where workers run: batch (default), or lambda, which runs the "
+                             "Batch path too, in the same sandbox, and prints both")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    report(run(args.n, args.concurrency, args.interval, args.idle))
+    paths = ("batch",) if args.target == "batch" else ("batch", "lambda")
+    results = run(args.n, args.concurrency, args.interval, args.idle, paths)
+    for r in results:
+        report(r)
+        print()
+    if len(results) > 1:
+        print("requests per job: " + ", ".join(
+            f"{r['path']} {sum(r['total'].values()) / r['n']:.2f}" for r in results))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ MAX_VCPUS = "skyrun:maxVcpus"
 SPOT = "skyrun:spot"
 VPC_ID = "skyrun:vpcId"
 PRIVATE_SUBNETS = "skyrun:privateSubnets"
+LAMBDA = "skyrun:lambda"
 
 #: The largest job (16 vCPU) must fit in the compute environments.
 LARGEST_JOB_VCPUS = 16
@@ -54,6 +55,9 @@ class Settings:
     #: In an existing VPC, use its private subnets (with a NAT route) rather than its
     #: public ones (``skyrun:privateSubnets``).
     private_subnets: bool = False
+    #: Whether Functions that fit Lambda run there, starting in seconds, rather than on
+    #: Batch (``skyrun:lambda``).
+    lambda_target: bool = True
 
     def __post_init__(self) -> None:
         resources.validate_deployment_name(self.prefix)
@@ -76,10 +80,13 @@ class Settings:
         spot = node.try_get_context(SPOT)
         vpc_id = node.try_get_context(VPC_ID)
         private = node.try_get_context(PRIVATE_SUBNETS)
+        lambda_target = node.try_get_context(LAMBDA)
         return cls(
             prefix=defaults.prefix if prefix in (None, "") else str(prefix),
             max_vcpus=defaults.max_vcpus if max_vcpus is None else _integer(MAX_VCPUS, max_vcpus),
             spot=defaults.spot if spot is None else _boolean(SPOT, spot),
             vpc_id=str(vpc_id) if vpc_id else None,
             private_subnets=False if private is None else _boolean(PRIVATE_SUBNETS, private),
+            lambda_target=(defaults.lambda_target if lambda_target is None
+                           else _boolean(LAMBDA, lambda_target)),
         )

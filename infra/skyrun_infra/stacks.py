@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import CfnOutput, Fn, Stack, aws_iam
 from constructs import Construct
 
 from skyrun.backends.aws import resources as r
@@ -75,6 +75,21 @@ class ImagesStack(SkyrunStack):
             bucket=data.store.bucket,
         )
         BaseImageBuild(self, "BaseImages", build=self.build)
+        if settings.lambda_target:
+            # Lambda pulls the images of the job Lambda functions with this grant,
+            # limited to this deployment's functions.
+            self.repository.add_to_resource_policy(
+                aws_iam.PolicyStatement(
+                    sid="LambdaImageRetrieval",
+                    principals=[aws_iam.ServicePrincipal("lambda.amazonaws.com")],
+                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                    conditions={
+                        "StringLike": {
+                            "aws:sourceArn": iam.lambda_function_arn(self, settings.prefix)
+                        }
+                    },
+                )
+            )
         self.output(r.REPOSITORY_NAME, self.repository.repository_name, "Image repository")
         self.output(r.REPOSITORY_URI, self.repository.repository_uri, "Image repository URI")
         self.output(r.BUILD_PROJECT_NAME, self.build.project.project_name, "Image builds")
@@ -118,6 +133,7 @@ class ComputeStack(SkyrunStack):
             job_logs=store.log_groups.job_logs,
             worker_logs=store.log_groups.worker_logs,
             repository=images.repository,
+            lambda_target=settings.lambda_target,
         )
         self.sdk_policy = iam.SdkUserPolicy(
             self,
@@ -130,6 +146,7 @@ class ComputeStack(SkyrunStack):
             build_project_arn=images.build.project.project_arn,
             queues=self.batch.queues,
             worker_roles=self.workers.roles,
+            lambda_role=self.workers.lambda_role,
         ).policy
 
         self.output(r.JOB_QUEUE_ARN, self.batch.worker_queue.job_queue_arn, "Worker queue")
@@ -163,6 +180,22 @@ class ComputeStack(SkyrunStack):
             self.sdk_policy.managed_policy_arn,
             "Attach to the IAM users or roles that use the SDK",
         )
+        lambda_role = self.workers.lambda_role
+        self.output(
+            r.LAMBDA_TARGET,
+            "true" if lambda_role is not None else "false",
+            "Whether Functions that fit Lambda run there (context skyrun:lambda)",
+        )
+        self.output(
+            r.LAMBDA_ROLE_ARN,
+            lambda_role.role_arn if lambda_role is not None else "none",
+            "Execution role of the job Lambda functions",
+        )
+        self.output(
+            r.LAMBDA_FUNCTION_PREFIX,
+            r.lambda_function_prefix(settings.prefix),
+            "Prefix of job Lambda function names",
+        )
 
 
 class EventsStack(SkyrunStack):
@@ -194,6 +227,17 @@ class EventsStack(SkyrunStack):
             *iam.data_statements(store.bucket, store.tables),
             iam.log_statement("ReadJobLogs", [store.log_groups.job_logs], read=True),
         ]
+        lambda_role = compute.workers.lambda_role
+        invoke = []
+        lambda_statements = []
+        if lambda_role is not None:
+            # Both handlers start Lambda workers; the build handler makes the
+            # environment's Lambda function first.
+            invoke = [iam.invoke_lambda_statement(self, deployment)]
+            lambda_statements = [
+                *invoke,
+                *iam.manage_lambda_statements(self, deployment, lambda_role, images.repository),
+            ]
         self.build_finished = BuildFinishedHandler(
             self,
             "BuildFinished",
@@ -209,6 +253,7 @@ class EventsStack(SkyrunStack):
                 iam.pass_roles_statement(compute.workers.roles),
                 # A finished build starts workers for the jobs that waited for it.
                 *iam.submit_jobs_statements(self, deployment, compute.batch.queues),
+                *lambda_statements,
             ],
         )
         self.reconciler = Reconciler(
@@ -219,6 +264,7 @@ class EventsStack(SkyrunStack):
             statements=[
                 *shared,
                 *iam.submit_jobs_statements(self, deployment, compute.batch.queues),
+                *invoke,
             ],
         )
         self.output(

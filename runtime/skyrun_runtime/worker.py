@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from skyrun.common.timeutil import now
@@ -82,8 +83,12 @@ class Worker:
     """Runs the jobs of one Function until there are none for a while."""
 
     def __init__(self, backend, function_id: str, worker_id: str | None = None,
-                 idle_seconds: float | None = None):
+                 idle_seconds: float | None = None,
+                 may_claim: Callable[[dict], bool] | None = None):
         self.backend = backend
+        # Asked before each claim with the Function's record; False makes the worker leave
+        # (a Lambda invocation whose remaining time is too short for another job).
+        self.may_claim = may_claim
         self.store = backend.store
         self.function_id = function_id
         self.worker_id = (worker_id or batch_worker_id()
@@ -160,6 +165,8 @@ class Worker:
                 self.next_job = self.function = None
                 if job is None:
                     fresh = None
+                    if self.may_claim is not None and not self.may_claim(function):
+                        break
                     if function["status"] == FunctionStatus.READY.value:
                         job = self.store.claim(self.function_id, self.worker_id,
                                                lifecycle.LEASE_SECONDS, NAMESPACE_ACTIVE_LIMIT,
@@ -354,7 +361,9 @@ class Worker:
     def _wants_next_claim(self, function: dict) -> bool:
         """Whether to claim the next job in the same write that settles this one (a job
         claimed is sent to the executor at once)."""
-        return function.get("status") == FunctionStatus.READY.value
+        # A worker with a time budget (a Lambda invocation) asks it before this claim too.
+        return (function.get("status") == FunctionStatus.READY.value
+                and (self.may_claim is None or self.may_claim(function)))
 
 
 def _executor_env() -> dict[str, str]:

@@ -74,7 +74,7 @@ def function_record(namespace: str | None = None, **changes) -> dict:
         "memory": 512, "maximum_concurrency": 5, "timeout": 60, "retry_count": 0,
         "enabled": True, "auto_start": True, "environment": {"A": "1"}, "status": "ready",
         "creation_date": t, "modified_date": t, "env_hash": "abc123", "python": "3.11",
-        "requirements": ["requests>=2"], "entrypoint": "mod:fn",
+        "requirements": ["requests>=2"], "entrypoint": "mod:fn", "compute_target": "auto",
     }
     record.update(changes)
     return record

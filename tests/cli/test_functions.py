@@ -35,13 +35,13 @@ def test_list_and_show(cli):
     assert res.code == 0, res.err
     header, *rows = res.out.splitlines()
     assert header.split() == ["ID", "NAME", "STATUS", "ENABLED", "CPUS", "MEMORY", "CONC",
-                              "CREATED", "PENDING", "ACTIVE", "SUCCESS", "FAILURE", "TIMEOUT",
+                              "TARGET", "CREATED", "PENDING", "ACTIVE", "SUCCESS", "FAILURE", "TIMEOUT",
                               "CANCELED"]
     assert len(rows) == 2
     assert rows[0].split()[:3] == [idle.id, "idler", "stopped"]  # newest first
     cells = rows[1].split()
-    assert cells[:8] == [fn.id, "doubler", "ready", "yes", "1", "2048", "10",
-                         cells[7]]
+    assert cells[:9] == [fn.id, "doubler", "ready", "yes", "1", "2048", "10", "auto",
+                         cells[8]]
     assert cells[-6:] == ["0", "0", "3", "0", "0", "0"]
     # Columns line up: every row has the header's column starts.
     assert rows[1].index(fn.id) == header.index("ID")
@@ -73,6 +73,8 @@ def test_list_and_show(cli):
                               f"{usage.cpu_seconds:.1f} s, peak memory "
                               f"{usage.peak_memory_bytes / 1048576:.1f} MB")
     assert "cost" not in shown  # the embedded backend is not priced
+    # The API's default timeout (3,600 s) is past Lambda's limit: Batch on AWS.
+    assert shown["compute_target"] == "auto (AWS: batch)"
     res = cli("functions", "show", fn.id, "--json")
     assert res.json()["id"] == fn.id
     assert res.json()["job_statistics"]["success"] == 3
@@ -146,6 +148,18 @@ def test_set_validates_like_save(cli):
     res = cli("functions", "set", fn.id, "--cpus", "1", "--memory", "2GB", "--json")
     assert res.code == 0, res.err
     assert (res.json()["cpus"], res.json()["memory"]) == (1.0, 2048)
+
+    # compute_target is set like the rest; 'lambda' with a timeout past 900 s is refused.
+    res = cli("functions", "set", fn.id, "--compute-target", "lambda")
+    assert res.code == 0, res.err
+    shown = dict(line.split(None, 1) for line in res.out.splitlines())
+    assert shown["compute_target"] == "lambda (AWS: lambda)"
+    res = cli("functions", "set", fn.id, "--timeout", "1200")
+    assert res.code == 1 and "timeout=1200 seconds is more than Lambda's limit" in res.err
+    res = cli("functions", "set", fn.id, "--compute-target", "gpu")
+    assert res.code == 1 and "'gpu' is not an allowed value" in res.err
+    stored = Function.get(fn.id)
+    assert (stored.compute_target, stored.timeout) == ("lambda", 60)
 
 
 def test_delete(cli, tmp_path):

@@ -61,9 +61,14 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """A deployment named ``team-a``, Spot off, a 64-vCPU ceiling; values given as the CLI
-    gives them (strings)."""
+    """A deployment named ``team-a``, Spot off, a 64-vCPU ceiling, the Lambda target off;
+    values given as the CLI gives them (strings)."""
     return _synthesize(
         tmp_path_factory.mktemp("cdk-variant"),
-        {"skyrun:prefix": "team-a", "skyrun:spot": "false", "skyrun:maxVcpus": "64"},
+        {
+            "skyrun:prefix": "team-a",
+            "skyrun:spot": "false",
+            "skyrun:maxVcpus": "64",
+            "skyrun:lambda": "false",
+        },
     )

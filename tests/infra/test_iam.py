@@ -89,7 +89,10 @@ def test_execution_role_pulls_images_and_writes_worker_output(synth):
 
 def test_sdk_user_policy_is_scoped_and_exposed(synth):
     statements = _statements(synth, "compute", "/SdkUsers/Policy/")
-    _assert_scoped_to_data_stack([s for s in statements if s.get("Sid") != "ReadLogs"])
+    # The Lambda log groups are made with the job Lambda functions (tests/infra/test_lambda.py).
+    _assert_scoped_to_data_stack(
+        [s for s in statements if s.get("Sid") not in ("ReadLogs", "LambdaWorkerLogGroups")]
+    )
     by_sid = {s["Sid"]: s for s in statements}
     assert set(_listed(by_sid["SubmitWorkers"]["Action"])) == {"batch:SubmitJob"}
     submit = json.dumps(by_sid["SubmitWorkers"]["Resource"])
@@ -107,7 +110,11 @@ def test_sdk_user_policy_is_scoped_and_exposed(synth):
 @pytest.mark.parametrize("handler", ["BuildFinished", "Reconciler"])
 def test_handler_roles_are_scoped(synth, handler):
     statements = _statements(synth, "events", f"/{handler}/Handler/Role/")
-    data = [s for s in statements if s.get("Sid") not in ("OwnLogs", "ReadBuildLogs")]
+    data = [
+        s
+        for s in statements
+        if s.get("Sid") not in ("OwnLogs", "ReadBuildLogs", "LambdaWorkerLogGroups")
+    ]
     _assert_scoped_to_data_stack(data)
     (own,) = [s for s in statements if s.get("Sid") == "OwnLogs"]
     assert "Logs" in json.dumps(own["Resource"]) and own["Resource"] != "*"

@@ -71,3 +71,19 @@ def test_fargate_and_lambda_prices_by_hand():
     with pytest.raises(ValueError, match="compute_target 'gpu' is not priced; allowed: "
                                          "fargate, lambda"):
         pricing.price("gpu", "us-east-1", 1, 2048, 1.0, 1)
+
+
+def test_aws_usage_is_priced_where_the_rule_sends_the_jobs():
+    from skyrun.compute import usage
+
+    totals = {"finished": 10, "runtime_seconds": 100.0, "cpu_seconds": 50.0,
+              "peak_bytes": 1 << 20}
+    # timeout=600 under "auto" fits Lambda; the API's default 3,600 s goes to Batch.
+    short = {"compute_target": "auto", "timeout": 600, "cpus": 2, "memory": 2048}
+    assert usage.compute_target_of_record(short) == "lambda"
+    assert usage.compute_target_of_record(dict(short, timeout=3600)) == "fargate"
+    assert usage.compute_target_of_record(dict(short, compute_target="batch")) == "fargate"
+    # On Lambda, 2 vCPUs need a 3,538 MB function: that memory is what is billed.
+    u = usage.from_totals("aws", totals, 2, 2048, 2, "lambda", "us-east-1")
+    assert u.cost.billed_gb_seconds == pytest.approx(3538 / 1024 * 100)
+    assert u.cost.usd == pytest.approx(3538 / 1024 * 100 * 0.0000166667 + 10 * 0.0000002)

@@ -69,6 +69,17 @@ def test_list_edit_and_validation(page, ui):
     expect(page.locator("#setting-memory")).to_have_value("4096")
     assert Function.get(fn.id).memory == 4096
 
+    # compute_target: 'lambda' is refused while the timeout is past Lambda's 900 s.
+    page.select_option("#setting-compute_target", "lambda")
+    page.click("#btn-save")
+    expect(page.locator("#error-compute_target")).to_contain_text(
+        "timeout=3600 seconds is more than Lambda's limit of 900 seconds")
+    page.fill("#setting-timeout", "600")
+    page.click("#btn-save")
+    expect(page.locator("#save-note")).to_have_text("Saved.")
+    expect(page.locator("#details")).to_contain_text("lambda (AWS: lambda)")
+    assert (Function.get(fn.id).compute_target, Function.get(fn.id).timeout) == ("lambda", 600)
+
     page.click("#btn-start")
     expect(page.locator("#fn-status")).to_have_text("ready")
     assert Function.get(fn.id).status == "ready"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from aws_cdk import Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr as ecr
@@ -170,6 +170,71 @@ def submit_jobs_statements(
     ]
 
 
+def lambda_function_arn(scope: Construct, deployment: str) -> str:
+    """The ARN pattern of the deployment's job Lambda functions (one per environment)."""
+    return Stack.of(scope).format_arn(
+        service="lambda",
+        resource="function",
+        resource_name=f"{resources.lambda_function_prefix(deployment)}*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+def lambda_log_group_arn(scope: Construct, deployment: str) -> str:
+    """The ARN pattern of the job Lambda functions' log groups (and their streams)."""
+    return Stack.of(scope).format_arn(
+        service="logs",
+        resource="log-group",
+        resource_name=f"{resources.lambda_log_group_prefix(deployment)}*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+def invoke_lambda_statement(scope: Construct, deployment: str) -> iam.PolicyStatement:
+    """Start Lambda workers: invoke the deployment's job Lambda functions (after reading
+    their size: a Function too large for its environment's function goes to Batch)."""
+    return iam.PolicyStatement(
+        sid="InvokeLambdaWorkers",
+        actions=["lambda:GetFunctionConfiguration", "lambda:InvokeFunction"],
+        resources=[lambda_function_arn(scope, deployment)],
+    )
+
+
+def manage_lambda_statements(
+    scope: Construct, deployment: str, lambda_role: iam.IRole, repository: ecr.IRepository
+) -> list[iam.PolicyStatement]:
+    """Create, update and remove the deployment's job Lambda functions and their log
+    groups, naming the job Lambda role; Lambda reads the image with the caller's rights."""
+    return [
+        iam.PolicyStatement(
+            sid="ManageLambdaWorkers",
+            actions=[
+                "lambda:CreateFunction",
+                "lambda:DeleteFunction",
+                "lambda:GetFunction",
+                "lambda:GetFunctionConfiguration",
+                "lambda:TagResource",
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+            ],
+            resources=[lambda_function_arn(scope, deployment)],
+        ),
+        iam.PolicyStatement(
+            sid="LambdaWorkerLogGroups",
+            actions=["logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy"],
+            resources=[lambda_log_group_arn(scope, deployment)],
+        ),
+        iam.PolicyStatement(
+            sid="PassLambdaRole", actions=["iam:PassRole"], resources=[lambda_role.role_arn]
+        ),
+        iam.PolicyStatement(
+            sid="LambdaImagePull",
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            resources=[repository.repository_arn],
+        ),
+    ]
+
+
 class WorkerRoles(Construct):
     """The roles of a worker task: the job role its code runs with, and the execution role
     ECS uses to pull its image and ship its container output.
@@ -191,6 +256,7 @@ class WorkerRoles(Construct):
         job_logs: logs.ILogGroup,
         worker_logs: logs.ILogGroup,
         repository: ecr.IRepository,
+        lambda_target: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         tasks = iam.ServicePrincipal("ecs-tasks.amazonaws.com")
@@ -200,13 +266,38 @@ class WorkerRoles(Construct):
             assumed_by=tasks,
             description=f"skyrun {deployment}: what job code may reach",
         )
-        for statement in [
+        job_statements = [
             *data_statements(bucket, tables),
             log_statement("JobLogs", [job_logs], write=True, read=True),
             describe_images_statement(repository),
             read_outputs_statement(self, deployment),
-        ]:
+        ]
+        for statement in job_statements:
             self.job_role.add_to_policy(statement)
+        #: The execution role of job Lambda functions: the job role's statements, and
+        #: (as the task execution role does for Batch) writing its own output.
+        self.lambda_role: iam.Role | None = None
+        if lambda_target:
+            self.lambda_role = iam.Role(
+                self,
+                "LambdaJobRole",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"skyrun {deployment}: what job code on Lambda may reach",
+            )
+            for statement in [
+                *data_statements(bucket, tables),
+                log_statement("JobLogs", [job_logs], write=True, read=True),
+                describe_images_statement(repository),
+                read_outputs_statement(self, deployment),
+            ]:
+                self.lambda_role.add_to_policy(statement)
+            self.lambda_role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="LambdaOutput",
+                    actions=LOG_WRITE_ACTIONS,
+                    resources=[lambda_log_group_arn(self, deployment)],
+                )
+            )
 
         self.execution_role = iam.Role(
             self,
@@ -220,7 +311,7 @@ class WorkerRoles(Construct):
 
     @property
     def roles(self) -> list[iam.IRole]:
-        """The job role and the execution role."""
+        """The job role and the execution role (the roles Batch job definitions name)."""
         return [self.job_role, self.execution_role]
 
 
@@ -245,6 +336,7 @@ class SdkUserPolicy(Construct):
         build_project_arn: str,
         queues: Sequence[batch.IJobQueue],
         worker_roles: Sequence[iam.IRole],
+        lambda_role: iam.IRole | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         statements = [
@@ -265,6 +357,13 @@ class SdkUserPolicy(Construct):
             *submit_jobs_statements(self, deployment, queues),
             pass_roles_statement(worker_roles),
         ]
+        if lambda_role is not None:
+            # save() makes the Lambda function of an image it reuses; delete() removes
+            # the last one of an environment; submissions invoke Lambda workers.
+            statements += [
+                invoke_lambda_statement(self, deployment),
+                *manage_lambda_statements(self, deployment, lambda_role, repository),
+            ]
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",

@@ -10,6 +10,7 @@ FUNCTION_COLUMNS = [
     "id", "namespace", "owner", "name", "image", "cpus", "memory", "maximum_concurrency",
     "timeout", "retry_count", "enabled", "auto_start", "environment", "status",
     "creation_date", "modified_date", "env_hash", "python", "requirements", "entrypoint",
+    "compute_target",
 ]
 JOB_COLUMNS = [
     "id", "function_id", "namespace", "reference_id", "status", "args", "kwargs",

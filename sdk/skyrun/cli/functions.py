@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from skyrun.cli.output import counts_text, emit_json, fields, fmt_value, table
+from skyrun.compute import targets
 
 #: Job counts shown as table columns: the active statuses are summed into one.
 _COUNT_COLUMNS = (("PENDING", ("pending",)), ("ACTIVE", ("running", "cancel", "canceling")),
@@ -15,7 +16,9 @@ _SETTABLE = (("maximum_concurrency", "--maximum-concurrency", int, "N",
              ("cpus", "--cpus", str, "C", "vCPUs per job, e.g. 0.5 or 2"),
              ("memory", "--memory", str, "M", "memory per job: MB, or with a unit, e.g. 8GB"),
              ("timeout", "--timeout", int, "S", "seconds an attempt may run"),
-             ("retry_count", "--retry-count", int, "R", "retries after a failed attempt (0-10)"))
+             ("retry_count", "--retry-count", int, "R", "retries after a failed attempt (0-10)"),
+             ("compute_target", "--compute-target", str, "T",
+              "where jobs run on AWS: auto, lambda or batch"))
 
 
 def _get(args, function_id: str):
@@ -42,13 +45,14 @@ def cmd_list(args) -> int:
     if not found:
         print("No Functions.")
         return 0
-    headers = ["ID", "NAME", "STATUS", "ENABLED", "CPUS", "MEMORY", "CONC", "CREATED",
+    headers = ["ID", "NAME", "STATUS", "ENABLED", "CPUS", "MEMORY", "CONC", "TARGET", "CREATED",
                *(h for h, _ in _COUNT_COLUMNS)]
     rows = []
     for fn in found:
         stats = fn.job_statistics or {}
         rows.append([fn.id, fn.name, str(fn.status), fn.enabled, fn.cpus, fn.memory,
-                     fn.maximum_concurrency, fn.creation_date,
+                     fn.maximum_concurrency, fn.compute_target or targets.DEFAULT_TARGET,
+                     fn.creation_date,
                      *(sum(stats.get(s, 0) for s in group) for _, group in _COUNT_COLUMNS)])
     print(table(headers, rows, right={"CPUS", "MEMORY", "CONC",
                                       *(h for h, _ in _COUNT_COLUMNS)}))
@@ -72,6 +76,14 @@ def usage_lines(usage) -> list[tuple[str, str]]:
     return lines
 
 
+def target_text(fn) -> str:
+    """``compute_target`` with where it sends the jobs on AWS: ``auto (AWS: lambda)``."""
+    record = {"compute_target": fn.compute_target, "timeout": fn.timeout, "cpus": fn.cpus,
+              "memory": fn.memory}
+    return (f"{fn.compute_target or targets.DEFAULT_TARGET} "
+            f"(AWS: {targets.choose(record)})")
+
+
 def show(fn) -> str:
     """A Function as a ``key  value`` block."""
     return fields([
@@ -79,6 +91,7 @@ def show(fn) -> str:
         ("auto_start", fn.auto_start), ("image", fn.image), ("cpus", fn.cpus),
         ("memory", f"{fn.memory} MB"), ("maximum_concurrency", fn.maximum_concurrency),
         ("timeout", f"{fn.timeout} s"), ("retry_count", fn.retry_count),
+        ("compute_target", target_text(fn)),
         ("environment", fmt_value(fn.environment or {})), ("namespace", fn.namespace),
         ("owner", fn.owner), ("created", fn.creation_date), ("modified", fn.modified_date),
         ("jobs", counts_text(fn.job_statistics)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
 import warnings
@@ -12,7 +13,7 @@ from skyrun.common.document import Attribute, Document
 from skyrun.common.search import BOOL, DATETIME, JSON, NUM, STR
 from skyrun.common.timeutil import now
 from skyrun.compute import bundle as packaging
-from skyrun.compute import lifecycle, submission, waiting
+from skyrun.compute import lifecycle, submission, targets, waiting
 from skyrun.compute.bulk import JobBulkCreateResult
 from skyrun.compute.client import ComputeClient
 from skyrun.compute.job import (
@@ -41,7 +42,11 @@ from skyrun.compute.statuses import FunctionStatus, JobStatus
 from skyrun.exceptions import ConflictError, NotFoundError, ValidationError
 
 _SETTINGS = ("name", "cpus", "memory", "maximum_concurrency", "timeout", "retry_count",
-             "enabled", "auto_start", "environment")
+             "enabled", "auto_start", "environment", "compute_target")
+#: The settings the AWS compute target depends on.
+_TARGET_SETTINGS = ("compute_target", "timeout", "cpus", "memory")
+
+logger = logging.getLogger(__name__)
 
 
 def _assign(parse, field):
@@ -79,6 +84,10 @@ class Function(Document):
     auto_start = Attribute(BOOL, filterable=True, sortable=True,
                            doc="Whether a successful build ends ready (else stopped)")
     environment = Attribute(JSON, doc="Variables for every job")
+    compute_target = Attribute(STR, filterable=True, sortable=True,
+                               doc="Where jobs run on AWS: 'auto' (Lambda when the Function "
+                                   "fits, else Batch), 'lambda' or 'batch'; ignored by the "
+                                   "embedded backend")
     modified_date = Attribute(DATETIME, filterable=True, sortable=True, readonly=True,
                               doc="Last change or job submission")
     job_statistics = Attribute(JSON, readonly=True,
@@ -88,10 +97,11 @@ class Function(Document):
                  include_modules=None, name: str | None = None, image: str | None = None,
                  cpus=None, memory=None, maximum_concurrency: int | None = None,
                  timeout: int | None = None, retry_count: int | None = None,
+                 compute_target: str | None = None,
                  client: ComputeClient | None = None, **extra):
         super().__init__(name=name, image=image, cpus=cpus, memory=memory,
                          maximum_concurrency=maximum_concurrency, timeout=timeout,
-                         retry_count=retry_count, **extra)
+                         retry_count=retry_count, compute_target=compute_target, **extra)
         self._client = ComputeClient.resolve(client)
         self._function = function
         self._requirements = requirements
@@ -139,6 +149,7 @@ class Function(Document):
             "enabled": self._get("enabled", True),
             "auto_start": self._get("auto_start", True),
             "environment": self._get("environment") or {},
+            "compute_target": self._get("compute_target") or targets.DEFAULT_TARGET,
         }
         for key in ("cpus", "memory", "maximum_concurrency", "timeout", "retry_count",
                     "enabled", "auto_start"):
@@ -149,6 +160,7 @@ class Function(Document):
                                "enabled": True, "auto_start": True}[key]
         errors: dict[str, list[str]] = {}
         validate_settings(values, errors)
+        targets.check_target(values, errors)
         python = self._check_image(values["image"], errors)
         requirements: list[str] = []
         try:
@@ -180,6 +192,10 @@ class Function(Document):
             record = backend.store.update_function(
                 fid, {"status": FunctionStatus.BUILDING.value}) or record
             self._load(record)
+            if backend.name == "aws":
+                # Said where users look: an untouched timeout (3,600 s) means Batch.
+                logger.log(logging.WARNING if targets.only_timeout_misfits(record)
+                           else logging.INFO, targets.save_message(record))
             backend.builder.start(record, requirements)
         except BaseException:
             # Leave nothing half-made behind (best effort), and stay new.
@@ -224,6 +240,12 @@ class Function(Document):
             check.setdefault("cpus", stored["cpus"])
             check.setdefault("memory", stored["memory"])
         validate_settings(check, errors)
+        if not errors and any(k in changes for k in _TARGET_SETTINGS):
+            # A change of size or timeout must not leave a 'lambda' Function that no
+            # longer fits, nor a target be set that the settings do not allow.
+            merged = {k: check.get(k, stored.get(k)) for k in _TARGET_SETTINGS}
+            merged["compute_target"] = merged["compute_target"] or targets.DEFAULT_TARGET
+            targets.check_target(merged, errors)
         if errors:
             raise ValidationError(errors=errors)
         record = self._backend.store.update_function(self.id, dict(changes, modified_date=now()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from skyrun.common.timeutil import now
-from skyrun.compute import pricing
+from skyrun.compute import pricing, targets
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,18 @@ def from_totals(backend: str, totals: dict, cpus: float, memory_mb: float,
     if backend != "aws":
         return usage
     tasks = min(maximum_concurrency, jobs)
+    memory_mb = billed_memory(compute_target, cpus, memory_mb)
     cost = pricing.price(compute_target, region, cpus, memory_mb, runtime, jobs, tasks)
     return Usage(**{**asdict(usage), "cost": cost, "vcpu_seconds": cpus * runtime,
                     "gb_seconds": memory_mb / 1024.0 * runtime})
 
 
 def compute_target_of(fn) -> str:
-    """Where the Function's jobs run, for pricing: its ``compute_target`` where the
-    Function has one, else Fargate."""
-    target = getattr(fn, "compute_target", None)
-    return str(target) if target in pricing.COMPUTE_TARGETS else "fargate"
+    """Where the Function's jobs run on AWS, for pricing: ``"lambda"`` or ``"fargate"``
+    (Batch), by the rule of :func:`skyrun.compute.targets.choose`."""
+    return compute_target_of_record({"compute_target": getattr(fn, "compute_target", None),
+                                     "timeout": fn.timeout, "cpus": fn.cpus,
+                                     "memory": fn.memory})
 
 
 def backend_region(backend) -> str | None:
@@ -110,6 +112,16 @@ def job_usage(job: dict, function: dict | None, backend: str,
 
 
 def compute_target_of_record(function: dict) -> str:
-    """``compute_target_of`` for a record dict."""
-    target = function.get("compute_target")
-    return target if target in pricing.COMPUTE_TARGETS else "fargate"
+    """``compute_target_of`` for a Function record dict."""
+    try:
+        chosen = targets.choose(function)
+    except (KeyError, TypeError, ValueError):
+        return "fargate"  # a record without its sizes: priced as Batch
+    return "lambda" if chosen == targets.LAMBDA else "fargate"
+
+
+def billed_memory(compute_target: str, cpus: float, memory_mb: float) -> float:
+    """The memory billed: on Lambda, the size its function gets for ``cpus``."""
+    if compute_target == "lambda":
+        return float(targets.lambda_memory(cpus, int(memory_mb)))
+    return memory_mb

@@ -2,9 +2,10 @@
 
 ``Sandbox`` starts a moto server in this process, creates a deployment's resources in it
 from the CDK app's templates (:mod:`skyrun.sandbox.provision`), and runs what moto does
-not: the workers of submitted Batch jobs (:mod:`skyrun.sandbox.batch`), the image builds
-of CodeBuild (:mod:`skyrun.sandbox.codebuild`), and the Lambda handlers on their events
-and schedules (:mod:`skyrun.sandbox.events`)::
+not: the workers of submitted Batch jobs (:mod:`skyrun.sandbox.batch`) and of Lambda
+invocations (:mod:`skyrun.sandbox.lambda_workers`), the image builds of CodeBuild
+(:mod:`skyrun.sandbox.codebuild`), and the Lambda handlers on their events and schedules
+(:mod:`skyrun.sandbox.events`)::
 
     with Sandbox() as sandbox:
         os.environ.update(sandbox.environment)   # SKYRUN_BACKEND=aws, AWS_ENDPOINT_URL, ...
@@ -25,6 +26,7 @@ from skyrun.sandbox.batch import BatchStandIn
 from skyrun.sandbox.codebuild import CodeBuildStandIn
 from skyrun.sandbox.events import Lambdas
 from skyrun.sandbox.faults import parse as parse_faults
+from skyrun.sandbox.lambda_workers import LambdaStandIn
 from skyrun.sandbox.provision import Deployed, Provisioner
 from skyrun.sandbox.server import ACCOUNT_ID, REGION, SandboxServer
 
@@ -39,7 +41,10 @@ class Sandbox:
     not given); ``cdk_out`` takes the templates from a ``cdk synth`` output instead of
     synthesizing the app. ``batch``, ``codebuild`` and ``schedules`` turn the stand-ins
     off, for tests of the parts they would otherwise drive; ``schedule_seconds`` replaces
-    the period of the schedule rules (the reconciler's minute). ``environment`` adds
+    the period of the schedule rules (the reconciler's minute). ``lambda_workers`` turns
+    off the stand-in that runs Lambda invocations; ``lambda_seconds`` gives every
+    invocation that much time instead of its function's timeout (a short budget shows
+    the worker's time rule at work). ``environment`` adds
     variables to every process the sandbox starts (workers, handlers), such as
     ``SKYRUN_WORKER_IDLE_SECONDS``; they are not part of :attr:`environment`.
     ``faults`` makes a share of the deployment's AWS requests fail as AWS fails
@@ -51,13 +56,16 @@ class Sandbox:
                  cdk_out: str | Path | None = None, *, batch: bool = True,
                  codebuild: bool = True, schedules: bool = True,
                  schedule_seconds: float | None = None,
-                 environment: dict[str, str] | None = None, faults: str | None = None):
+                 environment: dict[str, str] | None = None, faults: str | None = None,
+                 lambda_workers: bool = True, lambda_seconds: float | None = None):
         self.deployment = r.validate_deployment_name(deployment)
         self.faults = str(parse_faults(faults)) or None  # a bad spec fails here
         self._own_home = home is None
         self.home = Path(home) if home else None
         self.cdk_out = cdk_out
-        self.options = {"batch": batch, "codebuild": codebuild, "schedules": schedules}
+        self.options = {"batch": batch, "codebuild": codebuild, "schedules": schedules,
+                        "lambda_workers": lambda_workers}
+        self.lambda_seconds = lambda_seconds
         self.schedule_seconds = schedule_seconds
         self.extra_environment = dict(environment or {})
         self.server: SandboxServer | None = None
@@ -65,6 +73,7 @@ class Sandbox:
         self.lambdas: Lambdas | None = None
         self.batch: BatchStandIn | None = None
         self.codebuild: CodeBuildStandIn | None = None
+        self.lambda_workers: LambdaStandIn | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -90,6 +99,12 @@ class Sandbox:
                                           {**self.server.environment(), **self.extra_environment},
                                           self.home, outputs[r.REPOSITORY_NAME])
                 self.batch.start()
+            if self.options["lambda_workers"] and outputs.get(r.LAMBDA_TARGET) == "true":
+                self.lambda_workers = LambdaStandIn(
+                    self.client, self.server.lambda_invocations,
+                    {**self.server.environment(), **self.extra_environment}, self.home,
+                    outputs[r.REPOSITORY_NAME], budget=self.lambda_seconds)
+                self.lambda_workers.start()
             if self.options["codebuild"]:
                 self.codebuild = CodeBuildStandIn(
                     self.client, outputs[r.BUILD_PROJECT_NAME], outputs[r.REPOSITORY_NAME],
@@ -102,7 +117,7 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop the stand-ins (killing every worker and handler), then the server."""
-        for part in (self.codebuild, self.batch, self.lambdas):
+        for part in (self.codebuild, self.batch, self.lambda_workers, self.lambdas):
             if part is not None:
                 part.stop()
         if self.server is not None:

@@ -116,21 +116,7 @@ class BatchStandIn:
             self.processes[job["jobId"]] = procs
 
     def _image_python(self, ecr, image: str) -> str | None:
-        # A sandbox image's manifest names the local Python that stands for it.
-        tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else None
-        if not tag:
-            return None
-        try:
-            found = ecr.batch_get_image(repositoryName=self.repository,
-                                        imageIds=[{"imageTag": tag}])["images"]
-        except Exception:
-            return None
-        for image_ in found:
-            manifest = json.loads(image_.get("imageManifest") or "{}")
-            python = (manifest.get("annotations") or {}).get(PYTHON_ANNOTATION)
-            if python:
-                return python
-        return None
+        return image_python(ecr, self.repository, image)
 
     def kill(self, job_id: str) -> None:
         """Kill the processes of one Batch job."""
@@ -154,3 +140,21 @@ class BatchStandIn:
             procs = [p for ps in self.processes.values() for p in ps]
         for proc in procs:
             kill_group(proc, grace=1.0)
+
+
+def image_python(ecr, repository: str, image: str) -> str | None:
+    """The local Python a sandbox image stands for (its manifest names it), or None."""
+    tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else None
+    if not tag:
+        return None
+    try:
+        found = ecr.batch_get_image(repositoryName=repository,
+                                    imageIds=[{"imageTag": tag}])["images"]
+    except Exception:
+        return None
+    for image_ in found:
+        manifest = json.loads(image_.get("imageManifest") or "{}")
+        python = (manifest.get("annotations") or {}).get(PYTHON_ANNOTATION)
+        if python:
+            return python
+    return None

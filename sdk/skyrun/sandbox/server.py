@@ -18,6 +18,11 @@ Gaps filled here, in the server and never in the SDK (which stays correct for AW
   one at a time, as :mod:`skyrun.backends.aws.motoserver` does.
 * Batch: the server runs without Docker (moto's "simple" Batch), which marks every job
   finished at once; the Batch stand-in (``skyrun.sandbox.batch``) runs the workers.
+* Lambda: without Docker too (moto's "simple" Lambda answers every invocation at once
+  and runs nothing). An asynchronous invocation of a function that does not exist is
+  refused as Lambda refuses it, and every accepted one is recorded; the Lambda stand-in
+  (``skyrun.sandbox.lambda_workers``) reads them at ``GET`` :data:`INVOCATIONS_PATH`
+  ``?after=N`` and runs them.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -39,6 +45,9 @@ REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox",
                "AWS_SESSION_TOKEN": "sandbox"}
 _START_BUILD = "CodeBuild_20161006.StartBuild"
+#: Where the server lists the asynchronous Lambda invocations it accepted.
+INVOCATIONS_PATH = "/_sandbox/lambda/invocations"
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
 
 
 class _CodeBuildFixes:
@@ -67,6 +76,55 @@ class _CodeBuildFixes:
                 logging.getLogger(__name__).exception("could not complete a StartBuild")
         start_response(captured["status"], captured["headers"], captured.get("exc_info"))
         return [chunks]
+
+
+class _LambdaInvocations:
+    """WSGI middleware that records the asynchronous Lambda invocations moto accepts."""
+
+    def __init__(self, app):
+        self.app = app
+        self.invocations: list[dict] = []
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == INVOCATIONS_PATH:
+            query = dict(p.partition("=")[::2] for p in
+                         (environ.get("QUERY_STRING") or "").split("&") if p)
+            after = int(query.get("after") or 0)
+            body = json.dumps({"invocations": self.invocations[after:]}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"),
+                                      ("Content-Length", str(len(body)))])
+            return [body]
+        match = _INVOKE_PATH.match(path)
+        if (not match or environ.get("REQUEST_METHOD") != "POST"
+                or environ.get("HTTP_X_AMZ_INVOCATION_TYPE") != "Event"):
+            return self.app(environ, start_response)
+        from urllib.parse import unquote
+
+        name = unquote(match.group(1)).split(":function:")[-1].split(":")[0]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        payload = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(payload)
+        if not _lambda_function_exists(name):
+            body = json.dumps({"Type": "User",
+                               "message": f"Function not found: {name}"}).encode()
+            start_response("404 Not Found", [
+                ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                ("x-amzn-ErrorType", "ResourceNotFoundException")])
+            return [body]
+        self.invocations.append({"function": name, "payload": payload.decode(),
+                                 "time": time.time(), "index": len(self.invocations)})
+        return self.app(environ, start_response)
+
+
+def _lambda_function_exists(name: str) -> bool:
+    from moto.awslambda.utils import get_backend
+
+    try:
+        get_backend(ACCOUNT_ID, REGION).get_function(name)
+    except Exception:
+        return False
+    return True
 
 
 def _complete_build(request: dict, response: dict) -> None:
@@ -105,14 +163,17 @@ def serve(port: int = 0, announce=print, faults: str | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    # Batch without Docker: jobs are recorded, never run (our stand-in runs them).
+    # Batch and Lambda without Docker: jobs and invocations are recorded, never run
+    # (our stand-ins run them).
     default_user_config.setdefault("batch", {})["use_docker"] = False
+    default_user_config.setdefault("lambda", {})["use_docker"] = False
 
     class QuietHandler(WSGIRequestHandler):
         def log_request(self, *args, **kwargs):  # one line per request is noise
             pass
 
-    moto_app = _CodeBuildFixes(DomainDispatcherApplication(create_backend_app))
+    moto_app = _LambdaInvocations(
+        _CodeBuildFixes(DomainDispatcherApplication(create_backend_app)))
     lock = threading.Lock()
 
     def serialized(environ, start_response):
@@ -231,6 +292,14 @@ class SandboxServer:
         import boto3
 
         return boto3.client(service, **self.client_settings())
+
+    def lambda_invocations(self, after: int = 0) -> list[dict]:
+        """The asynchronous Lambda invocations accepted so far, from the ``after``-th:
+        ``{"function", "payload", "time", "index"}`` each."""
+        from urllib.request import urlopen
+
+        with urlopen(f"{self.endpoint}{INVOCATIONS_PATH}?after={int(after)}", timeout=30) as r:
+            return json.loads(r.read())["invocations"]
 
     def environment(self) -> dict[str, str]:
         """The variables that point boto3 (and so the SDK) at this server."""

@@ -7,7 +7,7 @@ import json
 import re
 from datetime import date, datetime, timedelta
 
-from skyrun.compute import usage
+from skyrun.compute import targets, usage
 from skyrun.exceptions import ValidationError
 
 #: Statuses in the order the pages show them.
@@ -23,7 +23,8 @@ LIVE_FUNCTION_STATUSES = ("awaiting_bundle", "building")
 JOB_SORT_KEYS = ("creation_date", "status", "execution_count", "exit_code", "runtime",
                  "last_execution_date", "last_completion_date", "id")
 #: Settings the function page edits, with those that are whole numbers.
-EDITABLE = ("maximum_concurrency", "cpus", "memory", "timeout", "retry_count")
+EDITABLE = ("maximum_concurrency", "cpus", "memory", "timeout", "retry_count",
+            "compute_target")
 INTEGER_SETTINGS = ("maximum_concurrency", "timeout", "retry_count")
 #: How much of a result the job page previews, and how long a table cell's inputs get.
 PREVIEW_BYTES = 64 * 1024
@@ -37,6 +38,10 @@ def function_view(fn) -> dict:
     counts = {s: 0 for s in JOB_STATUSES}
     counts.update(data.get("job_statistics") or {})
     data["job_statistics"] = counts
+    # Where the jobs run on AWS (the embedded backend ignores it): the setting, and what
+    # the rule makes of it with the Function's size and timeout.
+    data["compute_target"] = data.get("compute_target") or targets.DEFAULT_TARGET
+    data["aws_target"] = targets.choose(data)
     # Pending jobs of a stopped or build_failed Function wait for a person, not a worker.
     dispatching = data["status"] in ("ready", *LIVE_FUNCTION_STATUSES)
     data["live"] = (data["status"] in LIVE_FUNCTION_STATUSES

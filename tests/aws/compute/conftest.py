@@ -15,7 +15,7 @@ from tests.aws.compute.support import StandInBackend  # noqa: E402
 @pytest.fixture(scope="session")
 def quiet_sandbox():
     """A provisioned sandbox with no stand-in running."""
-    with Sandbox(batch=False, codebuild=False, schedules=False) as sandbox:
+    with Sandbox(batch=False, codebuild=False, schedules=False, lambda_workers=False) as sandbox:
         yield sandbox
 
 

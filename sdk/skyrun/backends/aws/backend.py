@@ -91,7 +91,14 @@ class AwsBackend:
 
     @cached_property
     def launcher(self):
-        """Workers (AWS Batch array jobs)."""
+        """Workers: Lambda invocations for Functions that fit Lambda (unless the
+        deployment turned that target off), else AWS Batch array jobs."""
+        from skyrun.backends.aws import lambda_functions
+
+        if lambda_functions.enabled(self):
+            from skyrun.backends.aws.lambda_launcher import LambdaLauncher
+
+            return LambdaLauncher(self)
         from skyrun.backends.aws.launcher import BatchLauncher
 
         return BatchLauncher(self)

@@ -21,7 +21,7 @@ import time
 
 from botocore.exceptions import ClientError
 
-from skyrun.backends.aws import jobdefs
+from skyrun.backends.aws import jobdefs, lambda_functions
 from skyrun.backends.aws import resources as r
 from skyrun.compute import lifecycle
 from skyrun.compute.environment import environment_hash, normalize_requirements
@@ -122,13 +122,20 @@ class CodeBuildBuilder:
         return os.environ.get("SKYRUN_EXECUTOR_PYTHON") or sys.executable
 
     def remove(self, function: dict) -> None:
-        """Deregister the Function's job definition and forget its build. The image stays
-        in ECR as a cache for equal environments."""
+        """Deregister the Function's job definition, remove its environment's Lambda
+        function if no other Function uses it, and forget its build. The image stays in
+        ECR as a cache for equal environments."""
         try:
             jobdefs.deregister(self.backend, function["id"])
         except ClientError as exc:
             logger.warning("could not deregister the job definition of %s: %s",
                            function["id"], exc)
+        if lambda_functions.enabled(self.backend):
+            try:
+                lambda_functions.remove_if_unused(self.backend, function)
+            except ClientError as exc:
+                logger.warning("could not remove the Lambda function of %s: %s",
+                               function.get("env_hash"), exc)
         self.backend.client("dynamodb").delete_item(
             TableName=self.backend.outputs[r.LEASES_TABLE_NAME],
             Key={"pk": {"S": f"function#{function['id']}"}, "sk": {"S": BUILD_ITEM}})
@@ -194,14 +201,30 @@ def complete(backend, function: dict, env_hash: str, ok: bool, log_text: str) ->
     """End a build: register the job definition of a good image, then the log and status
     (a job definition that cannot be registered fails the build)."""
     if ok:
+        image = jobdefs.image_uri(backend, r.function_image_tag(env_hash))
         try:
-            jobdefs.register(backend, function,
-                             jobdefs.image_uri(backend, r.function_image_tag(env_hash)))
+            jobdefs.register(backend, function, image)
         except ClientError as exc:
             ok = False
             log_text += f"The job definition could not be registered: {exc}\n"
+        if ok and lambda_functions.enabled(backend):
+            log_text += _ensure_lambda(backend, function, env_hash, image)
     log_text += "Build succeeded.\n" if ok else "Build failed.\n"
     return lifecycle.finish_build(backend, function, ok, log_text, changes={"env_hash": env_hash})
+
+
+def _ensure_lambda(backend, function: dict, env_hash: str, image: str) -> str:
+    # The Lambda function of the environment; without it the launcher falls back to
+    # Batch, so a failure here is reported in the build log but fails nothing.
+    from skyrun.compute.operations import bundle_key
+
+    try:
+        bundle = backend.blobs.get_object(bundle_key(function["id"]))
+        name = lambda_functions.ensure(backend, function, env_hash, image, bundle)
+    except ClientError as exc:
+        return (f"The Lambda function could not be made ({exc}); jobs of this Function "
+                "run on Batch.\n")
+    return f"Lambda function: {name}\n"
 
 
 def build_log_header(function: dict, env_hash: str, build_id: str) -> str:

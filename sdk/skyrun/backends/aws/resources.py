@@ -167,6 +167,14 @@ WORKER_ASSIGN_PUBLIC_IP = "WorkerAssignPublicIp"
 #: Job definitions must be named with this prefix: the IAM policies are scoped to it.
 JOB_DEFINITION_PREFIX = "JobDefinitionPrefix"
 SDK_USER_POLICY_ARN = "SdkUserPolicyArn"
+#: ``true`` or ``false`` (the CDK context ``skyrun:lambda``): whether Functions that fit
+#: Lambda run there (``skyrun.compute.targets``) or every job runs on Batch.
+LAMBDA_TARGET = "LambdaTarget"
+#: The execution role of the job Lambda functions: the job role's rights, no more.
+LAMBDA_ROLE_ARN = "LambdaJobRoleArn"
+#: Job Lambda functions (one per environment hash) are named with this prefix: the IAM
+#: policies are scoped to it.
+LAMBDA_FUNCTION_PREFIX = "LambdaFunctionPrefix"
 
 # events stack
 BUILD_FINISHED_FUNCTION_NAME = "BuildFinishedFunctionName"
@@ -195,6 +203,9 @@ OUTPUTS: dict[str, str] = {
     WORKER_ASSIGN_PUBLIC_IP: COMPUTE,
     JOB_DEFINITION_PREFIX: COMPUTE,
     SDK_USER_POLICY_ARN: COMPUTE,
+    LAMBDA_TARGET: COMPUTE,
+    LAMBDA_ROLE_ARN: COMPUTE,
+    LAMBDA_FUNCTION_PREFIX: COMPUTE,
     BUILD_FINISHED_FUNCTION_NAME: EVENTS,
     RECONCILE_FUNCTION_NAME: EVENTS,
 }
@@ -390,6 +401,17 @@ def job_definition_prefix(deployment: str) -> str:
     matches the job definitions of a deployment called ``skyrun-dev``.
     """
     return f"{deployment}_"
+
+
+def lambda_function_prefix(deployment: str) -> str:
+    """The prefix of every job Lambda function name of a deployment (``{name}-env-``; a
+    function name is at most 64 characters: 20 + 5 + a 24-character hash fits)."""
+    return f"{deployment}-env-"
+
+
+def lambda_log_group_prefix(deployment: str) -> str:
+    """The prefix of the log groups of the job Lambda functions (Lambda's own naming)."""
+    return f"/aws/lambda/{lambda_function_prefix(deployment)}"
 
 
 def job_definition_name(deployment: str, function_id: str) -> str:

@@ -121,6 +121,11 @@ MIGRATIONS: list[str] = [
     DROP INDEX jobs_namespace;
     CREATE INDEX jobs_namespace_status ON jobs (namespace, status, runtime);
     """,
+    # 2 -> 3: where a Function's jobs run on AWS (``compute_target``); stored here so that
+    # it is searchable alike on both backends, and ignored by the local launcher.
+    """
+    ALTER TABLE functions ADD COLUMN compute_target TEXT;
+    """,
 ]
 
 

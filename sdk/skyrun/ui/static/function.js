@@ -3,7 +3,8 @@
 "use strict";
 
 const FUNCTION_ID = pageId();
-const SETTINGS = ["maximum_concurrency", "cpus", "memory", "timeout", "retry_count"];
+const SETTINGS = ["maximum_concurrency", "cpus", "memory", "timeout", "retry_count",
+                  "compute_target"];
 let current = null;  // the Function as last loaded
 
 function showFunction(fn) {
@@ -32,6 +33,7 @@ function showFunction(fn) {
                 ["Namespace", fn.namespace], ["Owner", fn.owner],
                 ["Auto start", fn.auto_start ? "yes" : "no"],
                 ["CPUs / memory", `${fn.cpus} vCPU / ${fmtMemory(fn.memory)}`],
+                ["Compute target", `${fn.compute_target} (AWS: ${fn.aws_target})`],
                 ["Created", fmtDate(fn.creation_date)], ["Modified", fmtDate(fn.modified_date)],
                 ["Environment", env]];
   replaceChildren(document.getElementById("details"),
