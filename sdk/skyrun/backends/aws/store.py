@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import dynamo, plan
 from skyrun.backends.aws import resources as res
+from skyrun.backends.aws.blobs import record_write
 from skyrun.backends.aws.claims import ClaimsMixin, is_active, status_order
 from skyrun.backends.aws.errors import cancellation_codes, error_code, translate_errors
 from skyrun.backends.aws.items import (
@@ -51,8 +52,11 @@ def backoff(attempt: int) -> None:
 class DynamoStore(ClaimsMixin):
     """Records in DynamoDB, for any number of SDK processes and workers at once."""
 
-    def __init__(self, client, functions: str, jobs: str, batches: str, leases: str):
+    def __init__(self, client, functions: str, jobs: str, batches: str, leases: str,
+                 blobs: str | None = None):
         self.client = client
+        #: The blobs table, for result and log records written with a job's settle.
+        self.blobs = blobs
         self.functions = functions
         self.jobs = jobs
         self.batches = batches
@@ -215,7 +219,36 @@ class DynamoStore(ClaimsMixin):
         if not changes:
             record = self.get_job(job_id)
             return record if record is not None and _matches(record, expect) else None
-        if "status" not in changes and "queued_date" not in changes:
+        return self._update(job_id, changes, expect, [])
+
+    def settle_and_claim(self, job_id: str, changes: dict, expect: dict,
+                         blob_records: list[dict], delete_blobs: list[str],
+                         claim: dict | None) -> tuple[dict | None, dict | None, dict | None]:
+        """The end of an attempt in one ``TransactWriteItems``, then the next claim.
+
+        Applies ``changes`` to the job if it matches ``expect`` (else nothing is written
+        and ``(None, None, None)`` returned), in the same transaction as the active-job
+        counter moves, the records of ``blob_records`` (their data is in S3 already: the
+        job's result and sealed log) and the removal of the records of ``delete_blobs``.
+        Then, if ``claim`` holds the arguments of :meth:`claim` but ``function_id``,
+        claims the next job of the same Function. Returns ``(settled job, next claimed
+        job or None, None)``: the Function is not read here. The caller removes the data
+        of deleted blobs.
+        """
+        extra = [record_write(self.blobs, r) for r in blob_records]
+        extra += [{"Delete": {"TableName": self.blobs, "Key": key(id=b)}} for b in delete_blobs]
+        settled = self._update(job_id, changes, expect, extra)
+        if settled is None:
+            return None, None, None
+        claimed = None
+        if claim is not None:
+            claimed = self.claim(settled["function_id"], **claim)
+        return settled, claimed, None
+
+    def _update(self, job_id: str, changes: dict, expect: dict | None,
+                extra: list[dict]) -> dict | None:
+        """``update_job``, with ``extra`` items written in the same transaction."""
+        if "status" not in changes and "queued_date" not in changes and not extra:
             e = Expr(JOB_JSON)
             condition = [f"attribute_exists({e.name('id')})", *e.expect(expect)]
             update = e.update(changes, add={"revision": 1})
@@ -232,7 +265,7 @@ class DynamoStore(ClaimsMixin):
         if claimed is not None and _matches(claimed[1], expect):
             # Claimed here: try the job as the claim left it, without reading it; if it
             # changed since, the revision check fails and the loop below reads it.
-            updated = self._rewrite(*claimed, changes)
+            updated = self._rewrite(*claimed, changes, extra)
             if updated is not None:
                 return updated
         for attempt in range(ATTEMPTS):
@@ -241,15 +274,16 @@ class DynamoStore(ClaimsMixin):
             current = decode_item(item, JOB_SCHEMA)
             if current is None or not _matches(current, expect):
                 return None
-            updated = self._rewrite(item, current, changes)
+            updated = self._rewrite(item, current, changes, extra)
             if updated is not None:
                 return updated
             backoff(attempt)
         raise ConflictError(f"Job {job_id} changed too often to update it; try again")
 
-    def _rewrite(self, item: dict, current: dict, changes: dict) -> dict | None:
-        """Apply ``changes`` if the item is still at its revision; the new record, or
-        None if it changed meanwhile."""
+    def _rewrite(self, item: dict, current: dict, changes: dict,
+                 extra: list[dict] = ()) -> dict | None:
+        """Apply ``changes`` if the item is still at its revision (with ``extra``
+        transaction items); the new record, or None if it changed meanwhile."""
         new = dict(current, **changes)
         all_changes = dict(changes, status_order=status_order(new["status"], new))
         e = Expr(JOB_JSON)
@@ -257,14 +291,15 @@ class DynamoStore(ClaimsMixin):
         update = e.update(all_changes, add={"revision": 1})
         delta = int(is_active(new["status"])) - int(is_active(current["status"]))
         try:
-            if delta == 0:
+            if delta == 0 and not extra:
                 self.client.update_item(TableName=self.jobs, Key=key(id=current["id"]),
                                         **e.params(condition, update))
             else:
+                moves = self._counter_moves(current, delta) if delta else []
                 self.client.transact_write_items(TransactItems=[
                     {"Update": {"TableName": self.jobs, "Key": key(id=current["id"]),
                                 **e.params(condition, update)}},
-                    *self._counter_moves(current, delta)])
+                    *moves, *extra])
         except ClientError as exc:
             if (error_code(exc) == "ConditionalCheckFailedException"
                     or "ConditionalCheckFailed" in cancellation_codes(exc)
