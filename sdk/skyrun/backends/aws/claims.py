@@ -1,6 +1,7 @@
 """Claims, leases and the exact limits on active jobs, on DynamoDB.
 
-A claim takes the oldest pending job of a Function in one ``TransactWriteItems``:
+A claim takes a pending job of a Function (the oldest, for a lone claimer; see
+``ClaimsMixin.claim``) in one ``TransactWriteItems``:
 
 1. a condition check that the Function is ``ready`` with the ``maximum_concurrency``
    the claimer read (so a change applies to the very next claim);
@@ -20,8 +21,8 @@ never on a queue head item.
 
 from __future__ import annotations
 
-import random
 import time
+import zlib
 
 from botocore.exceptions import ClientError
 
@@ -51,6 +52,15 @@ def status_order(status: str, record: dict) -> str:
     return f"{status}{res.KEY_SEPARATOR}{float(queued):018.6f}{res.KEY_SEPARATOR}{record['id']}"
 
 
+def spread(worker_id: str) -> float:
+    """Where in a list of candidates a contending worker starts, as a fraction in [0, 1):
+    the golden-ratio sequence of its index (``{job}:{index}``, an array child's id) or
+    of a hash of its id, so that any number of workers start far apart."""
+    tail = worker_id.rpartition(":")[2]
+    n = int(tail) if tail.isdigit() else zlib.crc32(worker_id.encode())
+    return (n * 0.6180339887498949) % 1.0
+
+
 def function_counter(function_id: str) -> dict:
     """The key of a Function's active-job counter."""
     return key(pk=f"function#{function_id}", sk="active")
@@ -71,6 +81,9 @@ class ClaimsMixin:
     _claim_info: dict
     _claimed: dict
     _claim_candidates: dict
+    #: Per Function: where the next candidate is taken, once a claim was lost to another
+    #: worker (absent: oldest first).
+    _claim_position: dict
 
     def _counter_moves(self, job: dict, delta: int) -> list[dict]:
         """Transaction items that add ``delta`` to the counters of a job's Function and
@@ -116,13 +129,17 @@ class ClaimsMixin:
 
         One index query yields up to CANDIDATES pending jobs, kept for this store's next
         claims of the Function (a candidate taken meanwhile by another worker only fails
-        its conditional write). Candidates are tried oldest first; a claimer that loses
-        one to another worker shuffles the rest, so that workers sharing a queue spread
-        over it instead of all racing for its head.
+        its conditional write). A lone claimer takes them oldest first. A claimer that
+        loses one to another worker drops the rest (they are likely stale too: the other
+        worker read the same list), queries again, and from then on starts each fresh
+        list at its own place (:func:`spread` of its id) and walks on from there, so
+        that workers sharing a queue take disjoint runs of it instead of racing for its
+        head. Jobs still start roughly in the order they became pending (API.md §8).
         """
         now = round(now, 6)
         fresh = False
         candidates = self._claim_candidates.setdefault(function_id, [])
+        positions = self._claim_position
         for _ in range(CLAIM_ATTEMPTS):
             info = self._function_info(function_id, fresh)
             if info is None or info[0] != READY:
@@ -131,8 +148,17 @@ class ClaimsMixin:
             if not candidates:
                 candidates.extend(self._pending(function_id))
                 if not candidates:
+                    positions.pop(function_id, None)  # the queue ran dry: start afresh
                     return None
-            item = candidates.pop(0)
+                if function_id in positions:
+                    positions[function_id] = int(spread(worker_id) * len(candidates))
+            try:
+                at = positions.get(function_id, 0) % len(candidates)
+                item = candidates.pop(at)
+            except (ZeroDivisionError, IndexError):  # another thread took the last one
+                continue
+            if function_id in positions:
+                positions[function_id] = at
             job = decode_item(item, JOB_SCHEMA)
             # What a claim writes is the state machine's; which job, and the limits, ours.
             change = transitions.claim(worker_id, now, lease_seconds)
@@ -155,10 +181,11 @@ class ClaimsMixin:
                 if "ConditionalCheckFailed" in codes[1:3]:
                     return None  # at maximum_concurrency or the namespace limit
                 if codes[3] == "ConditionalCheckFailed" or "TransactionConflict" in codes:
-                    # Taken by another worker, or changed. The other worker likely holds
-                    # the same candidates in the same order: shuffle ours, so that from
-                    # now on the two take different jobs instead of racing for each.
-                    random.shuffle(candidates)
+                    # Taken by another worker, or changed. The other worker read the same
+                    # candidates: the rest are as likely taken. A query costs less than
+                    # the failed tries it spares; from now on start at our own place.
+                    candidates.clear()
+                    positions.setdefault(function_id, 0)
                     continue
                 raise
             self._remember_claim(item, claimed)

@@ -67,6 +67,7 @@ class DynamoStore(ClaimsMixin):
         self._claimed: dict[str, tuple[dict, dict]] = {}
         #: Pending jobs of a Function read by the last claim's query, not yet tried.
         self._claim_candidates: dict[str, list[dict]] = {}
+        self._claim_position: dict[str, int] = {}
 
     # -- functions ----------------------------------------------------------------------
     def create_function(self, record: dict) -> None:
