@@ -259,3 +259,34 @@ def test_a_settle_writes_its_result_and_log_records_with_it(namespace, backend, 
         assert Job.get(job["id"]).result() == job["id"]
     assert backend.blobs.get_data(log_blob_id(ns, fid, jobs[0]["id"])) == b""
     assert backend.blobs.get_data(log_blob_id(ns, fid, earlier)) == kept != b""
+
+
+def test_a_settle_claims_the_next_job_in_the_same_write(namespace, backend, monkeypatch):
+    # A worker finishing one job and taking the next: one write (SQLite transaction or
+    # TransactWriteItems) for both, within maximum_concurrency, the next job running.
+    fn = function_record(namespace, maximum_concurrency=1)
+    first, second = job_record(backend, fn), job_record(backend, fn)
+    claimed = claim_as(backend, fn, "worker-a")
+    assert claimed["id"] == first["id"]
+    client = getattr(backend.store, "client", None)
+    sent = []
+    if client is not None:  # AWS: count the transactions
+        original = client.transact_write_items
+        monkeypatch.setattr(client, "transact_write_items",
+                            lambda **kw: sent.append(kw) or original(**kw))
+    backend.store.update_function(fn["id"], {"status": "ready"})
+    try:
+        settled, nxt, _ = lifecycle.finish_attempt(
+            backend, fn, claimed, "worker-a", transitions.RETURNED,
+            {"exit_code": 0, "error_reason": None}, (b"1", {}), claim_next=True)
+    finally:
+        backend.store.update_function(fn["id"], {"status": "stopped"})
+        monkeypatch.undo()
+    assert settled["status"] == "success"
+    assert nxt["id"] == second["id"] and nxt["worker_id"] == "worker-a"
+    assert backend.store.get_job(second["id"])["status"] == "running"
+    assert [j["id"] for j in backend.store.active_jobs(fn["id"])] == [second["id"]]
+    if client is not None:
+        assert len(sent) == 1
+    assert lifecycle.settle_success(backend, nxt, "worker-a", 0.1, None)["status"] == "success"
+    assert backend.store.active_jobs(fn["id"]) == []

@@ -71,6 +71,18 @@ def namespace_counter(namespace: str) -> dict:
     return key(pk=f"namespace#{namespace}", sk="active")
 
 
+def _claimed_record(item: dict, worker_id: str, now: float, lease_seconds: float
+                    ) -> tuple[dict, dict, dict]:
+    """``(job, the claim's changes, the job as claimed)`` for a candidate item."""
+    job = decode_item(item, JOB_SCHEMA)
+    # What a claim writes is the state machine's; which job, and the limits, ours.
+    change = transitions.claim(worker_id, now, lease_seconds)
+    claimed = dict(job, **change.changes)
+    for name, n in change.increments.items():
+        claimed[name] = int(job.get(name) or 0) + n
+    return job, change.changes, claimed
+
+
 class ClaimsMixin:
     """``claim``, ``renew``, ``expired_claims`` and ``active_jobs`` of the DynamoStore."""
 
@@ -145,27 +157,12 @@ class ClaimsMixin:
             if info is None or info[0] != READY:
                 return None
             status, maximum, namespace = info
-            if not candidates:
-                candidates.extend(self._pending(function_id))
-                if not candidates:
-                    positions.pop(function_id, None)  # the queue ran dry: start afresh
-                    return None
-                if function_id in positions:
-                    positions[function_id] = int(spread(worker_id) * len(candidates))
-            try:
-                at = positions.get(function_id, 0) % len(candidates)
-                item = candidates.pop(at)
-            except (ZeroDivisionError, IndexError):  # another thread took the last one
-                continue
-            if function_id in positions:
-                positions[function_id] = at
-            job = decode_item(item, JOB_SCHEMA)
-            # What a claim writes is the state machine's; which job, and the limits, ours.
-            change = transitions.claim(worker_id, now, lease_seconds)
-            changes = change.changes
-            claimed = dict(job, **changes)
-            for name, n in change.increments.items():
-                claimed[name] = int(job.get(name) or 0) + n
+            item = self._next_candidate(function_id, worker_id)
+            if item is None:
+                if candidates:
+                    continue  # another thread took the last one
+                return None
+            job, changes, claimed = _claimed_record(item, worker_id, now, lease_seconds)
             try:
                 self.client.transact_write_items(TransactItems=self._claim_items(
                     item, job, changes, claimed, maximum, namespace, namespace_limit))
@@ -192,6 +189,30 @@ class ClaimsMixin:
             return claimed
         return None
 
+    def _next_candidate(self, function_id: str, worker_id: str,
+                        skip: str | None = None) -> dict | None:
+        """The next candidate to try (querying when none is left), None when no job is
+        pending; ``skip``: a job id not to take."""
+        candidates = self._claim_candidates.setdefault(function_id, [])
+        positions = self._claim_position
+        if not candidates:
+            candidates.extend(i for i in self._pending(function_id) if i["id"]["S"] != skip)
+            if not candidates:
+                positions.pop(function_id, None)  # the queue ran dry: start afresh
+                return None
+            if function_id in positions:
+                positions[function_id] = int(spread(worker_id) * len(candidates))
+        try:
+            at = positions.get(function_id, 0) % len(candidates)
+            item = candidates.pop(at)
+        except (ZeroDivisionError, IndexError):  # another thread took the last one
+            return None
+        if function_id in positions:
+            positions[function_id] = at
+        if item["id"]["S"] == skip:
+            return self._next_candidate(function_id, worker_id, skip)
+        return item
+
     def _remember_claim(self, item: dict, claimed: dict) -> None:
         # The worker settles what it claimed: keeping the job as the claim left it spares
         # ``update_job`` reading it again (its write is conditional on this revision).
@@ -200,7 +221,11 @@ class ClaimsMixin:
         revision = int(item["revision"]["N"]) + 1 if "revision" in item else 1
         self._claimed[claimed["id"]] = ({"revision": number(revision)}, claimed)
 
-    def _claim_items(self, item, job, changes, claimed, maximum, namespace, limit):
+    def _claim_items(self, item, job, changes, claimed, maximum, namespace, limit,
+                     counted=False):
+        """The claim's transaction items; ``counted``: the counters already count a job
+        of this worker that leaves the active statuses in the same transaction, so they
+        are only checked (still within the limits), not moved."""
         f = Expr()
         check = {"ConditionCheck": {
             "TableName": self.functions, "Key": key(id=job["function_id"]),
@@ -211,6 +236,11 @@ class ClaimsMixin:
                                (namespace_counter(namespace), limit)):
             c = Expr()
             active = c.name("active")
+            if counted:
+                counters.append({"ConditionCheck": {
+                    "TableName": self.leases, "Key": counter,
+                    **c.params(f"{active} <= {c.attr(number(bound))}")}})
+                continue
             counters.append({"Update": {
                 "TableName": self.leases, "Key": counter,
                 **c.params(f"attribute_not_exists({active}) OR {active} < "

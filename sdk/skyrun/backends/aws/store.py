@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from skyrun.backends.aws import dynamo, plan
 from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.blobs import record_write
-from skyrun.backends.aws.claims import ClaimsMixin, is_active, status_order
+from skyrun.backends.aws.claims import ClaimsMixin, _claimed_record, is_active, status_order
 from skyrun.backends.aws.errors import cancellation_codes, error_code, translate_errors
 from skyrun.backends.aws.items import (
     FUNCTION_SCHEMA,
@@ -238,6 +238,11 @@ class DynamoStore(ClaimsMixin):
         """
         extra = [record_write(self.blobs, r) for r in blob_records]
         extra += [{"Delete": {"TableName": self.blobs, "Key": key(id=b)}} for b in delete_blobs]
+        held = self._claimed.get(job_id)
+        if claim is not None and held is not None and _matches(held[1], expect):
+            both = self._settle_and_take(job_id, changes, extra, claim, held)
+            if both is not None:
+                return both
         settled = self._update(job_id, changes, expect, extra)
         if settled is None:
             return None, None, None
@@ -245,6 +250,59 @@ class DynamoStore(ClaimsMixin):
         if claim is not None:
             claimed = self.claim(settled["function_id"], **claim)
         return settled, claimed, None
+
+    def _settle_and_take(self, job_id: str, changes: dict, extra: list[dict], claim: dict,
+                         held: tuple[dict, dict]) -> tuple | None:
+        """Settle a job this store claimed and claim the next one in one transaction.
+
+        Only for a settle that takes the job out of the active statuses: its slot passes
+        to the next job, so the counters stay as they are and are only checked to be
+        within the limits (a lowered limit shows there). None when this does not apply
+        or the transaction failed (nothing written): the caller settles and claims
+        apart, which reads the job again if it changed.
+        """
+        revision, current = held
+        new = dict(current, **changes)
+        fid = current["function_id"]
+        if not is_active(current["status"]) or is_active(new["status"]):
+            return None
+        info = self._function_info(fid, False)
+        if info is None or info[0] != "ready":
+            return None
+        _, maximum, namespace = info
+        item = self._next_candidate(fid, claim["worker_id"], skip=job_id)
+        if item is None:
+            return None  # nothing pending (the caller's claim reads the queue again)
+        now = round(claim["now"], 6)
+        job, claim_changes, claimed = _claimed_record(item, claim["worker_id"], now,
+                                                      claim["lease_seconds"])
+        e = Expr(JOB_JSON)
+        settle = {"Update": {
+            "TableName": self.jobs, "Key": key(id=job_id),
+            **e.params(_revision_condition(e, revision),
+                       e.update(dict(changes, status_order=status_order(new["status"], new)),
+                                add={"revision": 1}))}}
+        taking = self._claim_items(item, job, claim_changes, claimed, maximum, namespace,
+                                   claim["namespace_limit"], counted=True)
+        try:
+            self.client.transact_write_items(TransactItems=[settle, *taking, *extra])
+        except ClientError as exc:
+            codes = cancellation_codes(exc)
+            if not codes:
+                raise
+            codes += ["None"] * (5 - len(codes))
+            if codes[0] == "ConditionalCheckFailed":
+                self._claimed.pop(job_id, None)  # changed since the claim: read it again
+            if codes[1] == "ConditionalCheckFailed":
+                self._claim_info.pop(fid, None)  # the Function changed
+            if codes[4] in ("ConditionalCheckFailed", "TransactionConflict"):
+                # The candidate was taken: the rest of the list likely too (see claim).
+                self._claim_candidates.get(fid, []).clear()
+                self._claim_position.setdefault(fid, 0)
+            return None
+        self._claimed.pop(job_id, None)
+        self._remember_claim(item, claimed)
+        return new, claimed, None
 
     def _update(self, job_id: str, changes: dict, expect: dict | None,
                 extra: list[dict]) -> dict | None:
