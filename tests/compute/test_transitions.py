@@ -11,7 +11,9 @@ import time
 
 import pytest
 
+from skyrun.common.joblog import log_blob_id
 from skyrun.compute import Job, lifecycle
+from skyrun.compute.lifecycle import result_blob_id
 from skyrun.domain import transitions
 from tests.compute.transition_support import claim_as, function_record, job_record
 
@@ -222,3 +224,69 @@ def test_the_workers_settle_and_claim_loses_no_cancel(namespace, backend, monkey
     assert nxt["id"] == second["id"] and nxt["worker_id"] == "worker-a"
     lifecycle.settle_success(backend, nxt, "worker-a", 0.1, None)
     assert claim_as(backend, fn, "worker-b") is None  # the canceled job never runs again
+
+
+def test_a_settle_writes_its_result_and_log_records_with_it(namespace, backend, monkeypatch):
+    # The result and log blob records come with the settle (one transaction on AWS, one
+    # SQLite write embedded): no blob store write of their own. The result's data is in
+    # place by then; an earlier run's log blob survives a run that wrote no line.
+    fn = function_record(namespace, maximum_concurrency=2)
+    jobs = [job_record(backend, fn) for _ in range(2)]
+    ns, fid = fn["namespace"], fn["id"]
+    earlier = jobs[1]["id"]
+    backend.logs.append(ns, fid, earlier, [(round(time.time(), 6), "an earlier run")])
+    backend.logs.seal(ns, fid, earlier)
+    kept = backend.blobs.get_data(log_blob_id(ns, fid, earlier))
+
+    def no_write(*args, **kwargs):
+        pytest.fail("a blob record was written apart from the settle")
+
+    for job in jobs:
+        claimed = claim_as(backend, fn, "worker-a")
+        assert claimed["id"] == job["id"]
+        monkeypatch.setattr(backend.blobs, "put", no_write)
+        monkeypatch.setattr(backend.blobs, "create_empty", no_write, raising=False)
+        if hasattr(backend.blobs, "dynamodb"):
+            monkeypatch.setattr(backend.blobs.dynamodb, "put_item", no_write)
+        settled, _, _ = lifecycle.finish_attempt(
+            backend, fn, claimed, "worker-a", transitions.RETURNED,
+            {"exit_code": 0, "error_reason": None}, (f'"{job["id"]}"'.encode(), {}),
+            log_written=False)
+        monkeypatch.undo()
+        assert settled["status"] == "success"
+        result = backend.blobs.get_record(result_blob_id(ns, fid, job["id"]))
+        assert result["storage_type"] == "compute" and result["size_bytes"] == len(job["id"]) + 2
+        assert Job.get(job["id"]).result() == job["id"]
+    assert backend.blobs.get_data(log_blob_id(ns, fid, jobs[0]["id"])) == b""
+    assert backend.blobs.get_data(log_blob_id(ns, fid, earlier)) == kept != b""
+
+
+def test_a_settle_claims_the_next_job_in_the_same_write(namespace, backend, monkeypatch):
+    # A worker finishing one job and taking the next: one write (SQLite transaction or
+    # TransactWriteItems) for both, within maximum_concurrency, the next job running.
+    fn = function_record(namespace, maximum_concurrency=1)
+    first, second = job_record(backend, fn), job_record(backend, fn)
+    claimed = claim_as(backend, fn, "worker-a")
+    assert claimed["id"] == first["id"]
+    client = getattr(backend.store, "client", None)
+    sent = []
+    if client is not None:  # AWS: count the transactions
+        original = client.transact_write_items
+        monkeypatch.setattr(client, "transact_write_items",
+                            lambda **kw: sent.append(kw) or original(**kw))
+    backend.store.update_function(fn["id"], {"status": "ready"})
+    try:
+        settled, nxt, _ = lifecycle.finish_attempt(
+            backend, fn, claimed, "worker-a", transitions.RETURNED,
+            {"exit_code": 0, "error_reason": None}, (b"1", {}), claim_next=True)
+    finally:
+        backend.store.update_function(fn["id"], {"status": "stopped"})
+        monkeypatch.undo()
+    assert settled["status"] == "success"
+    assert nxt["id"] == second["id"] and nxt["worker_id"] == "worker-a"
+    assert backend.store.get_job(second["id"])["status"] == "running"
+    assert [j["id"] for j in backend.store.active_jobs(fn["id"])] == [second["id"]]
+    if client is not None:
+        assert len(sent) == 1
+    assert lifecycle.settle_success(backend, nxt, "worker-a", 0.1, None)["status"] == "success"
+    assert backend.store.active_jobs(fn["id"]) == []

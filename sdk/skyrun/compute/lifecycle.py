@@ -263,7 +263,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
                 store_result(backend, ns, fid, jid, data, attrs)
             elif data is not None:
                 records.append(stage(result_record(ns, fid, jid, attrs), data))
-            elif backend.blobs.path(result_blob_id(ns, fid, jid)).exists():
+            elif _result_exists(backend, result_blob_id(ns, fid, jid)):
                 # A null result removes an earlier one (a rerun's); no file, no record.
                 deletes.append(result_blob_id(ns, fid, jid))
         except Exception as exc:
@@ -283,7 +283,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     def write(job_id: str, change: transitions.Change) -> dict | None:
         blobs = list(records)
         if change.status in transitions.TERMINAL:
-            blobs.append(sealed(ns, fid, jid))
+            blobs.append(sealed(ns, fid, jid, written=log_written))
         settled, nxt, fn = combined(job_id, change.changes, change.expect, blobs, deletes,
                                     claim)
         after.update(next=nxt, function=fn)
@@ -297,6 +297,14 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     if deletes:
         backend.blobs.delete(deletes)
     return settled, after.get("next"), after.get("function")
+
+
+def _result_exists(backend: Backend, blob_id: str) -> bool:
+    # A file's existence is the embedded backend's cheapest check; elsewhere the record.
+    path = getattr(backend.blobs, "path", None)
+    if path is not None:
+        return path(blob_id).exists()
+    return backend.blobs.get_record(blob_id) is not None
 
 
 # -- results ----------------------------------------------------------------------------

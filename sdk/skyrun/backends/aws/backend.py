@@ -64,7 +64,8 @@ class AwsBackend:
         return DynamoStore(self.client("dynamodb"), self.output(res.FUNCTIONS_TABLE_NAME),
                            self.output(res.JOBS_TABLE_NAME),
                            self.output(res.BATCHES_TABLE_NAME),
-                           self.output(res.LEASES_TABLE_NAME))
+                           self.output(res.LEASES_TABLE_NAME),
+                           blobs=self.output(res.BLOBS_TABLE_NAME))
 
     @cached_property
     def blobs(self):

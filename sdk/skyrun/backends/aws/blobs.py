@@ -42,6 +42,37 @@ def _expired(record: dict | None, t: float) -> bool:
     return record is not None and record.get("expires") is not None and record["expires"] <= t
 
 
+#: Marks a record (from ``staged_record``/``empty_record``) whose write keeps a blob
+#: already stored under its id: the empty log blob of an attempt that wrote no line.
+KEEP_EXISTING = "_keep_existing"
+
+
+def blob_item(record: dict) -> dict:
+    """The blobs-table item of a record."""
+    record = {k: record.get(k) for k in BLOB_COLUMNS}
+    item = encode_item(record, BLOB_SCHEMA)
+    item["namespace_storage_type"] = {
+        "S": f"{record['namespace']}{res.KEY_SEPARATOR}{record['storage_type']}"}
+    if record.get("expires") is not None:
+        item[res.TTL_ATTRIBUTE] = number(math.ceil(record["expires"]))
+    return item
+
+
+def record_write(table: str, record: dict) -> dict:
+    """The ``TransactWriteItems`` entry that stores a blob record: a plain Put (the same
+    record twice is the same item: idempotent by id), or, for a record marked
+    ``KEEP_EXISTING``, an update that sets only attributes not there yet, so that an
+    existing blob stays as it is without a condition that could fail the transaction."""
+    item = blob_item(record)
+    if not record.get(KEEP_EXISTING):
+        return {"Put": {"TableName": table, "Item": item}}
+    e = Expr()
+    sets = ", ".join(f"{e.name(n)} = if_not_exists({e.name(n)}, {e.attr(v)})"
+                     for n, v in item.items() if n != "id")
+    return {"Update": {"TableName": table, "Key": key(id=record["id"]),
+                       **e.params(None, "SET " + sets)}}
+
+
 @translate_errors
 class S3BlobStore:
     """Blob data in S3, metadata in DynamoDB."""
@@ -59,13 +90,7 @@ class S3BlobStore:
 
     # -- items --------------------------------------------------------------------------
     def _item(self, record: dict) -> dict:
-        record = {k: record.get(k) for k in BLOB_COLUMNS}
-        item = encode_item(record, BLOB_SCHEMA)
-        item["namespace_storage_type"] = {
-            "S": f"{record['namespace']}{res.KEY_SEPARATOR}{record['storage_type']}"}
-        if record.get("expires") is not None:
-            item[res.TTL_ATTRIBUTE] = number(math.ceil(record["expires"]))
-        return item
+        return blob_item(record)
 
     def _raw(self, blob_id: str) -> dict | None:
         reply = self.dynamodb.get_item(TableName=self.table, Key=key(id=blob_id),
@@ -139,6 +164,24 @@ class S3BlobStore:
         except ClientError:
             return False
         return head.get("ETag", "").strip('"') == hashlib.md5(data).hexdigest()
+
+    def staged_record(self, record: dict, data: bytes) -> dict:
+        """Write a blob's data to S3 (replacing any) and return its full record, for
+        :func:`record_write` in a transaction of the caller's: the data is there before
+        the record is."""
+        self.s3.put_object(Bucket=self.bucket, Key=record["id"], Body=data)
+        stamp = now()
+        return dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
+                    href=self.href(record["id"]), created=record.get("created") or stamp,
+                    modified=stamp)
+
+    def empty_record(self, record: dict) -> dict:
+        """The record of an empty blob without an S3 object (as ``create_empty`` writes),
+        marked to keep a blob already stored under its id."""
+        stamp = now()
+        return dict(record, size_bytes=0, hash=hashlib.md5(b"").hexdigest(),
+                    href=self.href(record["id"]), created=record.get("created") or stamp,
+                    modified=stamp, **{KEEP_EXISTING: True})
 
     def create_empty(self, record: dict) -> bool:
         """Store an empty blob unless its id exists (expired or not): one conditional

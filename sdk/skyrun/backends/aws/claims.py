@@ -1,6 +1,7 @@
 """Claims, leases and the exact limits on active jobs, on DynamoDB.
 
-A claim takes the oldest pending job of a Function in one ``TransactWriteItems``:
+A claim takes a pending job of a Function (the oldest, for a lone claimer; see
+``ClaimsMixin.claim``) in one ``TransactWriteItems``:
 
 1. a condition check that the Function is ``ready`` with the ``maximum_concurrency``
    the claimer read (so a change applies to the very next claim);
@@ -20,8 +21,8 @@ never on a queue head item.
 
 from __future__ import annotations
 
-import random
 import time
+import zlib
 
 from botocore.exceptions import ClientError
 
@@ -51,6 +52,15 @@ def status_order(status: str, record: dict) -> str:
     return f"{status}{res.KEY_SEPARATOR}{float(queued):018.6f}{res.KEY_SEPARATOR}{record['id']}"
 
 
+def spread(worker_id: str) -> float:
+    """Where in a list of candidates a contending worker starts, as a fraction in [0, 1):
+    the golden-ratio sequence of its index (``{job}:{index}``, an array child's id) or
+    of a hash of its id, so that any number of workers start far apart."""
+    tail = worker_id.rpartition(":")[2]
+    n = int(tail) if tail.isdigit() else zlib.crc32(worker_id.encode())
+    return (n * 0.6180339887498949) % 1.0
+
+
 def function_counter(function_id: str) -> dict:
     """The key of a Function's active-job counter."""
     return key(pk=f"function#{function_id}", sk="active")
@@ -59,6 +69,18 @@ def function_counter(function_id: str) -> dict:
 def namespace_counter(namespace: str) -> dict:
     """The key of a namespace's active-job counter."""
     return key(pk=f"namespace#{namespace}", sk="active")
+
+
+def _claimed_record(item: dict, worker_id: str, now: float, lease_seconds: float
+                    ) -> tuple[dict, dict, dict]:
+    """``(job, the claim's changes, the job as claimed)`` for a candidate item."""
+    job = decode_item(item, JOB_SCHEMA)
+    # What a claim writes is the state machine's; which job, and the limits, ours.
+    change = transitions.claim(worker_id, now, lease_seconds)
+    claimed = dict(job, **change.changes)
+    for name, n in change.increments.items():
+        claimed[name] = int(job.get(name) or 0) + n
+    return job, change.changes, claimed
 
 
 class ClaimsMixin:
@@ -71,6 +93,9 @@ class ClaimsMixin:
     _claim_info: dict
     _claimed: dict
     _claim_candidates: dict
+    #: Per Function: where the next candidate is taken, once a claim was lost to another
+    #: worker (absent: oldest first).
+    _claim_position: dict
 
     def _counter_moves(self, job: dict, delta: int) -> list[dict]:
         """Transaction items that add ``delta`` to the counters of a job's Function and
@@ -116,30 +141,28 @@ class ClaimsMixin:
 
         One index query yields up to CANDIDATES pending jobs, kept for this store's next
         claims of the Function (a candidate taken meanwhile by another worker only fails
-        its conditional write). Candidates are tried oldest first; a claimer that loses
-        one to another worker shuffles the rest, so that workers sharing a queue spread
-        over it instead of all racing for its head.
+        its conditional write). A lone claimer takes them oldest first. A claimer that
+        loses one to another worker drops the rest (they are likely stale too: the other
+        worker read the same list), queries again, and from then on starts each fresh
+        list at its own place (:func:`spread` of its id) and walks on from there, so
+        that workers sharing a queue take disjoint runs of it instead of racing for its
+        head. Jobs still start roughly in the order they became pending (API.md §8).
         """
         now = round(now, 6)
         fresh = False
         candidates = self._claim_candidates.setdefault(function_id, [])
+        positions = self._claim_position
         for _ in range(CLAIM_ATTEMPTS):
             info = self._function_info(function_id, fresh)
             if info is None or info[0] != READY:
                 return None
             status, maximum, namespace = info
-            if not candidates:
-                candidates.extend(self._pending(function_id))
-                if not candidates:
-                    return None
-            item = candidates.pop(0)
-            job = decode_item(item, JOB_SCHEMA)
-            # What a claim writes is the state machine's; which job, and the limits, ours.
-            change = transitions.claim(worker_id, now, lease_seconds)
-            changes = change.changes
-            claimed = dict(job, **changes)
-            for name, n in change.increments.items():
-                claimed[name] = int(job.get(name) or 0) + n
+            item = self._next_candidate(function_id, worker_id)
+            if item is None:
+                if candidates:
+                    continue  # another thread took the last one
+                return None
+            job, changes, claimed = _claimed_record(item, worker_id, now, lease_seconds)
             try:
                 self.client.transact_write_items(TransactItems=self._claim_items(
                     item, job, changes, claimed, maximum, namespace, namespace_limit))
@@ -155,15 +178,40 @@ class ClaimsMixin:
                 if "ConditionalCheckFailed" in codes[1:3]:
                     return None  # at maximum_concurrency or the namespace limit
                 if codes[3] == "ConditionalCheckFailed" or "TransactionConflict" in codes:
-                    # Taken by another worker, or changed. The other worker likely holds
-                    # the same candidates in the same order: shuffle ours, so that from
-                    # now on the two take different jobs instead of racing for each.
-                    random.shuffle(candidates)
+                    # Taken by another worker, or changed. The other worker read the same
+                    # candidates: the rest are as likely taken. A query costs less than
+                    # the failed tries it spares; from now on start at our own place.
+                    candidates.clear()
+                    positions.setdefault(function_id, 0)
                     continue
                 raise
             self._remember_claim(item, claimed)
             return claimed
         return None
+
+    def _next_candidate(self, function_id: str, worker_id: str,
+                        skip: str | None = None) -> dict | None:
+        """The next candidate to try (querying when none is left), None when no job is
+        pending; ``skip``: a job id not to take."""
+        candidates = self._claim_candidates.setdefault(function_id, [])
+        positions = self._claim_position
+        if not candidates:
+            candidates.extend(i for i in self._pending(function_id) if i["id"]["S"] != skip)
+            if not candidates:
+                positions.pop(function_id, None)  # the queue ran dry: start afresh
+                return None
+            if function_id in positions:
+                positions[function_id] = int(spread(worker_id) * len(candidates))
+        try:
+            at = positions.get(function_id, 0) % len(candidates)
+            item = candidates.pop(at)
+        except (ZeroDivisionError, IndexError):  # another thread took the last one
+            return None
+        if function_id in positions:
+            positions[function_id] = at
+        if item["id"]["S"] == skip:
+            return self._next_candidate(function_id, worker_id, skip)
+        return item
 
     def _remember_claim(self, item: dict, claimed: dict) -> None:
         # The worker settles what it claimed: keeping the job as the claim left it spares
@@ -173,7 +221,11 @@ class ClaimsMixin:
         revision = int(item["revision"]["N"]) + 1 if "revision" in item else 1
         self._claimed[claimed["id"]] = ({"revision": number(revision)}, claimed)
 
-    def _claim_items(self, item, job, changes, claimed, maximum, namespace, limit):
+    def _claim_items(self, item, job, changes, claimed, maximum, namespace, limit,
+                     counted=False):
+        """The claim's transaction items; ``counted``: the counters already count a job
+        of this worker that leaves the active statuses in the same transaction, so they
+        are only checked (still within the limits), not moved."""
         f = Expr()
         check = {"ConditionCheck": {
             "TableName": self.functions, "Key": key(id=job["function_id"]),
@@ -184,6 +236,11 @@ class ClaimsMixin:
                                (namespace_counter(namespace), limit)):
             c = Expr()
             active = c.name("active")
+            if counted:
+                counters.append({"ConditionCheck": {
+                    "TableName": self.leases, "Key": counter,
+                    **c.params(f"{active} <= {c.attr(number(bound))}")}})
+                continue
             counters.append({"Update": {
                 "TableName": self.leases, "Key": counter,
                 **c.params(f"attribute_not_exists({active}) OR {active} < "

@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError
 from skyrun.backends import summary
 from skyrun.backends.aws import dynamo, plan
 from skyrun.backends.aws import resources as res
-from skyrun.backends.aws.claims import ClaimsMixin, is_active, status_order
+from skyrun.backends.aws.blobs import record_write
+from skyrun.backends.aws.claims import ClaimsMixin, _claimed_record, is_active, status_order
 from skyrun.backends.aws.errors import cancellation_codes, error_code, translate_errors
 from skyrun.backends.aws.items import (
     FUNCTION_SCHEMA,
@@ -53,8 +54,11 @@ def backoff(attempt: int) -> None:
 class DynamoStore(ClaimsMixin):
     """Records in DynamoDB, for any number of SDK processes and workers at once."""
 
-    def __init__(self, client, functions: str, jobs: str, batches: str, leases: str):
+    def __init__(self, client, functions: str, jobs: str, batches: str, leases: str,
+                 blobs: str | None = None):
         self.client = client
+        #: The blobs table, for result and log records written with a job's settle.
+        self.blobs = blobs
         self.functions = functions
         self.jobs = jobs
         self.batches = batches
@@ -65,6 +69,7 @@ class DynamoStore(ClaimsMixin):
         self._claimed: dict[str, tuple[dict, dict]] = {}
         #: Pending jobs of a Function read by the last claim's query, not yet tried.
         self._claim_candidates: dict[str, list[dict]] = {}
+        self._claim_position: dict[str, int] = {}
 
     # -- functions ----------------------------------------------------------------------
     def create_function(self, record: dict) -> None:
@@ -218,7 +223,94 @@ class DynamoStore(ClaimsMixin):
         if not changes:
             record = self.get_job(job_id)
             return record if record is not None and _matches(record, expect) else None
-        if "status" not in changes and "queued_date" not in changes:
+        return self._update(job_id, changes, expect, [])
+
+    def settle_and_claim(self, job_id: str, changes: dict, expect: dict,
+                         blob_records: list[dict], delete_blobs: list[str],
+                         claim: dict | None) -> tuple[dict | None, dict | None, dict | None]:
+        """The end of an attempt in one ``TransactWriteItems``, then the next claim.
+
+        Applies ``changes`` to the job if it matches ``expect`` (else nothing is written
+        and ``(None, None, None)`` returned), in the same transaction as the active-job
+        counter moves, the records of ``blob_records`` (their data is in S3 already: the
+        job's result and sealed log) and the removal of the records of ``delete_blobs``.
+        Then, if ``claim`` holds the arguments of :meth:`claim` but ``function_id``,
+        claims the next job of the same Function. Returns ``(settled job, next claimed
+        job or None, None)``: the Function is not read here. The caller removes the data
+        of deleted blobs.
+        """
+        extra = [record_write(self.blobs, r) for r in blob_records]
+        extra += [{"Delete": {"TableName": self.blobs, "Key": key(id=b)}} for b in delete_blobs]
+        held = self._claimed.get(job_id)
+        if claim is not None and held is not None and _matches(held[1], expect):
+            both = self._settle_and_take(job_id, changes, extra, claim, held)
+            if both is not None:
+                return both
+        settled = self._update(job_id, changes, expect, extra)
+        if settled is None:
+            return None, None, None
+        claimed = None
+        if claim is not None:
+            claimed = self.claim(settled["function_id"], **claim)
+        return settled, claimed, None
+
+    def _settle_and_take(self, job_id: str, changes: dict, extra: list[dict], claim: dict,
+                         held: tuple[dict, dict]) -> tuple | None:
+        """Settle a job this store claimed and claim the next one in one transaction.
+
+        Only for a settle that takes the job out of the active statuses: its slot passes
+        to the next job, so the counters stay as they are and are only checked to be
+        within the limits (a lowered limit shows there). None when this does not apply
+        or the transaction failed (nothing written): the caller settles and claims
+        apart, which reads the job again if it changed.
+        """
+        revision, current = held
+        new = dict(current, **changes)
+        fid = current["function_id"]
+        if not is_active(current["status"]) or is_active(new["status"]):
+            return None
+        info = self._function_info(fid, False)
+        if info is None or info[0] != "ready":
+            return None
+        _, maximum, namespace = info
+        item = self._next_candidate(fid, claim["worker_id"], skip=job_id)
+        if item is None:
+            return None  # nothing pending (the caller's claim reads the queue again)
+        now = round(claim["now"], 6)
+        job, claim_changes, claimed = _claimed_record(item, claim["worker_id"], now,
+                                                      claim["lease_seconds"])
+        e = Expr(JOB_JSON)
+        settle = {"Update": {
+            "TableName": self.jobs, "Key": key(id=job_id),
+            **e.params(_revision_condition(e, revision),
+                       e.update(dict(changes, status_order=status_order(new["status"], new)),
+                                add={"revision": 1}))}}
+        taking = self._claim_items(item, job, claim_changes, claimed, maximum, namespace,
+                                   claim["namespace_limit"], counted=True)
+        try:
+            self.client.transact_write_items(TransactItems=[settle, *taking, *extra])
+        except ClientError as exc:
+            codes = cancellation_codes(exc)
+            if not codes:
+                raise
+            codes += ["None"] * (5 - len(codes))
+            if codes[0] == "ConditionalCheckFailed":
+                self._claimed.pop(job_id, None)  # changed since the claim: read it again
+            if codes[1] == "ConditionalCheckFailed":
+                self._claim_info.pop(fid, None)  # the Function changed
+            if codes[4] in ("ConditionalCheckFailed", "TransactionConflict"):
+                # The candidate was taken: the rest of the list likely too (see claim).
+                self._claim_candidates.get(fid, []).clear()
+                self._claim_position.setdefault(fid, 0)
+            return None
+        self._claimed.pop(job_id, None)
+        self._remember_claim(item, claimed)
+        return new, claimed, None
+
+    def _update(self, job_id: str, changes: dict, expect: dict | None,
+                extra: list[dict]) -> dict | None:
+        """``update_job``, with ``extra`` items written in the same transaction."""
+        if "status" not in changes and "queued_date" not in changes and not extra:
             e = Expr(JOB_JSON)
             condition = [f"attribute_exists({e.name('id')})", *e.expect(expect)]
             update = e.update(changes, add={"revision": 1})
@@ -235,7 +327,7 @@ class DynamoStore(ClaimsMixin):
         if claimed is not None and _matches(claimed[1], expect):
             # Claimed here: try the job as the claim left it, without reading it; if it
             # changed since, the revision check fails and the loop below reads it.
-            updated = self._rewrite(*claimed, changes)
+            updated = self._rewrite(*claimed, changes, extra)
             if updated is not None:
                 return updated
         for attempt in range(ATTEMPTS):
@@ -244,15 +336,16 @@ class DynamoStore(ClaimsMixin):
             current = decode_item(item, JOB_SCHEMA)
             if current is None or not _matches(current, expect):
                 return None
-            updated = self._rewrite(item, current, changes)
+            updated = self._rewrite(item, current, changes, extra)
             if updated is not None:
                 return updated
             backoff(attempt)
         raise ConflictError(f"Job {job_id} changed too often to update it; try again")
 
-    def _rewrite(self, item: dict, current: dict, changes: dict) -> dict | None:
-        """Apply ``changes`` if the item is still at its revision; the new record, or
-        None if it changed meanwhile."""
+    def _rewrite(self, item: dict, current: dict, changes: dict,
+                 extra: list[dict] = ()) -> dict | None:
+        """Apply ``changes`` if the item is still at its revision (with ``extra``
+        transaction items); the new record, or None if it changed meanwhile."""
         new = dict(current, **changes)
         all_changes = dict(changes, status_order=status_order(new["status"], new))
         e = Expr(JOB_JSON)
@@ -260,14 +353,15 @@ class DynamoStore(ClaimsMixin):
         update = e.update(all_changes, add={"revision": 1})
         delta = int(is_active(new["status"])) - int(is_active(current["status"]))
         try:
-            if delta == 0:
+            if delta == 0 and not extra:
                 self.client.update_item(TableName=self.jobs, Key=key(id=current["id"]),
                                         **e.params(condition, update))
             else:
+                moves = self._counter_moves(current, delta) if delta else []
                 self.client.transact_write_items(TransactItems=[
                     {"Update": {"TableName": self.jobs, "Key": key(id=current["id"]),
                                 **e.params(condition, update)}},
-                    *self._counter_moves(current, delta)])
+                    *moves, *extra])
         except ClientError as exc:
             if (error_code(exc) == "ConditionalCheckFailedException"
                     or "ConditionalCheckFailed" in cancellation_codes(exc)

@@ -62,9 +62,11 @@ class FileLogStore:
         size costs no more than knowing nothing was written)."""
         self.blobs.seal_file(log_blob_record(namespace, function_id, job_id))
 
-    def sealed_record(self, namespace: str, function_id: str, job_id: str) -> dict:
+    def sealed_record(self, namespace: str, function_id: str, job_id: str,
+                      written: bool = True) -> dict:
         """The log blob's full record, for a transaction that seals it with its job's
-        settle (see ``SQLiteStore.settle_and_claim``)."""
+        settle (see ``SQLiteStore.settle_and_claim``). ``written`` is not needed here:
+        the log file is read as it is."""
         return self.blobs.sealed_record(log_blob_record(namespace, function_id, job_id))
 
     def delete(self, namespace: str, function_id: str, job_id: str) -> None:
