@@ -30,6 +30,9 @@ def hold(seconds):
     return seconds
 
 
+# 300 jobs at a concurrency of 4, six workers killed and every result read back: on the
+# AWS sandbox (one moto process serving every request) this takes minutes.
+@pytest.mark.timeout(600)
 def test_killing_workers_loses_no_job(namespace):
     fn = Function(square_slowly, maximum_concurrency=4)
     fn.save()
