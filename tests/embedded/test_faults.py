@@ -14,7 +14,6 @@ import time
 import uuid
 from pathlib import Path
 
-import psutil
 import pytest
 
 from skyrun.auth import Auth
@@ -228,19 +227,8 @@ def test_killing_every_process_during_300_jobs_loses_nothing(home, monkeypatch):
         return store.count_by_status([fn.id]).get(fn.id, {})
 
     wait_until(lambda: counts().get("success", 0) >= 60, timeout=120, interval=0.05)
-    victims = [psutil.Process(submitter.pid)]
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if any(str(home) in part for part in proc.info["cmdline"] or []):
-                victims.append(proc)
-        except psutil.Error:
-            pass
-    for proc in victims:
-        try:
-            proc.send_signal(signal.SIGKILL)
-        except psutil.Error:
-            pass
-    psutil.wait_procs(victims, timeout=10)
+    submitter.send_signal(signal.SIGKILL)
+    kill_processes_under(str(home))  # every worker and executor of this home
     submitter.wait(10)
     killed = counts()
     assert killed.get("running", 0) >= 1, killed  # attempts were cut off
