@@ -7,7 +7,9 @@ stores its build log blob.
 
 ``reconcile`` runs on an EventBridge schedule, once a minute: for every Function it makes
 jobs whose lease expired claimable again (or settles those that lost too many workers),
-and for a ready Function with runnable jobs it starts the workers that are missing.
+and for a ready Function with runnable jobs it starts the workers that are missing. A
+Function found with no runnable or active job is marked idle and skipped until jobs are
+added to it or rerun (see ``AwsStore.mark_idle``).
 
 Each handler builds its backend from the environment (the deployment's resource names
 arrive as the variables :func:`skyrun.backends.aws.resources.environment_variable`
@@ -56,25 +58,42 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _reconcile(_backend(), event)
 
 
-def _reconcile(backend, event: dict[str, Any] | None = None) -> dict[str, Any]:
-    from skyrun.backends.ports import FUNCTION
+#: A Function is marked idle only when its jobs were last added or rerun this long ago:
+#: the index that counts them by status may lag a write by a moment.
+IDLE_AFTER_SECONDS = 30.0
+
+
+def _reconcile(backend, event: dict[str, Any] | None = None,
+               idle_after: float = IDLE_AFTER_SECONDS) -> dict[str, Any]:
+    import time
+
+    from skyrun.backends.records import ACTIVE_STATUSES
     from skyrun.compute import lifecycle
 
-    reaped = launched = 0
+    reaped = launched = visited = idled = 0
     failed: list[str] = []
-    for function in backend.store.query(FUNCTION, None, []):
+    # Functions marked idle (no runnable or active job since their last batch or rerun)
+    # are skipped: a deployment's finished Functions cost nothing per tick.
+    for function, epoch, since in backend.store.functions_to_reconcile():
         fid = function["id"]
+        visited += 1
         try:
+            counts = backend.store.count_by_status([fid]).get(fid, {})
             # Expired leases of any Function, stopped ones too: those jobs are requeued,
             # or end in failure once they lost too many workers; a ready Function gets
             # workers for them in the same step (replacing the lost ones at once).
-            settled, started = lifecycle.reconcile(backend, function)
+            settled, started = lifecycle.reconcile(backend, function, counts)
             reaped += settled
             launched += started
+            open_jobs = counts.get("pending", 0) + sum(counts.get(s, 0) for s in ACTIVE_STATUSES)
+            if (not settled and not open_jobs and time.time() - since >= idle_after
+                    and backend.store.mark_idle(fid, epoch)):
+                idled += 1
         except Exception:
             # One Function's trouble must not starve the others; the next tick retries.
             logger.exception("reconcile: Function %s", fid)
             failed.append(fid)
-    result = {"reaped": reaped, "launched": launched, "failed": failed}
+    result = {"reaped": reaped, "launched": launched, "failed": failed,
+              "visited": visited, "idled": idled}
     logger.info("reconcile: %s", json.dumps(result))
     return result

@@ -30,28 +30,56 @@ def hold(seconds):
     return seconds
 
 
-# 300 jobs at a concurrency of 4, six workers killed and every result read back: on the
-# AWS sandbox (one moto process serving every request) this takes minutes.
+def square_held(x, gate):
+    """Square ``x``; while the file ``gate`` exists, first wait (up to a minute) for it
+    to go, so that the test can catch workers in the middle of a job at any speed."""
+    import os
+    import time
+
+    deadline = time.monotonic() + 60
+    while os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.01)
+    return x * x
+
+
+# 300 jobs at a concurrency of 4, six workers killed in the middle of a job and every
+# result read back. Each kill waits for progress after the previous one, and jobs are held
+# at a gate while a victim is chosen, so the test does not depend on the machine's speed.
 @pytest.mark.timeout(600)
-def test_killing_workers_loses_no_job(namespace):
-    fn = Function(square_slowly, maximum_concurrency=4)
+def test_killing_workers_loses_no_job(namespace, tmp_path):
+    gate = tmp_path / "gate"
+    gate.touch()
+    fn = Function(square_held, maximum_concurrency=4)
     fn.save()
-    jobs = fn.map(range(300))
-    kills = 0
-    deadline = time.monotonic() + 120
-    while kills < 6 and time.monotonic() < deadline:
-        # Workers in the middle of a job (so, registered with their launcher).
-        running = {r["worker_id"] for r in fn._client.backend.store.active_jobs(fn.id)}
-        workers = sorted(running & set(worker_processes(fn.id)))
-        done = fn.jobs.filter(Job.status == JobStatus.SUCCESS).count()
-        if workers and done < 250 and kill_worker(random.choice(workers), fn.id):
-            kills += 1
-        time.sleep(0.3)
+    jobs = fn.map([(x, str(gate)) for x in range(300)])
+    store = fn._client.backend.store
+
+    def done():
+        # Waiting is what finds lost workers and replaces them (as for a user waiting).
         try:
             fn.wait_for_completion(timeout=0.1, interval=0.1)
         except TimeoutError:
             pass
-    assert kills >= 3
+        return fn.jobs.filter(Job.status == JobStatus.SUCCESS).count()
+
+    def victims():
+        # Workers in the middle of a job (so, registered with their launcher) and alive.
+        running = {r["worker_id"] for r in store.active_jobs(fn.id)}
+        return sorted(running & set(worker_processes(fn.id)))
+
+    kills = 0
+    for _ in range(6):
+        gate.touch()
+        workers = wait_until(victims, timeout=120, interval=0.1, message="a running worker")
+        assert kill_worker(random.choice(workers), fn.id)
+        kills += 1
+        before = done()
+        gate.unlink()
+        wait_until(lambda before=before: done() >= min(before + 20, 300), timeout=120,
+                   interval=0.1,
+                   message="progress after a kill")
+    assert kills == 6
     fn.wait_for_completion(interval=0.2, timeout=180)
     records = {j.id: j for j in fn.jobs}
     assert len(records) == 300

@@ -46,6 +46,21 @@ class Store(Protocol):
         idempotently: a batch already stored under ``reference_id`` is returned as it was
         stored the first time and nothing new is written."""
 
+    def note_runnable(self, function_id: str) -> None:
+        """Jobs of this Function became runnable other than by :meth:`insert_jobs` (a
+        rerun), so that a backend whose sweeper skips idle Functions looks at it again;
+        a no-op where nothing sweeps."""
+
+    def functions_to_reconcile(self) -> list[tuple[dict, int, float]]:
+        """``(record, runnable epoch, when the epoch last moved)`` of every Function the
+        reconciler must look at: all of them, but those marked idle at their current
+        epoch (:meth:`mark_idle`)."""
+
+    def mark_idle(self, function_id: str, epoch: int) -> bool:
+        """Mark a Function the reconciler found with no runnable or active job idle at
+        ``epoch``; False (nothing marked) if the epoch moved on meanwhile or the store
+        keeps no marks."""
+
     def get_job(self, job_id: str) -> dict | None:
         """The job record, or None."""
 

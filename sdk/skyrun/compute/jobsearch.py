@@ -78,6 +78,7 @@ class JobSearch(Search):
                 if updated is not None:
                     out.append(self._model._from_record(updated, _client=self._client))
         for function in functions.values():
+            backend.store.note_runnable(function["id"])
             lifecycle.ensure_workers(backend, function)
         return out
 

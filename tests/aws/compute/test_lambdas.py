@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from skyrun.compute import lifecycle
 from skyrun_runtime import lambdas
 from tests.aws.compute.support import (
+    StandInBackend,
     add_jobs,
     make_function,
     ready_function,
@@ -82,3 +85,74 @@ def test_reconcile_requeues_lost_jobs_and_fails_those_lost_too_often(backend):
     assert backend.store.get_job(alive["id"])["status"] == "running"
     assert submitted(backend, function["id"]) == []
 
+
+
+@pytest.fixture
+def dynamo_backend(quiet_sandbox, tmp_path):
+    """The stand-in backend with the deployment's DynamoDB records (idle marks live
+    there: the local store keeps none)."""
+    from skyrun.backends.aws import resources as r
+    from skyrun.backends.aws.store import DynamoStore
+
+    backend = StandInBackend(quiet_sandbox, tmp_path / "home")
+    out = quiet_sandbox.outputs
+    backend.store = DynamoStore(backend.client("dynamodb"), out[r.FUNCTIONS_TABLE_NAME],
+                                out[r.JOBS_TABLE_NAME], out[r.BATCHES_TABLE_NAME],
+                                out[r.LEASES_TABLE_NAME], blobs=out[r.BLOBS_TABLE_NAME])
+    return backend
+
+
+def _finish(backend, jobs: list[dict]) -> None:
+    for job in jobs:
+        backend.store.update_job(job["id"], {"status": "success"})
+
+
+def _to_visit(backend) -> set[str]:
+    # Other tests' Functions share the deployment: look at this test's only.
+    return {record["id"] for record, _, _ in backend.store.functions_to_reconcile()}
+
+
+def test_reconcile_skips_functions_marked_idle_until_jobs_come(dynamo_backend):
+    backend = dynamo_backend
+    function = ready_function(backend)
+    _finish(backend, add_jobs(backend, function, 2))
+    assert function["id"] in _to_visit(backend)
+    assert lambdas._reconcile(backend, {}, idle_after=0)["idled"] >= 1
+    # Marked idle: later ticks do not look at it.
+    assert function["id"] not in _to_visit(backend)
+    # New jobs move its epoch on: it is visited again, and gets a worker.
+    add_jobs(backend, function, 1)
+    assert function["id"] in _to_visit(backend)
+    lambdas._reconcile(backend, {}, idle_after=0)
+    assert len(submitted(backend, function["id"])) == 1
+
+
+def test_a_rerun_brings_an_idle_function_back(dynamo_backend):
+    backend = dynamo_backend
+    function = ready_function(backend)
+    [job] = add_jobs(backend, function, 1)
+    backend.store.update_job(job["id"], {"status": "failure"})
+    lambdas._reconcile(backend, {}, idle_after=0)
+    assert function["id"] not in _to_visit(backend)
+    assert lifecycle.rerun_job(backend, backend.store.get_job(job["id"])) is not None
+    backend.store.note_runnable(function["id"])  # what JobSearch.rerun does after its reruns
+    assert function["id"] in _to_visit(backend)
+    lambdas._reconcile(backend, {}, idle_after=0)
+    assert len(submitted(backend, function["id"])) == 1
+
+
+def test_recent_jobs_and_a_moved_epoch_keep_a_function_from_idling(dynamo_backend):
+    backend = dynamo_backend
+    function = ready_function(backend)
+    _finish(backend, add_jobs(backend, function, 1))
+    # Jobs added a moment ago: the status index may not show them yet, so no idle mark.
+    lambdas._reconcile(backend, {})
+    assert function["id"] in _to_visit(backend)
+    # A mark made at an epoch that moved on meanwhile does not stick.
+    [epoch] = [e for record, e, _ in backend.store.functions_to_reconcile()
+               if record["id"] == function["id"]]
+    backend.store.note_runnable(function["id"])
+    assert backend.store.mark_idle(function["id"], epoch) is False
+    assert function["id"] in _to_visit(backend)
+    assert backend.store.mark_idle(function["id"], epoch + 1) is True
+    assert function["id"] not in _to_visit(backend)

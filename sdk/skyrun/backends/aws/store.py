@@ -122,6 +122,55 @@ class DynamoStore(ClaimsMixin):
         self.client.delete_item(TableName=self.leases,
                                 Key=key(pk=f"function#{function_id}", sk="active"))
 
+    # -- the reconciler's idle marks ------------------------------------------------------
+    # The reconciler visits every Function each tick, at a dozen requests each; most of
+    # a deployment's Functions have long finished. A Function's item carries an epoch that
+    # grows when jobs are added or rerun (one write per batch or rerun call, never per
+    # job: no hot key), and the reconciler marks a Function idle at the epoch it found no
+    # runnable or active job in, by a write conditional on that epoch. A later batch or
+    # rerun moves the epoch on, so a mark made on stale counts never sticks.
+    def note_runnable(self, function_id: str) -> None:
+        """Move the Function's runnable epoch on (it is visited again by the reconciler)."""
+        try:
+            self.client.update_item(
+                TableName=self.functions, Key=key(id=function_id),
+                UpdateExpression="ADD runnable_epoch :one SET runnable_at = :now",
+                ConditionExpression="attribute_exists(id)",
+                ExpressionAttributeValues={":one": number(1), ":now": number(time.time())})
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def functions_to_reconcile(self) -> list[tuple[dict, int, float]]:
+        """``(record, runnable epoch, when it last moved)`` of every Function not marked
+        idle at its current epoch (one scan of the Functions table, as the full list)."""
+        out = []
+        for item in dynamo.items(self.client.scan, TableName=self.functions):
+            epoch = int(item.get("runnable_epoch", {}).get("N", "0"))
+            idle = item.get("idle_epoch")
+            if idle is not None and int(idle["N"]) == epoch:
+                continue
+            since = float(item.get("runnable_at", {}).get("N", "0"))
+            out.append((decode_item(item, FUNCTION_SCHEMA), epoch, since))
+        return out
+
+    def mark_idle(self, function_id: str, epoch: int) -> bool:
+        """Mark the Function idle at ``epoch``; False if its epoch moved on meanwhile."""
+        values = {":e": number(epoch)}
+        current = ("runnable_epoch = :e" if epoch else
+                   "(attribute_not_exists(runnable_epoch) OR runnable_epoch = :e)")
+        try:
+            self.client.update_item(
+                TableName=self.functions, Key=key(id=function_id),
+                UpdateExpression="SET idle_epoch = :e",
+                ConditionExpression=f"attribute_exists(id) AND {current}",
+                ExpressionAttributeValues=values)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     # -- jobs ---------------------------------------------------------------------------
     def insert_jobs(self, reference_id: str, records: list[dict]) -> list[dict]:
         """Store a batch idempotently by ``reference_id``.
@@ -155,6 +204,9 @@ class DynamoStore(ClaimsMixin):
                                           ConsistentRead=True).get("Item") or batch
         if stored is None or "complete" not in stored:
             self._write_new_jobs(records)
+            # Before the batch is marked whole, so that a sender dying in between leaves
+            # the mark to its retry: the reconciler must see these jobs.
+            self.note_runnable(first["function_id"])
             # Once whole, a batch is never written again: a late retry must not bring
             # back jobs deleted since.
             self.client.update_item(TableName=self.batches, Key=batch_key,

@@ -114,6 +114,20 @@ class SQLiteStore:
             tx.execute("DELETE FROM batches WHERE function_id = ?", (function_id,))
 
     # -- jobs ---------------------------------------------------------------------------
+    # No reconciler runs on this backend (the SDK's own calls recover lost workers), so
+    # it keeps no idle marks: every Function is always to be looked at.
+    def note_runnable(self, function_id: str) -> None:
+        """Nothing to do: this backend keeps no idle marks."""
+
+    def functions_to_reconcile(self) -> list[tuple[dict, int, float]]:
+        """Every Function, at epoch 0."""
+        rows = self.db.connection().execute("SELECT * FROM functions ORDER BY creation_date")
+        return [(_decode_function(r), 0, 0.0) for r in rows]
+
+    def mark_idle(self, function_id: str, epoch: int) -> bool:
+        """Nothing is marked here."""
+        return False
+
     def insert_jobs(self, reference_id: str, records: list[dict]) -> list[dict]:
         """Store a batch in one transaction, idempotently by ``reference_id``."""
         if not records:
