@@ -104,7 +104,9 @@ def test_cancel_jobs_returns_the_affected_jobs(tmp_path):
 
 
 def test_scenario_27_rerun(tmp_path):
-    fn = Function(work, timeout=2, maximum_concurrency=4)
+    # The timeout ends the "sleep" job; it also bounds the gated job, whose cancel must
+    # land before it: 5 s leaves a loaded machine time for that.
+    fn = Function(work, timeout=5, maximum_concurrency=4)
     fn.save()
     ok = fn("ok", str(tmp_path))
     fail = fn("fail", str(tmp_path))
