@@ -188,8 +188,8 @@ class Api:
         """The started jobs as timeline bars (``limit``: at most that many, by start)."""
         fn = self._function(function_id, statistics=False)
         limit = views._int_param(query, "limit", charts.TIMELINE_LIMIT, 1, charts.TIMELINE_LIMIT)
-        rows = self.client.backend.store.job_timeline(fn.id, limit)
-        return Reply(200, charts.timeline_view(rows, now(), limit))
+        return Reply(200, body=charts.timeline_json(self.client.backend.store, fn.id, now(),
+                                                    limit))
 
     def bulk(self, function_id, action, query, body) -> Reply:
         """Cancel, rerun or delete the selected jobs (``{"job_ids": [...]}``) or every job
