@@ -160,5 +160,25 @@ document.addEventListener("DOMContentLoaded", () => {
     if (current) await JobTable.refresh();
     await charts;
     return live;
-  });
+  }, true);
+  followFunction();
 });
+
+// The server pushes the Function (status, job counts) whenever it changes; the job
+// table and the charts follow (the charts at most every 10 s, see charts.js).
+let tableQueued = false;
+function followFunction() {
+  const source = listen(`/api/functions/${encodeURIComponent(FUNCTION_ID)}/events`, {
+    function: (fn) => {
+      const before = current ? JSON.stringify(current.job_statistics) : null;
+      showFunction(fn);
+      setLive(fn.live, true);
+      if (before !== JSON.stringify(fn.job_statistics) && !tableQueued) {
+        tableQueued = true;
+        setTimeout(() => { tableQueued = false; JobTable.refresh().catch(showOffline); }, 300);
+        Charts.refresh();
+      }
+    },
+    gone: () => { source.close(); refreshNow(); },
+  });
+}
