@@ -29,8 +29,9 @@ from starlette.routing import Route
 
 from skyrun.ui.api import Api
 
-#: How often a stream reads the store: at least this often, and at most a tenth of the
-#: time (a Function of 100,000 jobs takes tens of ms to count).
+#: How often a stream reads the store: this often, or less when reading takes more than
+#: a tenth of the time (a Function of 100,000 jobs takes tens of ms to count, a long log
+#: is read whole).
 FUNCTION_SECONDS = 1.0
 LOG_SECONDS = 0.5
 #: A comment line this often keeps idle connections open through proxies and timeouts.
@@ -61,6 +62,14 @@ async def _pause(server, request: Request, seconds: float) -> bool:
         if left <= 0:
             return False
         await asyncio.sleep(min(left, 0.1))
+
+
+async def _backoff(server, request: Request, cost: float, interval: float) -> bool:
+    """After a read that took ``cost`` seconds, pause long enough that reads take at
+    most a tenth of the time (a big Function's counts, a long log); True to end."""
+    if cost * 10 <= interval:
+        return False
+    return await _pause(server, request, cost * 10 - interval)
 
 
 def _stream(generator) -> StreamingResponse:
@@ -95,12 +104,12 @@ def _function_stream(server):
                 elif time.monotonic() - sent_at > HEARTBEAT_SECONDS:
                     yield ": keep-alive\n\n"
                     sent_at = time.monotonic()
-                started = time.monotonic()
                 if await _pause(server, request, FUNCTION_SECONDS):
                     return
+                started = time.monotonic()
                 reply = await read()
-                cost = time.monotonic() - started - FUNCTION_SECONDS
-                if cost * 10 > FUNCTION_SECONDS and await _pause(server, request, cost * 9):
+                if await _backoff(server, request, time.monotonic() - started,
+                                  FUNCTION_SECONDS):
                     return
 
         return _stream(events())
@@ -149,7 +158,10 @@ def _log_stream(server):
                     return
                 if await _pause(server, request, LOG_SECONDS):
                     return
+                started = time.monotonic()
                 reply = await read(offset)
+                if await _backoff(server, request, time.monotonic() - started, LOG_SECONDS):
+                    return
 
         return _stream(events())
 
