@@ -3,6 +3,7 @@ test's namespace), a JSON client for its API, and Debian's chromium driven by Pl
 
 from __future__ import annotations
 
+import email.message
 import json
 import urllib.error
 import urllib.request
@@ -26,10 +27,11 @@ def ui(namespace):
 
 @dataclass
 class Answer:
-    """An HTTP answer: status, headers and body (parsed as JSON when it is JSON)."""
+    """An HTTP answer: status, headers (looked up regardless of case, as HTTP names
+    them) and body (parsed as JSON when it is JSON)."""
 
     status: int
-    headers: dict
+    headers: email.message.Message
     raw: bytes
 
     @property
@@ -57,9 +59,9 @@ def call(ui):
                                          headers=sent)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
-                return Answer(response.status, dict(response.headers), response.read())
+                return Answer(response.status, response.headers, response.read())
         except urllib.error.HTTPError as err:
-            return Answer(err.code, dict(err.headers), err.read())
+            return Answer(err.code, err.headers, err.read())
 
     return run
 

@@ -1,12 +1,7 @@
 """The web monitor behind ``skyrun ui``: a small JSON API over the SDK (``api``, with the
-charts' aggregates in ``charts``), served with static pages and the vendored chart
-library by the standard library's HTTP server (``server``) on 127.0.0.1 only, behind a
-login token.
-
-The server stays on ``http.server`` rather than an ASGI stack: the token is one check
-before routing and the chart endpoints are two more routes, so nothing grew enough to
-pay for new runtime dependencies of the SDK; pages poll (every 2 s while jobs are live)
-instead of receiving server-sent events."""
+charts' aggregates in ``charts``) and server-sent event streams of live changes
+(``events``), served with static pages and the vendored chart library by a Starlette
+application on uvicorn (``server``), on 127.0.0.1 only, behind a login token."""
 
 from skyrun.ui.server import UIServer, serve
 

@@ -1,10 +1,12 @@
 """The JSON API of the web monitor: every endpoint is one or two SDK calls on the caller's
 client, so the monitor works on any backend.
 
-``Api.handle(method, path, query, body)`` returns a ``Reply``. SDK errors become JSON
-error replies: ``ValidationError`` 422 (with ``errors``, the per-field messages),
-``NotFoundError`` 404, ``ConflictError`` 409, ``ForbiddenError`` 403, other client
-errors and ``ValueError`` 400, anything else 500; the body always carries the message.
+Each endpoint takes the path's parameters, ``query`` and ``body`` and returns a
+``Reply`` (``Api.routes`` lists them; ``skyrun.ui.server`` routes requests to them, and
+``skyrun.ui.events`` streams their changes). SDK errors become JSON error replies:
+``ValidationError`` 422 (with ``errors``, the per-field messages), ``NotFoundError``
+404, ``ConflictError`` 409, ``ForbiddenError`` 403, other client errors and
+``ValueError`` 400, anything else 500; the body always carries the message.
 
 Endpoints (``{fid}`` a Function id, ``{jid}`` a Job id):
 
@@ -21,6 +23,8 @@ Endpoints (``{fid}`` a Function id, ``{jid}`` a Job id):
 - ``GET /api/jobs/{jid}`` · ``POST /api/jobs/{jid}/cancel|rerun`` · ``DELETE /api/jobs/{jid}``
 - ``GET /api/jobs/{jid}/log?offset=N`` — log lines from line N on
 - ``GET /api/jobs/{jid}/result`` — a preview · ``GET /api/jobs/{jid}/result/download``
+- ``GET /api/functions/{fid}/events`` · ``GET /api/jobs/{jid}/log/events?offset=N`` —
+  server-sent event streams of the Function's and the log's changes (``skyrun.ui.events``)
 """
 
 from __future__ import annotations
@@ -71,46 +75,46 @@ class Api:
 
     def __init__(self, client):
         self.client = client
-        route = re.compile
+        # (method, path, endpoint): the server routes them (Starlette's path syntax).
+        fn, job = "/api/functions/{function_id}", "/api/jobs/{job_id}"
         self.routes = [
-            ("GET", route(r"/api/info"), self.info),
-            ("GET", route(r"/api/functions"), self.list_functions),
-            ("GET", route(r"/api/functions/([^/]+)"), self.get_function),
-            ("PATCH", route(r"/api/functions/([^/]+)"), self.update_function),
-            ("DELETE", route(r"/api/functions/([^/]+)"), self.delete_function),
-            ("POST", route(r"/api/functions/([^/]+)/(start|stop|enable|disable)"),
-             self.function_action),
-            ("GET", route(r"/api/functions/([^/]+)/build-log"), self.build_log),
-            ("GET", route(r"/api/functions/([^/]+)/jobs"), self.list_jobs),
-            ("GET", route(r"/api/functions/([^/]+)/summary"), self.summary),
-            ("GET", route(r"/api/functions/([^/]+)/timeline"), self.timeline),
-            ("POST", route(r"/api/functions/([^/]+)/jobs/(cancel|rerun|delete)"), self.bulk),
-            ("GET", route(r"/api/jobs/([^/]+)"), self.get_job),
-            ("DELETE", route(r"/api/jobs/([^/]+)"), self.delete_job),
-            ("POST", route(r"/api/jobs/([^/]+)/(cancel|rerun)"), self.job_action),
-            ("GET", route(r"/api/jobs/([^/]+)/log"), self.job_log),
-            ("GET", route(r"/api/jobs/([^/]+)/result"), self.job_result),
-            ("GET", route(r"/api/jobs/([^/]+)/result/download"), self.download_result),
+            ("GET", "/api/info", self.info),
+            ("GET", "/api/functions", self.list_functions),
+            ("GET", fn, self.get_function),
+            ("PATCH", fn, self.update_function),
+            ("DELETE", fn, self.delete_function),
+            *[("POST", f"{fn}/{action}", _bind(self.function_action, action))
+              for action in ("start", "stop", "enable", "disable")],
+            ("GET", f"{fn}/build-log", self.build_log),
+            ("GET", f"{fn}/jobs", self.list_jobs),
+            ("GET", f"{fn}/summary", self.summary),
+            ("GET", f"{fn}/timeline", self.timeline),
+            *[("POST", f"{fn}/jobs/{action}", _bind(self.bulk, action))
+              for action in ("cancel", "rerun", "delete")],
+            ("GET", job, self.get_job),
+            ("DELETE", job, self.delete_job),
+            *[("POST", f"{job}/{action}", _bind(self.job_action, action))
+              for action in ("cancel", "rerun")],
+            ("GET", f"{job}/log", self.job_log),
+            ("GET", f"{job}/result", self.job_result),
+            ("GET", f"{job}/result/download", self.download_result),
         ]
 
-    def handle(self, method: str, path: str, query: dict, body) -> Reply:
-        """Run the endpoint for ``method`` and ``path``; errors become error replies."""
-        allowed = []
-        for verb, pattern, endpoint in self.routes:
-            match = pattern.fullmatch(path)
-            if match:
-                if verb != method:
-                    allowed.append(verb)
-                    continue
-                try:
-                    return endpoint(*match.groups(), query=query, body=body)
-                except Exception as exc:  # every failure is answered, never dropped
-                    return error_reply(exc)
-        if allowed:
-            return Reply(405, {"error": f"{method} is not allowed on {path}; allowed: "
-                                        + ", ".join(allowed)},
-                         headers={"Allow": ", ".join(allowed)})
-        return Reply(404, {"error": f"no such endpoint: {method} {path}"})
+    def paths(self) -> list[tuple[str, dict]]:
+        """The routes grouped by path: ``(path, {method: endpoint})``, in order."""
+        grouped: dict[str, dict] = {}
+        for method, path, endpoint in self.routes:
+            grouped.setdefault(path, {})[method] = endpoint
+        return list(grouped.items())
+
+    @staticmethod
+    def call(endpoint, *params, query: dict, body) -> Reply:
+        """Run an endpoint; every failure becomes an error reply, never a dropped
+        request."""
+        try:
+            return endpoint(*params, query=query, body=body)
+        except Exception as exc:
+            return error_reply(exc)
 
     # -- lookups, limited to the caller's namespace ---------------------------------------
     def _function(self, function_id: str, statistics: bool = True):
@@ -188,8 +192,8 @@ class Api:
         """The started jobs as timeline bars (``limit``: at most that many, by start)."""
         fn = self._function(function_id, statistics=False)
         limit = views._int_param(query, "limit", charts.TIMELINE_LIMIT, 1, charts.TIMELINE_LIMIT)
-        rows = self.client.backend.store.job_timeline(fn.id, limit)
-        return Reply(200, charts.timeline_view(rows, now(), limit))
+        return Reply(200, body=charts.timeline_json(self.client.backend.store, fn.id, now(),
+                                                    limit))
 
     def bulk(self, function_id, action, query, body) -> Reply:
         """Cancel, rerun or delete the selected jobs (``{"job_ids": [...]}``) or every job
@@ -268,6 +272,13 @@ class Api:
         return Reply(200, body=blob.data(), content_type="application/octet-stream",
                      headers={"Content-Disposition":
                               f'attachment; filename="result-{_safe_name(job_id)}.bin"'})
+
+
+def _bind(endpoint, action: str):
+    """``endpoint`` with its action (the last path segment) filled in."""
+    def bound(*params, query, body):
+        return endpoint(*params, action, query=query, body=body)
+    return bound
 
 
 def _safe_name(text: str) -> str:

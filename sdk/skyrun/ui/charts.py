@@ -4,6 +4,8 @@ of its jobs (``Store.job_timeline``) in compact columns, small enough for 100,00
 
 from __future__ import annotations
 
+import json
+
 from skyrun.compute import usage as usage_module
 from skyrun.ui.views import JOB_STATUSES
 
@@ -20,29 +22,33 @@ def summary_view(fn, backend, now: float) -> dict:
                          "maximum_concurrency": fn.maximum_concurrency}}
 
 
+def timeline_json(store, function_id: str, now: float, limit: int) -> bytes:
+    """The timeline as JSON bytes, in columns: per bar its job id (``ids``), ``status``
+    (an index into ``statuses``), and ``start`` and ``end`` in milliseconds from ``t0``
+    (end -1 while running), by start. The page packs the bars into rows.
+
+    A store that writes the columns' JSON itself (the SQLite one) is asked for that
+    text, which goes out as it is; otherwise the rows of ``Store.job_timeline``
+    are turned into columns here."""
+    head = {"now": now, "statuses": list(JOB_STATUSES)}
+    if hasattr(store, "job_timeline_json"):
+        cols = store.job_timeline_json(function_id, limit, JOB_STATUSES)
+        head.update(t0=now if cols["t0"] is None else cols["t0"], count=cols["count"],
+                    truncated=cols["count"] >= limit)
+        parts = [json.dumps(head)[:-1]]
+        for key in ("ids", "status", "start", "end"):
+            parts.append(f', "{key}": {cols[key]}')
+        return ("".join(parts) + "}").encode("utf-8")
+    view = dict(head, **timeline_view(store.job_timeline(function_id, limit), now, limit))
+    return json.dumps(view, ensure_ascii=False).encode("utf-8")
+
+
 def timeline_view(rows: list[tuple], now: float, limit: int) -> dict:
-    """The timeline in columns: per bar its job id (as an index ``ref`` into ``refs``,
-    pairs of an id prefix and a digit count, and the number ``n`` that follows the
-    prefix, zero-padded to that count; or, with ``n`` -1, the whole id as the prefix),
-    ``status`` index into ``statuses``, and ``start`` and ``end`` in milliseconds from
-    ``t0`` (end -1 while running). The page packs the bars into rows."""
+    """The columns of ``timeline_json`` from ``(id, status, start, end)`` rows."""
     t0 = rows[0][2] if rows else now
-    refs: dict[tuple[str, int], int] = {}
-    ref, num = [], []
-    for row in rows:
-        prefix, dash, digits = row[0].rpartition("-")
-        if dash and digits.isdigit() and digits.isascii():
-            key, n = (prefix + dash, len(digits)), int(digits)
-        else:
-            key, n = (row[0], 0), -1
-        index = refs.get(key)
-        if index is None:
-            index = refs[key] = len(refs)
-        ref.append(index)
-        num.append(n)
     codes = {s: i for i, s in enumerate(JOB_STATUSES)}
     return {"t0": t0, "now": now, "count": len(rows), "truncated": len(rows) >= limit,
-            "statuses": list(JOB_STATUSES), "refs": [list(k) for k in refs], "ref": ref,
-            "n": num, "status": [codes.get(r[1], 0) for r in rows],
+            "statuses": list(JOB_STATUSES), "ids": [r[0] for r in rows],
+            "status": [codes.get(r[1], 0) for r in rows],
             "start": [round((r[2] - t0) * 1000) for r in rows],
             "end": [-1 if r[3] is None else round((r[3] - t0) * 1000) for r in rows]}

@@ -29,10 +29,7 @@ const Charts = (() => {
   }
 
   // -- the timeline -------------------------------------------------------------------
-  function jobId(t, i) {
-    const [prefix, digits] = t.refs[t.ref[i]];
-    return t.n[i] < 0 ? prefix : prefix + String(t.n[i]).padStart(digits, "0");
-  }
+  function jobId(t, i) { return t.ids[i]; }
 
   // A binary min-heap of numbers or of [key, value] pairs (compared by key).
   class Heap {

@@ -121,13 +121,16 @@ async function loadHeader() {
 }
 
 // Run refresh() now and again after each run: every 2 s while it reports live work,
-// else every 10 s. Returns a function that triggers a refresh at once.
-function poll(refresh) {
+// else every 10 s. A page whose live changes are pushed by the server (``pushed``, see
+// listen()) only refreshes every 10 s, to catch what no stream reports. Returns a
+// function that triggers a refresh at once.
+function poll(refresh, pushed = false) {
   let timer = null;
   let running = false;
+  let again = false;  // asked for while running: run once more right after
   async function tick() {
     clearTimeout(timer);
-    if (running) return;
+    if (running) { again = true; return; }
     running = true;
     let live = false;
     try {
@@ -137,18 +140,38 @@ function poll(refresh) {
     } finally {
       running = false;
     }
-    timer = setTimeout(tick, live ? FAST_POLL_MS : SLOW_POLL_MS);
-    setLive(live);
+    if (again) { again = false; tick(); return; }
+    timer = setTimeout(tick, live && !pushed ? FAST_POLL_MS : SLOW_POLL_MS);
+    setLive(live, pushed);
   }
   tick();
   return tick;
 }
 
-function setLive(live) {
+function setLive(live, pushed = false) {
   const node = document.getElementById("live");
   if (!node) return;
   node.className = live ? "live on" : "live";
-  node.textContent = live ? "● live: refreshing every 2 s" : "refreshing every 10 s";
+  node.textContent = !live ? "refreshing every 10 s"
+    : pushed ? "● live: changes shown as they happen" : "● live: refreshing every 2 s";
+}
+
+// Follow a server-sent event stream: handlers maps event names to functions of the
+// parsed JSON data. The browser reconnects by itself after a network error; counts of
+// the events received are kept in window.skyrunLive (for the browser tests). Returns the
+// EventSource (close() it to stop).
+const skyrunLive = {events: {}, opened: 0};
+window.skyrunLive = skyrunLive;
+function listen(url, handlers) {
+  const source = new EventSource(url);
+  source.addEventListener("open", () => { skyrunLive.opened++; });
+  for (const [name, handler] of Object.entries(handlers)) {
+    source.addEventListener(name, (message) => {
+      skyrunLive.events[name] = (skyrunLive.events[name] || 0) + 1;
+      handler(JSON.parse(message.data));
+    });
+  }
+  return source;
 }
 
 let offlineShown = false;

@@ -159,6 +159,31 @@ document.addEventListener("DOMContentLoaded", () => {
     const live = await refreshFunction();
     if (current) await JobTable.refresh();
     await charts;
+    // Follow the stream once the page has loaded (at 100,000 jobs the first load keeps
+    // the server busy; the stream's first event then only confirms what is shown).
+    if (!following && current) { following = true; followFunction(); }
     return live;
-  });
+  }, true);
 });
+
+let following = false;
+
+// The server pushes the Function (status, job counts) whenever it changes; the job
+// table and the charts follow (the charts at most every 10 s, see charts.js).
+let tableQueued = false;
+function followFunction() {
+  const source = listen(`/api/functions/${encodeURIComponent(FUNCTION_ID)}/events`, {
+    function: (fn) => {
+      const before = current ? JSON.stringify(current.job_statistics) : null;
+      showFunction(fn);
+      setLive(fn.live, true);
+      // The first event of a page still loading brings nothing new to the table.
+      if (before !== null && before !== JSON.stringify(fn.job_statistics) && !tableQueued) {
+        tableQueued = true;
+        setTimeout(() => { tableQueued = false; JobTable.refresh().catch(showOffline); }, 300);
+        Charts.refresh();
+      }
+    },
+    gone: () => { source.close(); refreshNow(); },
+  });
+}

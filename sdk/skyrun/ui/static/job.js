@@ -87,10 +87,34 @@ function showStatistics(stats) {
 }
 
 async function loadLog() {
-  const pre = document.getElementById("log");
   const data = await api("GET", `/api/jobs/${encodeURIComponent(JOB_ID)}/log?offset=${logNext}`);
+  if (data.next < logNext) { logNext = 0; return loadLog(); }
+  showLog(data);
+}
+
+// While the job is live the server pushes its new log lines (and its status).
+let logSource = null;
+let logComplete = false;  // the stream sent every line of the finished job
+function followLog() {
+  if (logSource) return;
+  logComplete = false;
+  const stop = () => { if (logSource) logSource.close(); logSource = null; refreshNow(); };
+  logSource = listen(`/api/jobs/${encodeURIComponent(JOB_ID)}/log/events?offset=${logNext}`, {
+    log: (data) => {
+      if (data.reset) logNext = 0;
+      showLog(data);
+      if (job && data.status !== job.status) refreshNow();
+    },
+    end: () => { logComplete = true; stop(); },
+    gone: stop,
+  });
+  // After a broken connection, follow again from the lines shown (not the first offset).
+  logSource.onerror = () => { logSource.close(); logSource = null; setTimeout(refreshNow, 1000); };
+}
+
+function showLog(data) {
+  const pre = document.getElementById("log");
   if (logNext === 0) pre.textContent = "";
-  if (data.next < logNext) { pre.textContent = ""; logNext = 0; return loadLog(); }
   if (data.lines.length) {
     pre.append(document.createTextNode((logNext ? "\n" : "") + data.lines.join("\n")));
     logNext = data.next;
@@ -138,7 +162,8 @@ async function refresh() {
     throw err;
   }
   showJob(data);
-  await loadLog();
+  if (data.live) followLog();
+  else if (!logSource && !logComplete) await loadLog();
   await loadResult();
   return data.live;
 }
@@ -169,5 +194,5 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("btn-cancel").addEventListener("click", () => act("cancel"));
   document.getElementById("btn-rerun").addEventListener("click", () => act("rerun"));
   document.getElementById("btn-delete").addEventListener("click", deleteJob);
-  refreshNow = poll(refresh);
+  refreshNow = poll(refresh, true);
 });
