@@ -227,7 +227,6 @@ class Worker:
                                      None, int(function["retry_count"]))
             return
         ns, fid, jid = function["namespace"], function["id"], job["id"]
-        executor.take_lines()  # anything printed between jobs is not this job's
         executor.send({"job_id": jid, "args": _raw(job.get("args")),
                        "kwargs": _raw(job.get("kwargs")),
                        "environment": self._job_env(function, job)})
@@ -243,12 +242,8 @@ class Worker:
         wrote = False
         log_error = None
         while True:
-            if executor.replies.poll(WATCH_STEP):
-                try:
-                    reply = executor.replies.recv()
-                    outcome = "reply"
-                except (EOFError, OSError):
-                    outcome = "crashed"
+            outcome, reply = executor.wait_reply(WATCH_STEP)
+            if outcome is not None:  # "reply", or "crashed" if its pipe ended
                 break
             if not executor.alive():
                 outcome = "crashed"
