@@ -75,6 +75,10 @@ def _cpu_seconds() -> float:
 
 def _result_payload(value) -> dict:
     """Serialize a return value as its result blob (raises with the user's message)."""
+    if value is None:
+        # What ComputeResult(None) stores, without importing the SDK's compute package
+        # (a fifth of a second of CPU in a fresh executor, paid by its first job).
+        return {"data": None, "attrs": {}}
     from skyrun.compute.result import ComputeResult
 
     result = value if isinstance(value, ComputeResult) else ComputeResult(value)

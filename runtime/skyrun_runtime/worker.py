@@ -155,6 +155,9 @@ class Worker:
         checked = time.monotonic()
         heartbeat = None
         beat = getattr(self.backend.launcher, "heartbeat", None)
+        # A store that can keep its housekeeping off the commits of the job loop does.
+        defer = getattr(self.store, "defer_checkpoints", None)
+        resume = defer() if defer is not None and function is not None else None
         try:
             if beat is not None and function is not None:
                 heartbeat = _Heartbeat(beat, self.worker_id, self.function_id,
@@ -207,6 +210,8 @@ class Worker:
                                                    time.monotonic() - last_work):
                         break
         finally:
+            if resume is not None:
+                resume()
             if heartbeat is not None:
                 heartbeat.stop()
             if self.executor is not None:
