@@ -1,11 +1,17 @@
-"""The worker's handle on its executor child: start it, give it a job, watch it, kill it."""
+"""The worker's handle on its executor child: start it, give it a job, watch it, kill it.
+
+The executor's output (stdout and stderr on one pipe) and its replies are both read by
+the worker's own thread, from one ``poll`` set made once per executor: a no-op job then
+costs one wake-up of the worker instead of two (a reader thread's and the main thread's)
+and no GIL hand-over between them.
+"""
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
-import threading
 import time
 from multiprocessing.connection import Connection
 
@@ -13,9 +19,12 @@ import psutil
 
 from skyrun_runtime.protocol import END_MARK, ENV_CONTROL_FDS
 
+_CHUNK = 65536
+_EVENTS = select.POLLIN | select.POLLHUP | select.POLLERR
+
 
 class ExecutorProcess:
-    """One executor child and the thread that reads its output."""
+    """One executor child, its request and reply pipes and its output."""
 
     def __init__(self, python: str, bundle_dir: str, cpus: float, env: dict[str, str]):
         req_r, req_w = os.pipe()
@@ -33,50 +42,116 @@ class ExecutorProcess:
         os.close(rep_w)
         self.requests = Connection(req_w, readable=False)
         self.replies = Connection(rep_r, writable=False)
+        self._out = self.proc.stdout.fileno()
+        # Made once: building a poll set per wait costs more than a no-op job's reply.
+        self._poll = select.poll()
+        self._poll.register(self._out, _EVENTS)
+        self._poll.register(rep_r, _EVENTS)
+        self._poll_out = select.poll()
+        self._poll_out.register(self._out, _EVENTS)
+        self._buffer = b""
+        self._eof = False
+        self._end = False
         self._lines: list[tuple[float, str]] = []
-        self._lock = threading.Lock()
-        self._end = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
         try:
             self._ps = psutil.Process(self.proc.pid)
         except psutil.Error:
             self._ps = None
 
-    def _read(self) -> None:
-        stream = self.proc.stdout
-        for raw in iter(stream.readline, b""):
-            if raw == END_MARK:
-                self._end.set()
-                continue
-            if raw.endswith(END_MARK):  # the job's last line had no newline
-                raw = raw[: -len(END_MARK)]
-                self._add(raw)
-                self._end.set()
+    # -- output -------------------------------------------------------------------------
+    def _read_output(self) -> None:
+        # One read of what the pipe holds (poll said it is readable), cut into lines.
+        try:
+            chunk = os.read(self._out, _CHUNK)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._eof = True
+            self._poll.unregister(self._out)
+            self._poll_out.unregister(self._out)
+            if self._buffer:
+                self._add(self._buffer)
+                self._buffer = b""
+            self._end = True
+            return
+        buffer = self._buffer + chunk
+        start = 0
+        while True:
+            newline = buffer.find(b"\n", start)
+            if newline < 0:
+                break
+            raw = buffer[start:newline + 1]
+            start = newline + 1
+            if raw.endswith(END_MARK):  # alone, or after a last line without newline
+                if len(raw) > len(END_MARK):
+                    self._add(raw[:-len(END_MARK)])
+                self._end = True
                 continue
             self._add(raw)
-        self._end.set()
+        self._buffer = buffer[start:]
 
     def _add(self, raw: bytes) -> None:
         text = raw.decode("utf-8", "replace").rstrip("\n").rstrip("\r")
-        with self._lock:
-            self._lines.append((time.time(), text))
+        self._lines.append((time.time(), text))
+
+    def _pump(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for output or a reply, reading the output that
+        comes; True when a reply (or the reply pipe's end) is waiting."""
+        ready = False
+        for fd, _ in self._poll.poll(max(0.0, timeout) * 1000):
+            if fd == self._out:
+                self._read_output()
+            else:
+                ready = True
+        return ready
 
     def take_lines(self) -> list[tuple[float, str]]:
         """The output lines read since the last call."""
-        with self._lock:
-            lines, self._lines = self._lines, []
+        lines, self._lines = self._lines, []
         return lines
 
+    def _read_for(self, timeout: float) -> bool:
+        # Read the output that comes within ``timeout`` seconds; False if none came.
+        if self._eof or not self._poll_out.poll(max(0.0, timeout) * 1000):
+            return False
+        self._read_output()
+        return True
+
+    def drain(self) -> None:
+        """Read whatever output is waiting now, without blocking."""
+        while self._read_for(0):
+            pass
+
+    # -- one job ------------------------------------------------------------------------
     def send(self, request: dict) -> None:
-        """Start a job."""
-        self._end.clear()
+        """Start a job (output printed before it is read now, and is not the job's)."""
+        self.drain()
+        self.take_lines()
+        self._end = False
         self.requests.send(request)
+
+    def wait_reply(self, timeout: float):
+        """The job's reply within ``timeout`` seconds: ``("reply", dict)``, ``("crashed",
+        None)`` if the executor's reply pipe ended, or ``(None, None)``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._pump(deadline - time.monotonic()):
+                try:
+                    return "reply", self.replies.recv()
+                except (EOFError, OSError):
+                    return "crashed", None
+            if time.monotonic() >= deadline:
+                return None, None
 
     def wait_end_mark(self, timeout: float = 2.0) -> None:
         """Wait until every output line of the job has been read."""
-        self._end.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while not self._end and not self._eof:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._read_for(left):
+                return
 
+    # -- the process --------------------------------------------------------------------
     def alive(self) -> bool:
         """Whether the process is still running."""
         return self.proc.poll() is None
@@ -98,7 +173,8 @@ class ExecutorProcess:
             return 0
 
     def kill(self) -> None:
-        """Kill the executor and everything it started."""
+        """Kill the executor and everything it started; the output it wrote before is
+        kept for :meth:`take_lines`."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -107,7 +183,11 @@ class ExecutorProcess:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             pass
-        self._reader.join(2)
+        # The output written before the kill, up to the pipe's end (the job's children,
+        # which share the pipe, died with the group).
+        deadline = time.monotonic() + 2
+        while not self._eof and self._read_for(deadline - time.monotonic()):
+            pass
         self.close()
 
     def close(self) -> None:
@@ -134,5 +214,4 @@ class ExecutorProcess:
         except subprocess.TimeoutExpired:
             self.kill()
             return
-        self._reader.join(2)
         self.close()

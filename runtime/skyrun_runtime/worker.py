@@ -155,6 +155,9 @@ class Worker:
         checked = time.monotonic()
         heartbeat = None
         beat = getattr(self.backend.launcher, "heartbeat", None)
+        # A store that can keep its housekeeping off the commits of the job loop does.
+        defer = getattr(self.store, "defer_checkpoints", None)
+        resume = defer() if defer is not None and function is not None else None
         try:
             if beat is not None and function is not None:
                 heartbeat = _Heartbeat(beat, self.worker_id, self.function_id,
@@ -207,6 +210,8 @@ class Worker:
                                                    time.monotonic() - last_work):
                         break
         finally:
+            if resume is not None:
+                resume()
             if heartbeat is not None:
                 heartbeat.stop()
             if self.executor is not None:
@@ -227,7 +232,6 @@ class Worker:
                                      None, int(function["retry_count"]))
             return
         ns, fid, jid = function["namespace"], function["id"], job["id"]
-        executor.take_lines()  # anything printed between jobs is not this job's
         executor.send({"job_id": jid, "args": _raw(job.get("args")),
                        "kwargs": _raw(job.get("kwargs")),
                        "environment": self._job_env(function, job)})
@@ -243,12 +247,8 @@ class Worker:
         wrote = False
         log_error = None
         while True:
-            if executor.replies.poll(WATCH_STEP):
-                try:
-                    reply = executor.replies.recv()
-                    outcome = "reply"
-                except (EOFError, OSError):
-                    outcome = "crashed"
+            outcome, reply = executor.wait_reply(WATCH_STEP)
+            if outcome is not None:  # "reply", or "crashed" if its pipe ended
                 break
             if not executor.alive():
                 outcome = "crashed"

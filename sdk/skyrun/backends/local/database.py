@@ -129,6 +129,11 @@ MIGRATIONS: list[str] = [
 ]
 
 
+# How often a worker's checkpoint thread copies the WAL into the database file (see
+# Database.defer_checkpoints).
+CHECKPOINT_SECONDS = 0.5
+
+
 def _begin_immediate(conn: sqlite3.Connection, timeout: float = 60.0) -> None:
     # SQLite's own busy handler sleeps at least a millisecond, growing to 100 ms, when
     # another process holds the write lock; write transactions here last tens of
@@ -191,6 +196,43 @@ class Database:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def defer_checkpoints(self, interval: float = CHECKPOINT_SECONDS):
+        """Move this thread's WAL checkpoints to a thread of their own, until the returned
+        function is called; for a process that commits at a high rate (a worker).
+
+        By default the commit that takes the WAL past 1,000 pages runs the checkpoint
+        itself: it copies pages into the database file and syncs it (with
+        ``synchronous=NORMAL``, a checkpoint is where the file is synced), while holding
+        the write lock that the next job's claim waits for. Here this thread's
+        connection never checkpoints, and a thread with its own connection runs a
+        ``PASSIVE`` checkpoint every ``interval`` seconds (it takes no lock a writer
+        needs). The SDK's connections keep the default, and a last checkpoint runs when
+        the returned function is called.
+        """
+        self.connection().execute("PRAGMA wal_autocheckpoint=0")
+        stopped = threading.Event()
+
+        def run() -> None:
+            conn = self.connection()
+            while True:
+                last = stopped.wait(interval)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    pass  # the next round tries again; the SDK's commits checkpoint too
+                if last:
+                    return
+
+        thread = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            stopped.set()
+            thread.join(30)
+            self.connection().execute("PRAGMA wal_autocheckpoint=1000")
+
+        return stop
 
     def _migrate(self) -> None:
         conn = self.connection()

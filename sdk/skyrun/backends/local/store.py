@@ -237,6 +237,11 @@ class SQLiteStore:
         return aggregates.job_timeline_json(self.db.connection(), function_id, limit,
                                             statuses)
 
+    def defer_checkpoints(self):
+        """For a worker: WAL checkpoints off its commits, in a thread, until the
+        returned function is called (see ``Database.defer_checkpoints``)."""
+        return self.db.defer_checkpoints()
+
     # -- claims and leases -------------------------------------------------------------
     def claim(self, function_id: str, worker_id: str, lease_seconds: float,
               namespace_limit: int, now: float) -> dict | None:
@@ -277,15 +282,15 @@ class SQLiteStore:
                              [*row_values.values(), job_id, *cond_params]).fetchone()
             if row is None:
                 return None, None, None
-            settled = _decode_job(row)
             for record in blob_records:
                 upsert_record(tx, record)
             for blob_id in delete_blobs:
                 tx.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
             claimed = function = None
             if claim is not None:
-                claimed, function = _claim_in(tx, settled["function_id"], **claim)
-        return settled, claimed, function
+                claimed, function = _claim_in(tx, row["function_id"], **claim)
+        # Decoded once the write lock is released: the other workers wait for it.
+        return _decode_job(row), claimed, function
 
     def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
         """Extend the lease if ``worker_id`` still holds it."""
