@@ -28,7 +28,7 @@ from skyrun.backends.records import FLOAT_FIELDS
 
 #: Attributes that are not record fields.
 INTERNAL = frozenset({"status_order", "environment_hash", "namespace_storage_type",
-                      "expires_at", "revision"})
+                      "expires_at", "revision", "slots_taken"})
 
 
 @dataclass(frozen=True)
