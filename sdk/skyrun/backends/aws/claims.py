@@ -18,6 +18,7 @@ never on a queue head item.
 
 from __future__ import annotations
 
+import time
 import zlib
 
 from botocore.exceptions import ClientError
@@ -262,7 +263,19 @@ class ClaimsMixin:
                 and r["lease_expires"] < now]
 
     def active_jobs(self, function_id: str) -> list[dict]:
-        """Active jobs of a Function (from the index, then read: the index may lag a
-        claim by a moment)."""
-        return [r for r in self._current(self._active_in_index(function_id))
-                if is_active(r["status"])]
+        """Active jobs of a Function.
+
+        The index lags the table, and short jobs end between the index query and the
+        read of the jobs it lists: while some listed job is no longer active when read,
+        query again (briefly), so that callers see the jobs running now.
+        """
+        found: list[dict] = []
+        for attempt in range(6):  # about a second in all
+            listed = self._active_in_index(function_id)
+            current = [r for r in self._current(listed) if is_active(r["status"])]
+            if len(current) >= len(found):
+                found = current
+            if len(current) == len(listed):
+                break
+            time.sleep(min(0.5, 0.02 * 2 ** attempt))
+        return found
