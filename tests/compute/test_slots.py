@@ -82,7 +82,9 @@ def test_a_lost_workers_slot_comes_back_after_its_lease(namespace, store):
         assert store.claim(fn["id"], "next", LEASE, 1000, later, taken) is not None
         # The lost worker, back from a pause, can no longer claim with its old slots.
         assert store.claim(fn["id"], "lost", LEASE, 1000, later, lost) is None
-        assert not store.renew_slot(lost.function, "lost", SLOT_LEASE_SECONDS, later)
+        assert store.renew_slots(lost.slots(), "lost", SLOT_LEASE_SECONDS, later) == \
+            [lost.function]  # its namespace slot was free, not taken: still its own
+        assert store.renew_slots(taken.slots(), "next", SLOT_LEASE_SECONDS, later) == []
     finally:
         store.update_function(fn["id"], {"status": "stopped"})
 

@@ -105,8 +105,10 @@ class Store(Protocol):
         (:func:`skyrun.domain.slots.may_take`, the Function read in the same atomic
         step), with a lease of ``lease_seconds``; None if there is none."""
 
-    def renew_slot(self, slot: Slot, worker_id: str, lease_seconds: float, now: float) -> bool:
-        """Extend the slot's lease if ``worker_id`` holds it and it was not revoked."""
+    def renew_slots(self, slots: list[Slot], worker_id: str, lease_seconds: float,
+                    now: float) -> list[Slot]:
+        """Extend the leases of those ``slots`` that ``worker_id`` holds and that were
+        not revoked (one request for all where the store can); return the others."""
 
     def release_slot(self, slot: Slot, worker_id: str) -> None:
         """Free the slot if ``worker_id`` holds it."""

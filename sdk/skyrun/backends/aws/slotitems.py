@@ -64,7 +64,7 @@ def holds_condition(e: Expr, worker_id: str, now: float) -> str:
 
 
 class SlotsMixin:
-    """``take_slot``, ``renew_slot``, ``release_slot``, ``slot_holders`` and the
+    """``take_slot``, ``renew_slots``, ``release_slot``, ``slot_holders`` and the
     revocation of ``update_function``, for the DynamoStore."""
 
     client: object
@@ -132,20 +132,43 @@ class SlotsMixin:
                 return None
             raise
 
-    def renew_slot(self, slot: Slot, worker_id: str, lease_seconds: float, now: float) -> bool:
-        """Extend the slot's lease if ``worker_id`` holds it and it is not revoked."""
-        e = Expr()
-        condition = (f"{e.name('holder')} = {e.value(worker_id)} AND "
-                     f"{e.name('revoked')} = {e.attr({'BOOL': False})}")
-        update = f"SET {e.name('expires')} = {e.attr(number(round(now + lease_seconds, 6)))}"
-        try:
-            self.client.update_item(TableName=self.leases, Key=slot_key(slot),
-                                    **e.params(condition, update))
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+    def renew_slots(self, slots: list[Slot], worker_id: str, lease_seconds: float,
+                    now: float) -> list[Slot]:
+        """Extend the leases of the slots ``worker_id`` holds (one request for all);
+        return those it no longer holds (taken by another, or revoked)."""
+        def item(slot: Slot) -> dict:
+            e = Expr()
+            condition = (f"{e.name('holder')} = {e.value(worker_id)} AND "
+                         f"{e.name('revoked')} = {e.attr({'BOOL': False})}")
+            update = f"SET {e.name('expires')} = {e.attr(number(round(now + lease_seconds, 6)))}"
+            return {"Update": {"TableName": self.leases, "Key": slot_key(slot),
+                               **e.params(condition, update)}}
+
+        slots = list(slots)
+        for _ in range(3):
+            if not slots:
+                return []
+            try:
+                if len(slots) == 1:
+                    update = item(slots[0])["Update"]
+                    self.client.update_item(**update)
+                else:
+                    self.client.transact_write_items(TransactItems=[item(s) for s in slots])
+                return []
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return slots
+                codes = cancellation_codes(exc)
+                if not codes:
+                    raise
+                lost = [s for s, c in zip(slots, codes, strict=False)
+                        if c == "ConditionalCheckFailed"]
+                if lost:
+                    # Renew the others alone: the transaction wrote nothing.
+                    return lost + self.renew_slots([s for s in slots if s not in lost],
+                                                   worker_id, lease_seconds, now)
+                # A conflict (a claim checking the slot at that instant): try again.
+        return []
 
     def release_slot(self, slot: Slot, worker_id: str) -> None:
         """Free the slot if ``worker_id`` holds it."""

@@ -65,7 +65,6 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
         self.batches = batches
         self.leases = leases
         self._pages = plan.PageCache()
-        self._claim_info: dict[str, tuple[str, int, str]] = {}
         #: Jobs claimed here, as the claim left them: ``({"revision": ...}, record)``.
         self._claimed: dict[str, tuple[dict, dict]] = {}
         #: Pending jobs of a Function read by the last claim's query, not yet tried.
@@ -95,7 +94,6 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
     def update_function(self, function_id: str, changes: dict,
                         expect: dict | None = None) -> dict | None:
         """Conditional update; None if the record is missing or does not match."""
-        self._claim_info.pop(function_id, None)
         if not changes:
             record = self.get_function(function_id)
             return record if record is not None and _matches(record, expect) else None
@@ -122,7 +120,6 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
     def delete_function(self, function_id: str) -> None:
         """Remove the Function record and its slot items (its jobs are removed
         separately; its batch records expire)."""
-        self._claim_info.pop(function_id, None)
         reply = self.client.delete_item(TableName=self.functions, Key=key(id=function_id),
                                         ReturnValues="ALL_OLD")
         self._delete_slots(function_id, reply.get("Attributes"))

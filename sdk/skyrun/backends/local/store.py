@@ -266,12 +266,18 @@ class SQLiteStore:
                     return slot
         return None
 
-    def renew_slot(self, slot: Slot, worker_id: str, lease_seconds: float, now: float) -> bool:
-        """Extend the slot's lease if ``worker_id`` holds it and it is not revoked."""
+    def renew_slots(self, slots: list[Slot], worker_id: str, lease_seconds: float,
+                    now: float) -> list[Slot]:
+        """Extend the leases of the slots ``worker_id`` holds and that were not revoked;
+        return those it no longer holds."""
+        lost = []
         with self.db.transaction() as tx:
-            return tx.execute("UPDATE slots SET expires = ? WHERE key = ? AND holder = ? "
+            for slot in slots:
+                if tx.execute("UPDATE slots SET expires = ? WHERE key = ? AND holder = ? "
                               "AND NOT revoked", (round(now + lease_seconds, 6), slot.key,
-                                                  worker_id)).rowcount == 1
+                                                  worker_id)).rowcount != 1:
+                    lost.append(slot)
+        return lost
 
     def release_slot(self, slot: Slot, worker_id: str) -> None:
         """Free the slot if ``worker_id`` holds it."""
