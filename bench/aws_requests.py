@@ -80,6 +80,13 @@ class Counts:
             total.update(data.get("writes") or {})
         return total
 
+    def writers(self) -> dict[str, int]:
+        """How many processes wrote each DynamoDB item key."""
+        out: Counter = Counter()
+        for data in self._files():
+            out.update(k for k, n in (data.get("writes") or {}).items() if n)
+        return dict(out)
+
     def total(self) -> Counter:
         """Counts of all processes together."""
         total: Counter = Counter()
@@ -177,7 +184,7 @@ def run_path(sandbox, counts: Counts, standins: Counter, path: str, n: int,
     writes = counts.writes()
     writes.subtract(base_writes)
     return {"path": path, "n": n, "elapsed": elapsed, "total": +final, "base": base,
-            "writes": +writes,
+            "writes": +writes, "writers": counts.writers(),
             "phases": phases, "by_process": counts.by_process(),
             "standins": Counter(standins), "workers_left": left}
 
@@ -228,9 +235,18 @@ def report_keys(r: dict) -> None:
           f"{key!r}: {top:,} = {per_job:.3f} writes per job (target <= {KEY_TARGET:g}) "
           f"-> at most {ceiling:,.0f} jobs/s per key at {KEY_WCU_PER_SECOND:,} WCU/s, "
           f"{TRANSACTION_WCU} WCU a write")
-    print("busiest keys (writes per job):")
+    # A key that only one process writes (a worker's own slot) is bounded by that
+    # worker's pace, whatever the namespace runs; a key several processes write is
+    # what caps the namespace.
+    shared = Counter({k: c for k, c in writes.items() if r["writers"].get(k, 0) > 1})
+    if shared:
+        skey, stop = shared.most_common(1)[0]
+        print(f"busiest key written by more than one process {skey!r}: {stop:,} = "
+              f"{stop / n:.3f} writes per job -> at most "
+              f"{KEY_WCU_PER_SECOND / TRANSACTION_WCU / (stop / n):,.0f} jobs/s")
+    print("busiest keys (writes per job, processes writing it):")
     for k, c in writes.most_common(6):
-        print(f"  {k:<70} {c:>8,} {c / n:>8.3f}")
+        print(f"  {k:<70} {c:>8,} {c / n:>8.3f} {r['writers'].get(k, 0):>3}")
     kinds: dict[str, list[int]] = {}
     for k, c in writes.items():
         kinds.setdefault(kind_of(k), []).append(c)
