@@ -3,7 +3,7 @@ share of AWS requests failing as AWS fails (``skyrun sandbox --faults``), in one
 
 For each pass it checks what must hold under faults (every job ``success``, exactly one
 result blob and one log blob each, ``execution_count == 1`` for every job whose attempt
-was never interrupted, the active counters back at zero, no worker left behind) and
+was never interrupted, no job left active, no worker left behind) and
 prints the faults injected (each one a request the client retried), the jobs requeued
 and the wall time against the pass without faults.
 """
