@@ -118,7 +118,10 @@ class WorkerSlots:
         with self.lock:
             held, self.held = self.held, Held()
         for slot in held.slots():
-            self.store.release_slot(slot, self.worker_id)
+            try:
+                self.store.release_slot(slot, self.worker_id)
+            except Exception:  # leaving anyway: the slot comes back when its lease ends
+                traceback.print_exc()
 
     def _set(self, only_if: Slot | None = None, **changes) -> Held:
         with self.lock:
