@@ -44,6 +44,11 @@ def test_a_lowered_limit_applies_at_the_next_claim(namespace, store):
         for w, h in held.items():
             _finish(store, store.claim(fn["id"], w, LEASE, 1000, t, h))
         store.update_function(fn["id"], {"maximum_concurrency": 1})
+        # The workers' heartbeats (a slow sandbox may take longer than a slot's lease):
+        # those above the new limit are told they lost their slot.
+        for w, h in held.items():
+            lost = store.renew_slots(h.slots(), w, SLOT_LEASE_SECONDS, time.time())
+            assert lost == ([] if h.function.index == 0 else [h.function])
         # The very next claims: only the holder of slot 0 gets a job.
         claimed = {w: store.claim(fn["id"], w, LEASE, 1000, time.time(), h)
                    for w, h in held.items()}
@@ -109,6 +114,7 @@ def test_an_idle_worker_gives_its_namespace_slot_back(namespace, store):
         assert other.for_claim(b) is None  # b has a job, the namespace no free slot
         assert len(store.slot_holders(NAMESPACE, namespace.namespace, time.time())) == 2
         for ws in workers:  # a's queue is empty: each finds nothing, and gives back
+            ws.renew()  # the heartbeat (a slow sandbox may outlast a slot's lease)
             assert store.claim(a["id"], ws.worker_id, LEASE, 2, time.time(), ws.held) is None
             ws.nothing_claimed(a["id"])
             assert ws.held.namespace is None and ws.held.function is not None

@@ -273,6 +273,14 @@ class SQLiteStore:
         lost = []
         with self.db.transaction() as tx:
             for slot in slots:
+                # A slot that a change of its Function took away (revoked on DynamoDB;
+                # here the Function is read, as a claim reads it) is lost too.
+                if slot.scope == slot_rules.FUNCTION and not slot_rules.may_take(
+                        slot, _decode_function(tx.execute(
+                            "SELECT * FROM functions WHERE id = ?", (slot.owner,)).fetchone()),
+                        0):
+                    lost.append(slot)
+                    continue
                 if tx.execute("UPDATE slots SET expires = ? WHERE key = ? AND holder = ? "
                               "AND NOT revoked", (round(now + lease_seconds, 6), slot.key,
                                                   worker_id)).rowcount != 1:
