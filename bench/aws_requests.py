@@ -10,6 +10,12 @@ figure.
 
 Target (DESIGN.md): at most 4 requests per job.
 
+DynamoDB writes are counted per item key too (``skyrun.backends.aws.writekeys``: every
+item a request writes, a transaction's condition checks included, as DynamoDB bills
+them): one key takes about 1,000 write units a second, and a transactional write costs 2,
+so the busiest key's writes per job bound the jobs a second that the design can run
+(issue 10 item 5 targets at most 0.05 writes per job on any single key).
+
 ``--target lambda`` runs the jobs twice in one sandbox, on a Function whose workers are
 Batch jobs and on one whose workers are Lambda invocations (``compute_target``), and
 prints the requests per job of each path side by side.
@@ -30,6 +36,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine  # noqa: E402
 
 TARGET = 4.0
+#: DynamoDB's write units per second on one key, and a transactional write's cost.
+KEY_WCU_PER_SECOND = 1000
+TRANSACTION_WCU = 2
+KEY_TARGET = 0.05
 
 
 def square(x):
@@ -43,20 +53,39 @@ class Counts:
     def __init__(self, directory: str):
         self.directory = Path(directory)
 
-    def by_process(self) -> dict[str, Counter]:
-        """Counts by kind of process: sdk, worker, a handler's name, other."""
+    def _files(self) -> list[dict]:
         from skyrun.backends.aws.session import _RequestCounter
 
         if _RequestCounter._instance is not None:
             _RequestCounter._instance.save()  # this process's counts, up to now
-        out: dict[str, Counter] = {}
+        out = []
         for path in self.directory.glob("*.json"):
             try:
-                data = json.loads(path.read_text())
+                out.append(json.loads(path.read_text()))
             except (OSError, ValueError):
                 continue  # being replaced right now: the next read gets it
+        return out
+
+    def by_process(self) -> dict[str, Counter]:
+        """Counts by kind of process: sdk, worker, a handler's name, other."""
+        out: dict[str, Counter] = {}
+        for data in self._files():
             out.setdefault(_kind(data), Counter()).update(data["counts"])
         return out
+
+    def writes(self) -> Counter:
+        """DynamoDB writes per item key, all processes together."""
+        total: Counter = Counter()
+        for data in self._files():
+            total.update(data.get("writes") or {})
+        return total
+
+    def writers(self) -> dict[str, int]:
+        """How many processes wrote each DynamoDB item key."""
+        out: Counter = Counter()
+        for data in self._files():
+            out.update(k for k, n in (data.get("writes") or {}).items() if n)
+        return dict(out)
 
     def total(self) -> Counter:
         """Counts of all processes together."""
@@ -128,6 +157,7 @@ def run_path(sandbox, counts: Counts, standins: Counter, path: str, n: int,
     fn.wait_for_completion(interval=0.5)  # the build: not part of the jobs' cost
     time.sleep(1.5)  # the build handler's counts reach their file
     base = counts.total()
+    base_writes = counts.writes()
     standins.clear()
     start = time.perf_counter()
 
@@ -151,7 +181,10 @@ def run_path(sandbox, counts: Counts, standins: Counter, path: str, n: int,
     mark("workers idle until they leave")
     final = Counter(phases[-1][1])
     final.subtract(base)
+    writes = counts.writes()
+    writes.subtract(base_writes)
     return {"path": path, "n": n, "elapsed": elapsed, "total": +final, "base": base,
+            "writes": +writes, "writers": counts.writers(),
             "phases": phases, "by_process": counts.by_process(),
             "standins": Counter(standins), "workers_left": left}
 
@@ -178,12 +211,49 @@ def report(r: dict) -> None:
     for name, c, t in r["phases"]:
         print(f"  {name:<30} at {t:7.1f} s  {sum(c.values()) - sum(previous.values()):>10,}")
         previous = c
+    report_keys(r)
     s = r["standins"]
     print(f"sandbox stand-ins polling moto (not counted above): {sum(s.values()):,}  "
           + ", ".join(f"{k} {v:,}" for k, v in s.most_common()))
     if r["workers_left"]:
         print(f"warning: {r['workers_left']} workers had not left; their last second may be "
               "missing")
+
+
+def report_keys(r: dict) -> None:
+    """Writes per job on the busiest DynamoDB keys, and what the busiest implies."""
+    from skyrun.backends.aws.writekeys import kind_of
+
+    n, writes = r["n"], r["writes"]
+    if not writes:
+        print("no DynamoDB writes counted")
+        return
+    key, top = writes.most_common(1)[0]
+    per_job = top / n
+    ceiling = KEY_WCU_PER_SECOND / TRANSACTION_WCU / per_job
+    print(f"DynamoDB writes: {sum(writes.values()):,} on {len(writes):,} keys; busiest key "
+          f"{key!r}: {top:,} = {per_job:.3f} writes per job (target <= {KEY_TARGET:g}) "
+          f"-> at most {ceiling:,.0f} jobs/s per key at {KEY_WCU_PER_SECOND:,} WCU/s, "
+          f"{TRANSACTION_WCU} WCU a write")
+    # A key that only one process writes (a worker's own slot) is bounded by that
+    # worker's pace, whatever the namespace runs; a key several processes write is
+    # what caps the namespace.
+    shared = Counter({k: c for k, c in writes.items() if r["writers"].get(k, 0) > 1})
+    if shared:
+        skey, stop = shared.most_common(1)[0]
+        print(f"busiest key written by more than one process {skey!r}: {stop:,} = "
+              f"{stop / n:.3f} writes per job -> at most "
+              f"{KEY_WCU_PER_SECOND / TRANSACTION_WCU / (stop / n):,.0f} jobs/s")
+    print("busiest keys (writes per job, processes writing it):")
+    for k, c in writes.most_common(6):
+        print(f"  {k:<70} {c:>8,} {c / n:>8.3f} {r['writers'].get(k, 0):>3}")
+    kinds: dict[str, list[int]] = {}
+    for k, c in writes.items():
+        kinds.setdefault(kind_of(k), []).append(c)
+    print("by kind of key: keys, writes per job in all, on the busiest key of the kind:")
+    for kind, cs in sorted(kinds.items(), key=lambda kv: -max(kv[1])):
+        print(f"  {kind:<50} {len(cs):>7,} {sum(cs) / n:>8.3f} {max(cs) / n:>8.3f}")
+    print()
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from skyrun.common.timeutil import now
 from skyrun.compute import lifecycle
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
 from skyrun.compute.statuses import FunctionStatus, JobStatus
+from skyrun.compute.workerslots import Renewer, WorkerSlots
 from skyrun.domain import transitions
 from skyrun_runtime.stats import Sampler
 from skyrun_runtime.supervisor import ExecutorProcess
@@ -101,6 +102,9 @@ class Worker:
         self.next_job: dict | None = None
         self.function: dict | None = None
         self.log_written = True
+        #: The limits: a Function slot and a namespace slot, taken once, renewed from a
+        #: thread, given back when leaving (skyrun.domain.slots).
+        self.slots = WorkerSlots(self.store, self.worker_id)
 
     # -- setup --------------------------------------------------------------------------
     def _prepare_bundle(self, function: dict) -> str:
@@ -153,7 +157,7 @@ class Worker:
         poll = poll_min
         function = self.store.get_function(self.function_id)
         checked = time.monotonic()
-        heartbeat = None
+        heartbeat = renewer = None
         beat = getattr(self.backend.launcher, "heartbeat", None)
         # A store that can keep its housekeeping off the commits of the job loop does.
         defer = getattr(self.store, "defer_checkpoints", None)
@@ -162,6 +166,7 @@ class Worker:
             if beat is not None and function is not None:
                 heartbeat = _Heartbeat(beat, self.worker_id, self.function_id,
                                        getattr(self.backend.launcher, "heartbeat_seconds", 5.0))
+            renewer = Renewer(self.slots)
             while function is not None:
                 # The settle of the last job may have claimed this one in the same write.
                 job, fresh = self.next_job, self.function
@@ -171,9 +176,13 @@ class Worker:
                     if self.may_claim is not None and not self.may_claim(function):
                         break
                     if function["status"] == FunctionStatus.READY.value:
-                        job = self.store.claim(self.function_id, self.worker_id,
-                                               lifecycle.LEASE_SECONDS, NAMESPACE_ACTIVE_LIMIT,
-                                               now())
+                        held = self.slots.for_claim(function)
+                        if held is not None:
+                            job = self.store.claim(self.function_id, self.worker_id,
+                                                   lifecycle.LEASE_SECONDS,
+                                                   NAMESPACE_ACTIVE_LIMIT, now(), held)
+                            if job is None:
+                                self.slots.nothing_claimed(self.function_id)
                 if job is not None:
                     # The claim checked that the Function is ready; its other settings
                     # come with a combined settle and claim, or are read again at most
@@ -210,6 +219,9 @@ class Worker:
                                                    time.monotonic() - last_work):
                         break
         finally:
+            if renewer is not None:
+                renewer.stop()
+            self.slots.release()
             if resume is not None:
                 resume()
             if heartbeat is not None:
@@ -354,7 +366,8 @@ class Worker:
             return
         _, self.next_job, fresh = lifecycle.finish_attempt(
             self.backend, function, job, self.worker_id, ended, fields, result,
-            claim_next=self._wants_next_claim(function), log_written=self.log_written)
+            claim_next=self._wants_next_claim(function), log_written=self.log_written,
+            held=self.slots.held)
         if fresh is not None:
             self.function = fresh
 

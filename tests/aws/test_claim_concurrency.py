@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws.store import DynamoStore
 from skyrun.common.timeutil import now
+from skyrun.compute.workerslots import claim_as_worker
 from tests.aws.conftest import function_record, job_records, new_namespace
 
 THREADS = 8
@@ -30,7 +31,7 @@ def run_workers(store, function_ids, namespace_limit, jobs_total):
                     if len(done) >= jobs_total:
                         return
                 fid = function_ids[(n + idle) % len(function_ids)]
-                job = store.claim(fid, f"w{n}", 60, namespace_limit, now())
+                job = claim_as_worker(store, fid, f"w{n}", 60, namespace_limit, now())
                 if job is None:
                     idle += 1
                     threading.Event().wait(0.005)
@@ -116,13 +117,13 @@ def test_two_claimers_of_one_queue_spread_over_it(aws_backend):
     s.insert_jobs(ref, records)
     stores = [DynamoStore(_CountingClient(s.client), s.functions, s.jobs, s.batches, s.leases)
               for _ in range(2)]
-    taken = [stores[i % 2].claim(fn["id"], f"array-job:{i % 2}", 60, 1000, now())["id"]
+    taken = [claim_as_worker(stores[i % 2], fn["id"], f"array-job:{i % 2}", 60, 1000, now())["id"]
              for i in range(len(records))]
     assert sorted(taken) == sorted(r["id"] for r in records)  # each exactly once
     failed = sum(store.client.failed for store in stores)
     print(f"claims lost to the other claimer: {failed} of {len(records)}")
     assert failed <= 12  # 52 of 60 when each claimer walked the same list
-    assert stores[0].claim(fn["id"], "array-job:0", 60, 1000, now()) is None
+    assert claim_as_worker(stores[0], fn["id"], "array-job:0", 60, 1000, now()) is None
     # Leave nothing running for the sweepers of later tests on the same tables.
     for job_id in taken:
         assert s.update_job(job_id, {"status": "success", "worker_id": None},

@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from skyrun.backends.aws.claims import function_counter, namespace_counter
 from skyrun.common.joblog import log_blob_id
 from skyrun.compute import Function, JobStatus
 from tests.conftest import selected_backends
@@ -62,16 +61,16 @@ def test_jobs_under_injected_faults_all_succeed_once(skyrun_sandbox, namespace):
         assert backend.blobs.get_record(log_blob_id(fn.namespace, fn.id, job.id)) is not None
     for job in jobs[:5]:
         assert f"squaring {job.args[0]}" in job.log()
-    dynamodb = skyrun_sandbox.client("dynamodb")
-    for counter in (function_counter(fn.id), namespace_counter(fn.namespace)):
-        item = dynamodb.get_item(TableName=backend.store.leases, Key=counter,
-                                 ConsistentRead=True).get("Item") or {}
-        assert int(item.get("active", {}).get("N", 0)) == 0
-    # Workers leave once idle (SKYRUN_WORKER_IDLE_SECONDS is 3 in the tests).
+    store = backend.store
+    counts = store.count_by_status([fn.id])[fn.id]
+    assert not any(counts.get(s) for s in ("running", "cancel", "canceling")), counts
+    # Workers leave once idle (SKYRUN_WORKER_IDLE_SECONDS is 3 in the tests), and give
+    # their slots back.
     deadline = time.monotonic() + 60
     while skyrun_sandbox.batch.live() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not skyrun_sandbox.batch.live()
+    assert store.slot_holders("function", fn.id, time.time()) == {}
 
 
 @pytest.mark.long

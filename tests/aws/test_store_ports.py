@@ -9,6 +9,8 @@ import pytest
 from skyrun.backends.ports import FUNCTION, JOB, JSONText
 from skyrun.common.search import And, Compare, In, Like, Prefix, SortKey
 from skyrun.common.timeutil import now
+from skyrun.compute.workerslots import claim_as_worker
+from skyrun.domain.slots import Slot
 from skyrun.exceptions import ConflictError
 from tests.aws.conftest import function_record, job_records, new_namespace
 
@@ -138,7 +140,7 @@ def test_update_job_conditions(backend, function):
     # A requeue moves the job to the back of the queue.
     requeued = store.update_job(jid, {"status": "pending", "queued_date": now() + 10})
     assert requeued["status"] == "pending"
-    claimed = store.claim(function["id"], "w", 30, 1000, now())
+    claimed = claim_as_worker(store, function["id"], "w", 30, 1000, now())
     assert claimed["id"] == records[1]["id"]
 
 
@@ -146,7 +148,7 @@ def test_delete_jobs_keeps_active(backend, function):
     store = backend.store
     ref, records = job_records(function, 3)
     store.insert_jobs(ref, records)
-    claimed = store.claim(function["id"], "w", 30, 1000, now())
+    claimed = claim_as_worker(store, function["id"], "w", 30, 1000, now())
     ids = [r["id"] for r in records]
     removed = store.delete_jobs(ids + ["nope"], keep_statuses=("running", "cancel", "canceling"))
     assert sorted(removed) == sorted(i for i in ids if i != claimed["id"])
@@ -189,7 +191,7 @@ def test_count_by_status(backend, function):
     ref, records = job_records(function, 6)
     store.insert_jobs(ref, records)
     store.update_job(records[0]["id"], {"status": "failure"})
-    store.claim(function["id"], "w", 30, 1000, now())
+    claim_as_worker(store, function["id"], "w", 30, 1000, now())
     other = function_record()
     store.create_function(other)
     counts = store.count_by_status([function["id"], other["id"]])
@@ -203,14 +205,14 @@ def test_claim_oldest_first_and_marks_the_attempt(backend, function):
     t = now()
     ref, records = job_records(function, 3, t=t)
     store.insert_jobs(ref, records)
-    first = store.claim(function["id"], "w1", 30, 1000, t + 1)
+    first = claim_as_worker(store, function["id"], "w1", 30, 1000, t + 1)
     assert first["id"] == records[0]["id"]
     assert first["status"] == "running" and first["worker_id"] == "w1"
     assert first["execution_count"] == 1 and first["last_execution_date"] == round(t + 1, 6)
     assert first["lease_expires"] == pytest.approx(t + 31)
     assert first["args"] == [0]
     assert store.get_job(first["id"]) == first
-    second = store.claim(function["id"], "w2", 30, 1000, t + 2)
+    second = claim_as_worker(store, function["id"], "w2", 30, 1000, t + 2)
     assert second["id"] == records[1]["id"]
 
 
@@ -220,33 +222,37 @@ def test_claim_needs_a_ready_function(backend):
     store.create_function(fn)
     ref, records = job_records(fn, 1)
     store.insert_jobs(ref, records)
-    assert store.claim(fn["id"], "w", 30, 1000, now()) is None
+    assert claim_as_worker(store, fn["id"], "w", 30, 1000, now()) is None
     store.update_function(fn["id"], {"status": "ready"})
-    assert store.claim(fn["id"], "w", 30, 1000, now())["id"] == records[0]["id"]
-    assert store.claim(fn["id"], "w", 30, 1000, now()) is None  # nothing pending
-    assert store.claim("missing", "w", 30, 1000, now()) is None
+    assert claim_as_worker(store, fn["id"], "w", 30, 1000, now())["id"] == records[0]["id"]
+    assert claim_as_worker(store, fn["id"], "w", 30, 1000, now()) is None  # nothing pending
+    assert claim_as_worker(store, "missing", "w", 30, 1000, now()) is None
 
 
 def test_claim_holds_maximum_concurrency_and_sees_changes(backend):
+    # The limit is held by Function slots: one per worker, each running one job at once.
     store = backend.store
     fn = function_record(maximum_concurrency=2)
     store.create_function(fn)
-    ref, records = job_records(fn, 5)
+    ref, records = job_records(fn, 6)
     store.insert_jobs(ref, records)
-    a = store.claim(fn["id"], "w", 30, 1000, now())
-    b = store.claim(fn["id"], "w", 30, 1000, now())
+    a = claim_as_worker(store, fn["id"], "w1", 30, 1000, now())
+    b = claim_as_worker(store, fn["id"], "w2", 30, 1000, now())
     assert a and b
-    assert store.claim(fn["id"], "w", 30, 1000, now()) is None
+    assert claim_as_worker(store, fn["id"], "w3", 30, 1000, now()) is None
     store.update_function(fn["id"], {"maximum_concurrency": 3})
-    assert store.claim(fn["id"], "w", 30, 1000, now()) is not None
-    assert store.claim(fn["id"], "w", 30, 1000, now()) is None
-    # A job that ends frees its slot; a cancel keeps it.
-    store.update_job(a["id"], {"status": "cancel"}, expect={"status": ["running"]})
-    assert store.claim(fn["id"], "w", 30, 1000, now()) is None
-    store.update_job(a["id"], {"status": "canceled", "worker_id": None},
-                     expect={"status": ["cancel"], "worker_id": "w"})
-    assert store.claim(fn["id"], "w", 30, 1000, now()) is not None
+    assert claim_as_worker(store, fn["id"], "w3", 30, 1000, now()) is not None
+    assert claim_as_worker(store, fn["id"], "w4", 30, 1000, now()) is None
     assert len(store.active_jobs(fn["id"])) == 3
+    # Lowered: the slots at or above the new limit are revoked before the update returns.
+    holders = store.slot_holders("function", fn["id"], now())
+    store.update_function(fn["id"], {"maximum_concurrency": 1})
+    assert store.slot_holders("function", fn["id"], now()) == {0: holders[0]}
+    claims = [claim_as_worker(store, fn["id"], w, 30, 1000, now()) for w in ("w1", "w2", "w3")]
+    assert sum(c is not None for c in claims) == 1  # slot 0's holder only
+    # A worker that leaves gives its slot back.
+    store.release_slot(Slot("function", fn["id"], 0), holders[0])
+    assert claim_as_worker(store, fn["id"], "w4", 30, 1000, now()) is not None
 
 
 def test_claim_holds_the_namespace_limit(backend):
@@ -256,10 +262,10 @@ def test_claim_holds_the_namespace_limit(backend):
     for fn in functions:
         store.create_function(fn)
         store.insert_jobs(*job_records(fn, 2))
-    assert store.claim(functions[0]["id"], "w", 30, 2, now())
-    assert store.claim(functions[1]["id"], "w", 30, 2, now())
-    assert store.claim(functions[0]["id"], "w", 30, 2, now()) is None
-    assert store.claim(functions[1]["id"], "w", 30, 3, now())
+    assert claim_as_worker(store, functions[0]["id"], "w1", 30, 2, now())
+    assert claim_as_worker(store, functions[1]["id"], "w2", 30, 2, now())
+    assert claim_as_worker(store, functions[0]["id"], "w3", 30, 2, now()) is None
+    assert claim_as_worker(store, functions[1]["id"], "w3", 30, 3, now())
 
 
 def test_renew_and_expired_claims(backend, function):
@@ -267,7 +273,7 @@ def test_renew_and_expired_claims(backend, function):
     ref, records = job_records(function, 2)
     store.insert_jobs(ref, records)
     t = now()
-    job = store.claim(function["id"], "w1", 5, 1000, t)
+    job = claim_as_worker(store, function["id"], "w1", 5, 1000, t)
     assert store.renew(job["id"], "w1", t + 100)
     assert not store.renew(job["id"], "w2", t + 200)
     assert store.get_job(job["id"])["lease_expires"] == pytest.approx(t + 100)

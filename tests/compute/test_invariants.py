@@ -12,6 +12,7 @@ import time
 import pytest
 
 from skyrun.compute import Function, Job, JobStatus
+from skyrun.compute.workerslots import claim_as_worker
 from tests.conftest import wait_until
 from tests.support import kill_worker, worker_processes
 
@@ -148,11 +149,11 @@ def test_namespace_limit_holds_across_functions(namespace):
     store.update_function(a.id, {"status": "ready"})
     store.update_function(b.id, {"status": "ready"})
     now = time.time()
-    assert store.claim(a.id, "w1", 10, 2, now) is not None
-    assert store.claim(b.id, "w2", 10, 2, now) is not None
-    assert store.claim(a.id, "w3", 10, 2, now) is None
-    assert store.claim(b.id, "w4", 10, 2, now) is None
-    assert store.claim(b.id, "w4", 10, 3, now) is not None
+    assert claim_as_worker(store, a.id, "w1", 10, 2, now) is not None
+    assert claim_as_worker(store, b.id, "w2", 10, 2, now) is not None
+    assert claim_as_worker(store, a.id, "w3", 10, 2, now) is None
+    assert claim_as_worker(store, b.id, "w4", 10, 2, now) is None
+    assert claim_as_worker(store, b.id, "w4", 10, 3, now) is not None
 
 
 def test_as_completed_and_job_wait_timeout(namespace):

@@ -14,6 +14,7 @@ import pytest
 from skyrun.common.joblog import log_blob_id
 from skyrun.compute import Job, lifecycle
 from skyrun.compute.lifecycle import result_blob_id
+from skyrun.compute.workerslots import take_both
 from skyrun.domain import transitions
 from tests.compute.transition_support import claim_as, function_record, job_record
 
@@ -268,17 +269,19 @@ def test_a_settle_claims_the_next_job_in_the_same_write(namespace, backend, monk
     first, second = job_record(backend, fn), job_record(backend, fn)
     claimed = claim_as(backend, fn, "worker-a")
     assert claimed["id"] == first["id"]
+    backend.store.update_function(fn["id"], {"status": "ready"})
+    # The worker's slots, as it holds them while it runs (taken before counting).
+    held = take_both(backend.store, backend.store.get_function(fn["id"]), "worker-a")
     client = getattr(backend.store, "client", None)
     sent = []
     if client is not None:  # AWS: count the transactions
         original = client.transact_write_items
         monkeypatch.setattr(client, "transact_write_items",
                             lambda **kw: sent.append(kw) or original(**kw))
-    backend.store.update_function(fn["id"], {"status": "ready"})
     try:
         settled, nxt, _ = lifecycle.finish_attempt(
             backend, fn, claimed, "worker-a", transitions.RETURNED,
-            {"exit_code": 0, "error_reason": None}, (b"1", {}), claim_next=True)
+            {"exit_code": 0, "error_reason": None}, (b"1", {}), claim_next=True, held=held)
     finally:
         backend.store.update_function(fn["id"], {"status": "stopped"})
         monkeypatch.undo()

@@ -14,6 +14,7 @@ import uuid
 
 from skyrun.compute.operations import new_job_record
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+from skyrun.compute.workerslots import claim_as_worker
 
 LEASE = 600.0
 
@@ -48,7 +49,7 @@ def claim_as(backend, function: dict, worker: str) -> dict | None:
     store = backend.store
     store.update_function(function["id"], {"status": "ready"})
     try:
-        return store.claim(function["id"], worker, LEASE, NAMESPACE_ACTIVE_LIMIT, time.time())
+        return claim_as_worker(store, function["id"], worker, LEASE, NAMESPACE_ACTIVE_LIMIT, time.time())
     finally:
         store.update_function(function["id"], {"status": "stopped"})
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from skyrun.common.search import Expression, SortKey
+from skyrun.domain.slots import Held, Slot
 
 FUNCTION, JOB, BLOB = "function", "job", "blob"
 
@@ -99,13 +100,37 @@ class Store(Protocol):
         is None while a job is active."""
 
     def claim(self, function_id: str, worker_id: str, lease_seconds: float,
-              namespace_limit: int, now: float) -> dict | None:
+              namespace_limit: int, now: float, held: Held | None = None) -> dict | None:
         """Atomically move the oldest pending job of a ``ready`` Function to ``running``
-        with a lease held by ``worker_id``, provided fewer than the Function's
-        ``maximum_concurrency`` (read in the same atomic step, so a change applies to the
-        next claim) and fewer than ``namespace_limit`` jobs of its namespace are active.
-        Increments ``execution_count`` and sets ``last_execution_date``. Returns the
-        claimed record, or None."""
+        with a lease held by ``worker_id``, provided ``worker_id`` holds the slots
+        ``held`` (a Function slot and a namespace slot, by the rule
+        :func:`skyrun.domain.slots.holds`, checked in the same atomic step, with
+        ``maximum_concurrency`` as it is then: a lowered limit applies to the next
+        claim). Without both slots, None. Increments ``execution_count`` and sets
+        ``last_execution_date``. Returns the claimed record, or None. The claim writes
+        no record but the job's."""
+
+    def has_pending(self, function_id: str) -> bool:
+        """Whether the Function has a pending job (a read)."""
+
+    def take_slot(self, candidates: list[Slot], worker_id: str, lease_seconds: float,
+                  namespace_limit: int, now: float) -> Slot | None:
+        """Take the first of ``candidates`` (slots of one scope and owner) that is free
+        (:func:`skyrun.domain.slots.is_free`) and within its limit
+        (:func:`skyrun.domain.slots.may_take`, the Function read in the same atomic
+        step), with a lease of ``lease_seconds``; None if there is none."""
+
+    def renew_slots(self, slots: list[Slot], worker_id: str, lease_seconds: float,
+                    now: float) -> list[Slot]:
+        """Extend the leases of those ``slots`` that ``worker_id`` holds and that were
+        not revoked (one request for all where the store can); return the others."""
+
+    def release_slot(self, slot: Slot, worker_id: str) -> None:
+        """Free the slot if ``worker_id`` holds it."""
+
+    def slot_holders(self, scope: str, owner: str, now: float) -> dict[int, str]:
+        """Who holds the slots of ``scope`` and ``owner`` at ``now``, by index (for
+        checks; not on the hot path)."""
 
     def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
         """Extend the lease if ``worker_id`` still holds it."""

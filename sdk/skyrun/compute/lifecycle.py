@@ -15,6 +15,7 @@ from skyrun.common.timeutil import now
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
 from skyrun.compute.statuses import ACTIVE, FunctionStatus
 from skyrun.domain import transitions
+from skyrun.domain.slots import Held
 
 # A claim lasts this long unless its worker renews it; an expired claim means the worker
 # was lost. Workers renew every LEASE_SECONDS / 4.
@@ -235,14 +236,15 @@ def rerun_job(backend: Backend, job: dict) -> dict | None:
 # -- the hot path: the end of one attempt and the start of the next --------------------
 def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, outcome: str,
                    fields: dict, result: tuple[bytes | None, dict] | None = None,
-                   claim_next: bool = False, log_written: bool = True
-                   ) -> tuple[dict | None, dict | None, dict | None]:
+                   claim_next: bool = False, log_written: bool = True,
+                   held: Held | None = None) -> tuple[dict | None, dict | None, dict | None]:
     """End the attempt ``worker_id`` holds on ``job``: store the result of a returned
     attempt (``result`` is its data and attributes), settle the job by the state machine,
     and seal its log once it is terminal. Where the store settles and claims in one step
     (``settle_and_claim``: the embedded backend), all of that is one write, which also
-    claims the worker's next job when ``claim_next``. ``log_written=False`` says no
-    attempt of this run wrote to the job's log (see ``LogStore.seal``).
+    claims the worker's next job when ``claim_next``, with the worker's slots ``held``
+    (see :mod:`skyrun.compute.workerslots`). ``log_written=False`` says no attempt of
+    this run wrote to the job's log (see ``LogStore.seal``).
 
     Returns ``(settled record or None if the attempt was no longer the worker's, the next
     job claimed or None, the Function record read with it or None)``.
@@ -277,7 +279,8 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
         return settled, None, None
     t = now()
     claim = (dict(worker_id=worker_id, lease_seconds=LEASE_SECONDS,
-                  namespace_limit=NAMESPACE_ACTIVE_LIMIT, now=t) if claim_next else None)
+                  namespace_limit=NAMESPACE_ACTIVE_LIMIT, now=t, held=held)
+             if claim_next and held is not None and held.complete else None)
     after: dict = {}
 
     def write(job_id: str, change: transitions.Change) -> dict | None:

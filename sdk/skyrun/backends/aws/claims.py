@@ -1,20 +1,17 @@
-"""Claims, leases and the exact limits on active jobs, on DynamoDB.
+"""Claims and leases on DynamoDB.
 
 A claim takes a pending job of a Function (the oldest, for a lone claimer; see
 ``ClaimsMixin.claim``) in one ``TransactWriteItems``:
 
-1. a condition check that the Function is ``ready`` with the ``maximum_concurrency``
-   the claimer read (so a change applies to the very next claim);
-2. ``ADD active 1`` on the Function's counter, on condition that it is below
-   ``maximum_concurrency``;
-3. the same on the namespace's counter, below the namespace limit;
-4. the job's move from ``pending`` to ``running``, on condition that it is still at the
-   revision the claimer saw.
+1. the job's move from ``pending`` to ``running``, on condition that it is still at the
+   revision the claimer saw;
+2. a condition check of each of the claimer's two slot items (its Function slot and its
+   namespace slot: held by it, unexpired, not revoked; see
+   :mod:`skyrun.backends.aws.slotitems`).
 
-The counters (``leases`` table, ``sk = "active"``) change only in transactions with the
-job they count: a claim adds one, and a job leaving the active statuses (``update_job``,
-``delete_jobs``) subtracts one, so they hold the limits exactly however many workers
-claim at once. Candidates come from the ``by-function-status`` index
+The limits (``maximum_concurrency``, 1000 active jobs per namespace) are held by the
+slots, taken once per worker; a claim or a settle writes no item that another worker
+writes too. Candidates come from the ``by-function-status`` index
 (``begins_with(status_order, "pending#")``), so workers contend on the jobs they take,
 never on a queue head item.
 """
@@ -30,14 +27,15 @@ from skyrun.backends.aws import dynamo
 from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.errors import cancellation_codes, error_code
 from skyrun.backends.aws.items import JOB_SCHEMA, Expr, decode_item, key, number
+from skyrun.backends.aws.slotitems import holds_condition, slot_key
 from skyrun.backends.records import ACTIVE_STATUSES
 from skyrun.domain import transitions
+from skyrun.domain.slots import Held
 
 #: How many pending jobs a claim reads from the index at a time; later claims of the same
 #: store take the rest before querying again.
 CANDIDATES = 25
 CLAIM_ATTEMPTS = 12
-READY = "ready"
 
 
 def is_active(status: str | None) -> bool:
@@ -61,16 +59,6 @@ def spread(worker_id: str) -> float:
     return (n * 0.6180339887498949) % 1.0
 
 
-def function_counter(function_id: str) -> dict:
-    """The key of a Function's active-job counter."""
-    return key(pk=f"function#{function_id}", sk="active")
-
-
-def namespace_counter(namespace: str) -> dict:
-    """The key of a namespace's active-job counter."""
-    return key(pk=f"namespace#{namespace}", sk="active")
-
-
 def _claimed_record(item: dict, worker_id: str, now: float, lease_seconds: float
                     ) -> tuple[dict, dict, dict]:
     """``(job, the claim's changes, the job as claimed)`` for a candidate item."""
@@ -90,40 +78,11 @@ class ClaimsMixin:
     jobs: str
     functions: str
     leases: str
-    _claim_info: dict
     _claimed: dict
     _claim_candidates: dict
     #: Per Function: where the next candidate is taken, once a claim was lost to another
     #: worker (absent: oldest first).
     _claim_position: dict
-
-    def _counter_moves(self, job: dict, delta: int) -> list[dict]:
-        """Transaction items that add ``delta`` to the counters of a job's Function and
-        namespace."""
-        moves = []
-        for counter in (function_counter(job["function_id"]), namespace_counter(job["namespace"])):
-            e = Expr()
-            moves.append({"Update": {"TableName": self.leases, "Key": counter,
-                                     **e.params(update=e.update({}, add={"active": delta}))}})
-        return moves
-
-    def _function_info(self, function_id: str, fresh: bool) -> tuple[str, int, str] | None:
-        info = None if fresh else self._claim_info.get(function_id)
-        if info is None:
-            e = Expr()
-            projection = ", ".join(e.name(n) for n in ("status", "maximum_concurrency",
-                                                       "namespace"))
-            item = self.client.get_item(TableName=self.functions, Key=key(id=function_id),
-                                        ConsistentRead=True, ProjectionExpression=projection,
-                                        ExpressionAttributeNames=e.names).get("Item")
-            if item is None:
-                self._claim_info.pop(function_id, None)
-                return None
-            info = (item["status"]["S"], int(item["maximum_concurrency"]["N"]),
-                    item["namespace"]["S"])
-            if info[0] == READY:
-                self._claim_info[function_id] = info
-        return info
 
     def _pending(self, function_id: str) -> list[dict]:
         e = Expr()
@@ -135,9 +94,18 @@ class ClaimsMixin:
             ExpressionAttributeNames=e.names, ExpressionAttributeValues=e.values)
         return reply.get("Items", [])
 
+    def has_pending(self, function_id: str) -> bool:
+        """Whether the Function has a pending job: the candidates this store holds, else
+        one index query (whose candidates the next claim uses)."""
+        candidates = self._claim_candidates.setdefault(function_id, [])
+        if not candidates:
+            candidates.extend(self._pending(function_id))
+        return bool(candidates)
+
     def claim(self, function_id: str, worker_id: str, lease_seconds: float,
-              namespace_limit: int, now: float) -> dict | None:
-        """Claim the oldest pending job of a ``ready`` Function within its limits.
+              namespace_limit: int, now: float, held: Held | None = None) -> dict | None:
+        """Claim the oldest pending job of the Function for a worker that holds the
+        slots ``held`` (checked in the claim's transaction; None without them).
 
         One index query yields up to CANDIDATES pending jobs, kept for this store's next
         claims of the Function (a candidate taken meanwhile by another worker only fails
@@ -148,15 +116,12 @@ class ClaimsMixin:
         that workers sharing a queue take disjoint runs of it instead of racing for its
         head. Jobs still start roughly in the order they became pending (API.md §8).
         """
+        if held is None or not held.complete:
+            return None
         now = round(now, 6)
-        fresh = False
         candidates = self._claim_candidates.setdefault(function_id, [])
         positions = self._claim_position
         for _ in range(CLAIM_ATTEMPTS):
-            info = self._function_info(function_id, fresh)
-            if info is None or info[0] != READY:
-                return None
-            status, maximum, namespace = info
             item = self._next_candidate(function_id, worker_id)
             if item is None:
                 if candidates:
@@ -165,25 +130,23 @@ class ClaimsMixin:
             job, changes, claimed = _claimed_record(item, worker_id, now, lease_seconds)
             try:
                 self.client.transact_write_items(TransactItems=self._claim_items(
-                    item, job, changes, claimed, maximum, namespace, namespace_limit))
+                    item, job, changes, claimed, held, worker_id, now))
             except ClientError as exc:
                 codes = cancellation_codes(exc)
                 if not codes:
                     raise
-                codes += ["None"] * (4 - len(codes))
-                if codes[0] == "ConditionalCheckFailed":
-                    fresh = True  # the Function changed: read it again
-                    self._claim_info.pop(function_id, None)
-                    continue
+                codes += ["None"] * (3 - len(codes))
                 if "ConditionalCheckFailed" in codes[1:3]:
-                    return None  # at maximum_concurrency or the namespace limit
-                if codes[3] == "ConditionalCheckFailed" or "TransactionConflict" in codes:
+                    return None  # a slot is no longer ours (revoked, or its lease ran out)
+                if codes[0] in ("ConditionalCheckFailed", "TransactionConflict"):
                     # Taken by another worker, or changed. The other worker read the same
                     # candidates: the rest are as likely taken. A query costs less than
                     # the failed tries it spares; from now on start at our own place.
                     candidates.clear()
                     positions.setdefault(function_id, 0)
                     continue
+                if "TransactionConflict" in codes:
+                    continue  # our own slot renewal was in flight
                 raise
             self._remember_claim(item, claimed)
             return claimed
@@ -221,31 +184,9 @@ class ClaimsMixin:
         revision = int(item["revision"]["N"]) + 1 if "revision" in item else 1
         self._claimed[claimed["id"]] = ({"revision": number(revision)}, claimed)
 
-    def _claim_items(self, item, job, changes, claimed, maximum, namespace, limit,
-                     counted=False):
-        """The claim's transaction items; ``counted``: the counters already count a job
-        of this worker that leaves the active statuses in the same transaction, so they
-        are only checked (still within the limits), not moved."""
-        f = Expr()
-        check = {"ConditionCheck": {
-            "TableName": self.functions, "Key": key(id=job["function_id"]),
-            **f.params(f"{f.name('status')} = {f.value(READY)} AND "
-                       f"{f.name('maximum_concurrency')} = {f.attr(number(maximum))}")}}
-        counters = []
-        for counter, bound in ((function_counter(job["function_id"]), maximum),
-                               (namespace_counter(namespace), limit)):
-            c = Expr()
-            active = c.name("active")
-            if counted:
-                counters.append({"ConditionCheck": {
-                    "TableName": self.leases, "Key": counter,
-                    **c.params(f"{active} <= {c.attr(number(bound))}")}})
-                continue
-            counters.append({"Update": {
-                "TableName": self.leases, "Key": counter,
-                **c.params(f"attribute_not_exists({active}) OR {active} < "
-                           f"{c.attr(number(bound))}",
-                           c.update({}, add={"active": 1}))}})
+    def _claim_items(self, item, job, changes, claimed, held: Held, worker_id: str,
+                     now: float) -> list[dict]:
+        """The claim's transaction items: the job's move, then a check of each slot."""
         j = Expr()
         revision = (f"{j.name('revision')} = {j.attr(item['revision'])}" if "revision" in item
                     else f"attribute_not_exists({j.name('revision')})")
@@ -254,7 +195,13 @@ class ClaimsMixin:
                           add={"execution_count": 1, "revision": 1})
         claim = {"Update": {"TableName": self.jobs, "Key": key(id=job["id"]),
                             **j.params(condition, update)}}
-        return [check, *counters, claim]
+        checks = []
+        for slot in (held.function, held.namespace):
+            c = Expr()
+            checks.append({"ConditionCheck": {
+                "TableName": self.leases, "Key": slot_key(slot),
+                **c.params(holds_condition(c, worker_id, now))}})
+        return [claim, *checks]
 
     def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
         """Extend the lease if ``worker_id`` still holds it."""
@@ -318,17 +265,17 @@ class ClaimsMixin:
     def active_jobs(self, function_id: str) -> list[dict]:
         """Active jobs of a Function.
 
-        The index may lag a claim by a moment; the Function's counter does not, so while
-        the index shows fewer active jobs than the counter holds, read it again (briefly).
+        The index lags the table, and short jobs end between the index query and the
+        read of the jobs it lists: while some listed job is no longer active when read,
+        query again (briefly), so that callers see the jobs running now.
         """
         found: list[dict] = []
         for attempt in range(6):  # about a second in all
-            found = [r for r in self._current(self._active_in_index(function_id))
-                     if is_active(r["status"])]
-            item = self.client.get_item(TableName=self.leases, Key=function_counter(function_id),
-                                        ConsistentRead=True).get("Item")
-            expected = int(item["active"]["N"]) if item and "active" in item else 0
-            if len(found) >= expected:
+            listed = self._active_in_index(function_id)
+            current = [r for r in self._current(listed) if is_active(r["status"])]
+            if len(current) >= len(found):
+                found = current
+            if len(current) == len(listed):
                 break
             time.sleep(min(0.5, 0.02 * 2 ** attempt))
         return found

@@ -28,8 +28,8 @@ from skyrun.backends.records import FLOAT_FIELDS
 
 #: Attributes that are not record fields.
 INTERNAL = frozenset({"status_order", "environment_hash", "namespace_storage_type",
-                      "expires_at", "revision", "runnable_epoch", "runnable_at",
-                      "idle_epoch"})
+                      "expires_at", "revision", "slots_taken", "runnable_epoch",
+                      "runnable_at", "idle_epoch"})
 
 
 @dataclass(frozen=True)

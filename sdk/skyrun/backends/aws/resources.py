@@ -77,9 +77,10 @@ items lazily (up to days later), so readers must compare it with the clock thems
     A worker lease is ``pk = "function#{function_id}"``, ``sk = "worker#{worker_id}"``
     with :data:`TTL_ATTRIBUTE` as its expiry, renewed while the worker lives: the live
     workers of a function are one query on ``pk``, filtered on the expiry. Exact limits
-    (``maximum_concurrency``, 1000 active jobs per namespace) are counters
-    ``pk = "function#{function_id}"`` or ``"namespace#{namespace}"``, ``sk = "active"``,
-    changed with conditional updates in the same transaction as the job they count.
+    (``maximum_concurrency``, 1000 active jobs per namespace) are worker slots
+    ``pk = "slot#function#{function_id}#{k}"`` or ``"slot#namespace#{namespace}#{n}"``,
+    ``sk = "slot"``: each a key of its own, taken once by a worker and checked by its
+    claims (see ``slotitems``).
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ outlasts them reaches the caller (as ``RateLimitError`` and friends). ``AWS_ENDP
 
 With ``SKYRUN_COUNT_AWS_REQUESTS=<directory>`` (off by default; ``bench/aws_requests.py``
 sets it), every client also counts the HTTP requests it sends (retries included) by
-service and operation, and the process keeps its counts in ``<directory>/<pid>.json``,
-rewritten at most once a second and at exit.
+service and operation, and the DynamoDB items each request writes by key (see
+``writekeys``); the process keeps its counts in ``<directory>/<pid>.json``, rewritten at
+most once a second and at exit.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class _RequestCounter:
     def __init__(self, directory: str):
         self.path = os.path.join(directory, f"{os.getpid()}.json")
         self.counts: Counter[str] = Counter()
+        #: Writes per DynamoDB item (``writekeys.written_keys``).
+        self.writes: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.saved = 0.0
         atexit.register(self.save)
@@ -83,8 +86,15 @@ class _RequestCounter:
         # event_name is "before-send.<service id>.<operation>"; returning None lets the
         # request go out.
         _, service, operation = event_name.split(".", 2)
+        written = []
+        if service == "dynamodb":
+            from skyrun.backends.aws.writekeys import written_keys
+
+            request = kwargs.get("request")
+            written = written_keys(operation, getattr(request, "body", None))
         with self.lock:
             self.counts[f"{service}.{operation}"] += 1
+            self.writes.update(written)
             due = time.monotonic() - self.saved >= 1.0
         if due:
             self.save()
@@ -92,7 +102,8 @@ class _RequestCounter:
     def save(self) -> None:
         with self.lock:
             self.saved = time.monotonic()
-            text = json.dumps({"pid": os.getpid(), "argv": sys.argv, "counts": self.counts})
+            text = json.dumps({"pid": os.getpid(), "argv": sys.argv, "counts": self.counts,
+                               "writes": self.writes})
             tmp = f"{self.path}.tmp"
             with open(tmp, "w") as f:
                 f.write(text)

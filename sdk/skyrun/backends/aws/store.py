@@ -31,8 +31,9 @@ from skyrun.backends.aws.items import (
     matches_expect,
     number,
 )
+from skyrun.backends.aws.slotitems import SlotsMixin
 from skyrun.backends.ports import FUNCTION, JOB
-from skyrun.backends.records import ACTIVE_STATUSES, FUNCTION_JSON, JOB_JSON
+from skyrun.backends.records import FUNCTION_JSON, JOB_JSON
 from skyrun.common.search import Expression, SortKey
 from skyrun.exceptions import ConflictError
 
@@ -51,7 +52,7 @@ def backoff(attempt: int) -> None:
 
 
 @translate_errors
-class DynamoStore(ClaimsMixin):
+class DynamoStore(ClaimsMixin, SlotsMixin):
     """Records in DynamoDB, for any number of SDK processes and workers at once."""
 
     def __init__(self, client, functions: str, jobs: str, batches: str, leases: str,
@@ -64,7 +65,6 @@ class DynamoStore(ClaimsMixin):
         self.batches = batches
         self.leases = leases
         self._pages = plan.PageCache()
-        self._claim_info: dict[str, tuple[str, int, str]] = {}
         #: Jobs claimed here, as the claim left them: ``({"revision": ...}, record)``.
         self._claimed: dict[str, tuple[dict, dict]] = {}
         #: Pending jobs of a Function read by the last claim's query, not yet tried.
@@ -94,7 +94,6 @@ class DynamoStore(ClaimsMixin):
     def update_function(self, function_id: str, changes: dict,
                         expect: dict | None = None) -> dict | None:
         """Conditional update; None if the record is missing or does not match."""
-        self._claim_info.pop(function_id, None)
         if not changes:
             record = self.get_function(function_id)
             return record if record is not None and _matches(record, expect) else None
@@ -112,15 +111,18 @@ class DynamoStore(ClaimsMixin):
             if error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise
-        return decode_item(reply["Attributes"], FUNCTION_SCHEMA)
+        record = decode_item(reply["Attributes"], FUNCTION_SCHEMA)
+        if "status" in changes or "maximum_concurrency" in changes:
+            # Before returning, so that the next claims hold the new limit (slotitems).
+            self._revoke(record, reply["Attributes"])
+        return record
 
     def delete_function(self, function_id: str) -> None:
-        """Remove the Function record and its active-job counter (its jobs are removed
+        """Remove the Function record and its slot items (its jobs are removed
         separately; its batch records expire)."""
-        self._claim_info.pop(function_id, None)
-        self.client.delete_item(TableName=self.functions, Key=key(id=function_id))
-        self.client.delete_item(TableName=self.leases,
-                                Key=key(pk=f"function#{function_id}", sk="active"))
+        reply = self.client.delete_item(TableName=self.functions, Key=key(id=function_id),
+                                        ReturnValues="ALL_OLD")
+        self._delete_slots(function_id, reply.get("Attributes"))
 
     # -- the reconciler's idle marks ------------------------------------------------------
     # The reconciler visits every Function each tick, at a dozen requests each; most of
@@ -283,8 +285,8 @@ class DynamoStore(ClaimsMixin):
         """The end of an attempt in one ``TransactWriteItems``, then the next claim.
 
         Applies ``changes`` to the job if it matches ``expect`` (else nothing is written
-        and ``(None, None, None)`` returned), in the same transaction as the active-job
-        counter moves, the records of ``blob_records`` (their data is in S3 already: the
+        and ``(None, None, None)`` returned), in the same transaction as the records of
+        ``blob_records`` (their data is in S3 already: the
         job's result and sealed log) and the removal of the records of ``delete_blobs``.
         Then, if ``claim`` holds the arguments of :meth:`claim` but ``function_id``,
         claims the next job of the same Function. Returns ``(settled job, next claimed
@@ -310,21 +312,18 @@ class DynamoStore(ClaimsMixin):
                          held: tuple[dict, dict]) -> tuple | None:
         """Settle a job this store claimed and claim the next one in one transaction.
 
-        Only for a settle that takes the job out of the active statuses: its slot passes
-        to the next job, so the counters stay as they are and are only checked to be
-        within the limits (a lowered limit shows there). None when this does not apply
-        or the transaction failed (nothing written): the caller settles and claims
-        apart, which reads the job again if it changed.
+        Only for a settle that takes the job out of the active statuses, by a worker
+        that holds its slots (``claim["held"]``: checked in the same transaction). None
+        when this does not apply or the transaction failed (nothing written): the caller
+        settles and claims apart, which reads the job again if it changed.
         """
         revision, current = held
         new = dict(current, **changes)
         fid = current["function_id"]
-        if not is_active(current["status"]) or is_active(new["status"]):
+        slots = claim.get("held")
+        if (not is_active(current["status"]) or is_active(new["status"]) or slots is None
+                or not slots.complete):
             return None
-        info = self._function_info(fid, False)
-        if info is None or info[0] != "ready":
-            return None
-        _, maximum, namespace = info
         item = self._next_candidate(fid, claim["worker_id"], skip=job_id)
         if item is None:
             return None  # nothing pending (the caller's claim reads the queue again)
@@ -337,20 +336,18 @@ class DynamoStore(ClaimsMixin):
             **e.params(_revision_condition(e, revision),
                        e.update(dict(changes, status_order=status_order(new["status"], new)),
                                 add={"revision": 1}))}}
-        taking = self._claim_items(item, job, claim_changes, claimed, maximum, namespace,
-                                   claim["namespace_limit"], counted=True)
+        taking = self._claim_items(item, job, claim_changes, claimed, slots,
+                                   claim["worker_id"], now)
         try:
             self.client.transact_write_items(TransactItems=[settle, *taking, *extra])
         except ClientError as exc:
             codes = cancellation_codes(exc)
             if not codes:
                 raise
-            codes += ["None"] * (5 - len(codes))
+            codes += ["None"] * (4 - len(codes))
             if codes[0] == "ConditionalCheckFailed":
                 self._claimed.pop(job_id, None)  # changed since the claim: read it again
-            if codes[1] == "ConditionalCheckFailed":
-                self._claim_info.pop(fid, None)  # the Function changed
-            if codes[4] in ("ConditionalCheckFailed", "TransactionConflict"):
+            if codes[1] in ("ConditionalCheckFailed", "TransactionConflict"):
                 # The candidate was taken: the rest of the list likely too (see claim).
                 self._claim_candidates.get(fid, []).clear()
                 self._claim_position.setdefault(fid, 0)
@@ -403,17 +400,15 @@ class DynamoStore(ClaimsMixin):
         e = Expr(JOB_JSON)
         condition = _revision_condition(e, item)
         update = e.update(all_changes, add={"revision": 1})
-        delta = int(is_active(new["status"])) - int(is_active(current["status"]))
         try:
-            if delta == 0 and not extra:
+            if not extra:
                 self.client.update_item(TableName=self.jobs, Key=key(id=current["id"]),
                                         **e.params(condition, update))
             else:
-                moves = self._counter_moves(current, delta) if delta else []
                 self.client.transact_write_items(TransactItems=[
                     {"Update": {"TableName": self.jobs, "Key": key(id=current["id"]),
                                 **e.params(condition, update)}},
-                    *moves, *extra])
+                    *extra])
         except ClientError as exc:
             if (error_code(exc) == "ConditionalCheckFailedException"
                     or "ConditionalCheckFailed" in cancellation_codes(exc)
@@ -426,11 +421,8 @@ class DynamoStore(ClaimsMixin):
         """Remove job records, except those whose status is in ``keep_statuses`` (checked
         in the same conditional delete); returns the ids removed."""
         keep = list(dict.fromkeys(keep_statuses))
-        counted = not set(ACTIVE_STATUSES) <= set(keep)
 
         def one(job_id: str) -> str | None:
-            if counted:
-                return self._delete_counted(job_id, keep)
             e = Expr()
             condition = [f"attribute_exists({e.name('id')})"]
             if keep:
@@ -446,28 +438,6 @@ class DynamoStore(ClaimsMixin):
             return job_id
 
         return [i for i in dynamo.fan_out(one, list(dict.fromkeys(job_ids))) if i]
-
-    def _delete_counted(self, job_id: str, keep: list[str]) -> str | None:
-        # Deleting an active job must also release its place in the counters.
-        for attempt in range(ATTEMPTS):
-            item = self.client.get_item(TableName=self.jobs, Key=key(id=job_id),
-                                        ConsistentRead=True).get("Item")
-            current = decode_item(item, JOB_SCHEMA)
-            if current is None or current["status"] in keep:
-                return None
-            e = Expr()
-            delete = {"Delete": {"TableName": self.jobs, "Key": key(id=job_id),
-                                 **e.params(_revision_condition(e, item))}}
-            moves = self._counter_moves(current, -1) if is_active(current["status"]) else []
-            try:
-                self.client.transact_write_items(TransactItems=[delete, *moves])
-                return job_id
-            except ClientError as exc:
-                codes = cancellation_codes(exc)
-                if "ConditionalCheckFailed" not in codes and "TransactionConflict" not in codes:
-                    raise
-            backoff(attempt)
-        raise ConflictError(f"Job {job_id} changed too often to delete it; try again")
 
     # -- queries ------------------------------------------------------------------------
     def query(self, kind: str, where: Expression | None, sort: list[SortKey],

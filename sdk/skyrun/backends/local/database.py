@@ -126,6 +126,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE functions ADD COLUMN compute_target TEXT;
     """,
+    # 3 -> 4: the limits on running jobs are held by worker slots (skyrun.domain.slots),
+    # one row per slot ever taken, instead of counting active jobs in every claim.
+    """
+    CREATE TABLE slots (
+        key TEXT PRIMARY KEY,
+        holder TEXT,
+        expires REAL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 ]
 
 

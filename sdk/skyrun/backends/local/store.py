@@ -10,7 +10,9 @@ from skyrun.backends.local.database import Database
 from skyrun.backends.ports import FUNCTION, JOB, JSONText
 from skyrun.backends.records import FUNCTION_COLUMNS, JOB_COLUMNS
 from skyrun.common.search import Expression, SortKey
+from skyrun.domain import slots as slot_rules
 from skyrun.domain import transitions
+from skyrun.domain.slots import Held, Slot
 from skyrun.exceptions import ConflictError
 
 ACTIVE = ("running", "cancel", "canceling")
@@ -244,11 +246,12 @@ class SQLiteStore:
 
     # -- claims and leases -------------------------------------------------------------
     def claim(self, function_id: str, worker_id: str, lease_seconds: float,
-              namespace_limit: int, now: float) -> dict | None:
-        """Claim the oldest pending job of a ``ready`` Function within its limits.
+              namespace_limit: int, now: float, held: Held | None = None) -> dict | None:
+        """Claim the oldest pending job of a ``ready`` Function for a worker that holds
+        the slots ``held`` (see :mod:`skyrun.domain.slots`).
 
-        The Function's ``maximum_concurrency`` is read in the same transaction, so a
-        change applies to the very next claim.
+        The Function and the slots are read in the same transaction, so a lowered
+        ``maximum_concurrency`` applies to the very next claim.
         """
         conn = self.db.connection()
         # A cheap read first: most idle polls end here without taking the write lock.
@@ -256,8 +259,85 @@ class SQLiteStore:
                         "LIMIT 1", (function_id,)).fetchone() is None:
             return None
         with self.db.transaction() as tx:
-            job, _ = _claim_in(tx, function_id, worker_id, lease_seconds, namespace_limit, now)
+            job, _ = _claim_in(tx, function_id, worker_id, lease_seconds, namespace_limit, now,
+                               held)
         return job
+
+    def has_pending(self, function_id: str) -> bool:
+        """Whether the Function has a pending job (a read, no lock)."""
+        return self.db.connection().execute(
+            "SELECT 1 FROM jobs WHERE function_id = ? AND status = 'pending' LIMIT 1",
+            (function_id,)).fetchone() is not None
+
+    # -- slots (the rules are skyrun.domain.slots) -------------------------------------
+    def take_slot(self, candidates: list[Slot], worker_id: str, lease_seconds: float,
+                  namespace_limit: int, now: float) -> Slot | None:
+        """Take the first free slot of ``candidates`` within its limit (a Function
+        slot: the Function read in the same transaction); None if there is none."""
+        if not candidates:
+            return None
+        with self.db.transaction() as tx:
+            fn = None
+            if candidates[0].scope == slot_rules.FUNCTION:
+                fn = _decode_function(tx.execute("SELECT * FROM functions WHERE id = ?",
+                                                 (candidates[0].owner,)).fetchone())
+            rows = {r[0]: {"holder": r[1], "expires": r[2], "revoked": r[3]}
+                    for r in tx.execute("SELECT key, holder, expires, revoked FROM slots "
+                                        "WHERE key >= ? AND key < ?",
+                                        _owner_range(candidates[0]))}
+            for slot in candidates:
+                if (slot_rules.may_take(slot, fn, namespace_limit)
+                        and slot_rules.is_free(rows.get(slot.key), worker_id, now)):
+                    _write_slot(tx, slot, slot_rules.taken(worker_id, now, lease_seconds))
+                    return slot
+        return None
+
+    def renew_slots(self, slots: list[Slot], worker_id: str, lease_seconds: float,
+                    now: float) -> list[Slot]:
+        """Extend the leases of the slots ``worker_id`` holds and that were not revoked;
+        return those it no longer holds."""
+        lost = []
+        with self.db.transaction() as tx:
+            for slot in slots:
+                # A slot that a change of its Function took away (revoked on DynamoDB;
+                # here the Function is read, as a claim reads it) is lost too.
+                if slot.scope == slot_rules.FUNCTION and not slot_rules.may_take(
+                        slot, _decode_function(tx.execute(
+                            "SELECT * FROM functions WHERE id = ?", (slot.owner,)).fetchone()),
+                        0):
+                    lost.append(slot)
+                    continue
+                if tx.execute("UPDATE slots SET expires = ? WHERE key = ? AND holder = ? "
+                              "AND NOT revoked", (round(now + lease_seconds, 6), slot.key,
+                                                  worker_id)).rowcount != 1:
+                    lost.append(slot)
+        return lost
+
+    def release_slot(self, slot: Slot, worker_id: str) -> None:
+        """Free the slot if ``worker_id`` holds it."""
+        with self.db.transaction() as tx:
+            tx.execute("UPDATE slots SET holder = NULL, expires = NULL WHERE key = ? "
+                       "AND holder = ?", (slot.key, worker_id))
+
+    def slot_holders(self, scope: str, owner: str, now: float) -> dict[int, str]:
+        """Who holds the slots of ``scope`` and ``owner`` at ``now``, by index."""
+        out = {}
+        conn = self.db.connection()
+        fn = None
+        if scope == slot_rules.FUNCTION:
+            fn = _decode_function(conn.execute("SELECT * FROM functions WHERE id = ?",
+                                               (owner,)).fetchone())
+        for key, holder, expires, revoked in conn.execute(
+                "SELECT key, holder, expires, revoked FROM slots WHERE key >= ? AND key < ?",
+                _owner_range(Slot(scope, owner, 0))):
+            slot = Slot(scope, owner, int(key.rpartition("#")[2]))
+            # Here a slot above a lowered limit is not revoked: the claim reads the
+            # Function; it is not held all the same.
+            if (slot_rules.holds({"holder": holder, "expires": expires, "revoked": revoked},
+                                 holder, now)
+                    and (fn is None or slot_rules.may_take(slot, fn, slot.index + 1))):
+                out[slot.index] = holder
+        return out
 
     def settle_and_claim(self, job_id: str, changes: dict, expect: dict,
                          blob_records: list[dict], delete_blobs: list[str],
@@ -330,20 +410,45 @@ class SQLiteStore:
         return decode(row)
 
 
+def _owner_range(slot: Slot) -> tuple[str, str]:
+    # The keys of every slot of one scope and owner: ``{scope}#{owner}#{index}``.
+    prefix = f"{slot.scope}#{slot.owner}#"
+    return prefix, prefix[:-1] + chr(ord("#") + 1)
+
+
+def _write_slot(tx, slot: Slot, record: dict) -> None:
+    tx.execute("INSERT INTO slots (key, holder, expires, revoked) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, "
+               "expires = excluded.expires, revoked = excluded.revoked",
+               (slot.key, record["holder"], record["expires"], int(record["revoked"])))
+
+
+def _holds(tx, held: Held | None, fn: dict, worker_id: str, namespace_limit: int,
+           now: float) -> bool:
+    """Whether the claimer holds its slots, by the rules of ``skyrun.domain.slots``."""
+    if held is None or not held.complete:
+        return False
+    for slot in held.slots():
+        row = tx.execute("SELECT holder, expires, revoked FROM slots WHERE key = ?",
+                         (slot.key,)).fetchone()
+        record = None if row is None else {"holder": row[0], "expires": row[1],
+                                           "revoked": row[2]}
+        if not (slot_rules.holds(record, worker_id, now)
+                and slot_rules.may_take(slot, fn, namespace_limit)):
+            return False
+    return held.function.owner == fn["id"] and held.namespace.owner == fn["namespace"]
+
+
 def _claim_in(tx, function_id: str, worker_id: str, lease_seconds: float,
-              namespace_limit: int, now: float) -> tuple[dict | None, dict | None]:
+              namespace_limit: int, now: float, held: Held | None = None
+              ) -> tuple[dict | None, dict | None]:
     """Claim inside ``tx``: ``(claimed job or None, the Function record or None)``."""
     fn = _decode_function(tx.execute("SELECT * FROM functions WHERE id = ?",
                                      (function_id,)).fetchone())
     if fn is None or fn["status"] != "ready":
         return None, fn
-    active = tx.execute(f"SELECT count(*) FROM jobs WHERE function_id = ? "
-                        f"AND status IN {_ACTIVE_SQL}", (function_id,)).fetchone()[0]
-    if active >= fn["maximum_concurrency"]:
-        return None, fn
-    in_namespace = tx.execute(f"SELECT count(*) FROM jobs WHERE namespace = ? "
-                              f"AND status IN {_ACTIVE_SQL}", (fn["namespace"],)).fetchone()[0]
-    if in_namespace >= namespace_limit:
+    # The limits: the claimer's slots, read with the Function in this transaction.
+    if not _holds(tx, held, fn, worker_id, namespace_limit, now):
         return None, fn
     # What a claim writes is the state machine's; which job, and the limits, are ours.
     change = transitions.claim(worker_id, round(now, 6), lease_seconds)
