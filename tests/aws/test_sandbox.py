@@ -201,3 +201,41 @@ def test_the_command_writes_the_env_file_and_stops_on_sigint(tmp_path):
     assert not _port_open(lines["AWS_ENDPOINT_URL"])
     time.sleep(0)  # the children were waited for by the sandbox itself
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def warm_probe(event, context):
+    """A handler for the warm-process test: its process id, an error, or sudden death."""
+    if event.get("do") == "raise":
+        print("about to fail")
+        raise ValueError("boom")
+    if event.get("do") == "die":
+        os._exit(3)
+    print("seen", event["x"])
+    return {"pid": os.getpid(), "x": event["x"]}
+
+
+def test_handlers_run_in_a_warm_process_that_is_replaced_when_it_dies():
+    from skyrun.sandbox.events import Lambdas
+    from skyrun.sandbox.provision import LambdaFunction
+
+    lambdas = Lambdas(deployed=None, environment={})
+    fn = LambdaFunction("Probe", "probe", "arn:probe", f"{__name__}.warm_probe", {})
+    try:
+        first, second = (lambdas.invoke(fn, {"x": i}) for i in (1, 2))
+        assert first.returncode == 0 and first.result["x"] == 1 and "seen 1" in first.output
+        # The same process served both, as Lambda reuses a warm environment.
+        assert second.result == {"pid": first.result["pid"], "x": 2}
+        failed = lambdas.invoke(fn, {"do": "raise"})
+        assert failed.returncode == 1 and failed.result is None
+        assert "about to fail" in failed.output and "ValueError: boom" in failed.output
+        assert lambdas.invoke(fn, {"x": 3}).result["pid"] == first.result["pid"]
+        died = lambdas.invoke(fn, {"do": "die"})
+        assert died.returncode == 1 and died.result is None
+        after = lambdas.invoke(fn, {"x": 4})
+        assert after.returncode == 0 and after.result["pid"] != first.result["pid"]
+        assert [i.event for i in lambdas.invocations][-1] == {"x": 4}
+    finally:
+        lambdas.stop()
+    assert not psutil.pid_exists(after.result["pid"]) or \
+        psutil.Process(after.result["pid"]).status() == psutil.STATUS_ZOMBIE
+    assert lambdas.invoke(fn, {"x": 5}).returncode == 1  # stopped: nothing starts again

@@ -44,16 +44,18 @@ def square_held(x, gate):
     return x * x
 
 
-# 300 jobs at a concurrency of 4, six workers killed in the middle of a job and every
+# 120 jobs at a concurrency of 4, six workers killed in the middle of a job and every
 # result read back. Each kill waits for progress after the previous one, and jobs are held
 # at a gate while a victim is chosen, so the test does not depend on the machine's speed.
+# (The embedded backend's recovery of 300 jobs after every process is killed is in
+# tests/embedded/test_faults.py; on the sandbox a job costs a dozen serialized requests.)
 @pytest.mark.timeout(600)
 def test_killing_workers_loses_no_job(namespace, tmp_path):
     gate = tmp_path / "gate"
     gate.touch()
     fn = Function(square_held, maximum_concurrency=4)
     fn.save()
-    jobs = fn.map([(x, str(gate)) for x in range(300)])
+    jobs = fn.map([(x, str(gate)) for x in range(120)])
     store = fn._client.backend.store
 
     def done():
@@ -77,17 +79,17 @@ def test_killing_workers_loses_no_job(namespace, tmp_path):
         kills += 1
         before = done()
         gate.unlink()
-        wait_until(lambda before=before: done() >= min(before + 20, 300), timeout=120,
+        wait_until(lambda before=before: done() >= min(before + 10, 120), timeout=120,
                    interval=0.1,
                    message="progress after a kill")
     assert kills == 6
     fn.wait_for_completion(interval=0.2, timeout=180)
     records = {j.id: j for j in fn.jobs}
-    assert len(records) == 300
+    assert len(records) == 120
     assert all(j.status == JobStatus.SUCCESS for j in records.values())
     for job in jobs:
         assert records[job.id].result() == job.args[0] ** 2
-    assert sorted(fn.results()) == sorted(x * x for x in range(300))
+    assert sorted(fn.results()) == sorted(x * x for x in range(120))
     assert max(j.execution_count for j in records.values()) >= 1
 
 
