@@ -158,11 +158,13 @@ def run_path(sandbox, counts: Counts, standins: Counter, path: str, n: int,
     time.sleep(1.5)  # the build handler's counts reach their file
     base = counts.total()
     base_writes = counts.writes()
+    sdk_base = sum(counts.by_process().get("sdk", Counter()).values())
     standins.clear()
     start = time.perf_counter()
 
     def mark(name: str) -> None:
-        phases.append((name, counts.total(), time.perf_counter() - start))
+        phases.append((name, counts.total(), time.perf_counter() - start,
+                       sum(counts.by_process().get("sdk", Counter()).values())))
 
     fn.map(range(n))
     mark("map()")
@@ -184,7 +186,7 @@ def run_path(sandbox, counts: Counts, standins: Counter, path: str, n: int,
     writes = counts.writes()
     writes.subtract(base_writes)
     return {"path": path, "n": n, "elapsed": elapsed, "total": +final, "base": base,
-            "writes": +writes, "writers": counts.writers(),
+            "writes": +writes, "writers": counts.writers(), "sdk_base": sdk_base,
             "phases": phases, "by_process": counts.by_process(),
             "standins": Counter(standins), "workers_left": left}
 
@@ -206,11 +208,13 @@ def report(r: dict) -> None:
     print("by process (whole run, the build included):")
     for kind, c in sorted(r["by_process"].items()):
         print(f"  {kind:<28} {sum(c.values()):>10,}")
-    print("by phase (cumulative; other processes' counts lag up to 1 s):")
-    previous = r["base"]
-    for name, c, t in r["phases"]:
-        print(f"  {name:<30} at {t:7.1f} s  {sum(c.values()) - sum(previous.values()):>10,}")
-        previous = c
+    print("by phase (other processes' counts lag up to 1 s; of which this process's, "
+          "the SDK's):")
+    previous, sdk_before = r["base"], r["sdk_base"]
+    for name, c, t, sdk in r["phases"]:
+        print(f"  {name:<30} at {t:7.1f} s  {sum(c.values()) - sum(previous.values()):>10,}"
+              f"  sdk {sdk - sdk_before:>7,}")
+        previous, sdk_before = c, sdk
     report_keys(r)
     s = r["standins"]
     print(f"sandbox stand-ins polling moto (not counted above): {sum(s.values()):,}  "

@@ -197,6 +197,11 @@ def test_count_by_status(backend, function):
     counts = store.count_by_status([function["id"], other["id"]])
     assert counts == {function["id"]: {"pending": 4, "running": 1, "failure": 1},
                       other["id"]: {}}
+    # A waiting loop counts only the statuses it waits on.
+    waiting = ["pending", "running", "cancel", "canceling"]
+    assert store.count_by_status([function["id"]], waiting) == {
+        function["id"]: {"pending": 4, "running": 1}}
+    assert store.count_by_status([function["id"]], []) == {function["id"]: {}}
 
 
 # -- claims -----------------------------------------------------------------------------

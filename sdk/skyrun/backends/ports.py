@@ -83,8 +83,10 @@ class Store(Protocol):
     def count(self, kind: str, where: Expression | None) -> int:
         """How many records of ``kind`` match ``where``."""
 
-    def count_by_status(self, function_ids: list[str]) -> dict[str, dict[str, int]]:
-        """Job counts by status for each Function id (statuses with no job omitted)."""
+    def count_by_status(self, function_ids: list[str],
+                        statuses: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
+        """Job counts by status for each Function id (statuses with no job omitted);
+        only the given ``statuses`` when set (a waiting loop counts what it waits on)."""
 
     def job_summary(self, function_id: str, now: float, buckets: int = 60,
                     bins: int = 20) -> dict:

@@ -28,7 +28,8 @@ from skyrun.compute.operations import (
 )
 from skyrun.compute.search import scope_namespace, warn_deprecated
 from skyrun.compute.statistics import JobStatistics
-from skyrun.compute.statuses import ACTIVE, TERMINAL, JobStatus
+from skyrun.compute.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
+from skyrun.compute.waiting import ENSURE_EVERY
 from skyrun.domain import transitions
 from skyrun.exceptions import ConflictError, NotFoundError
 
@@ -224,17 +225,30 @@ class Job(Document):
         if not self._saved:
             raise ValueError("Cannot wait for a Job that has not been saved")
         deadline = None if timeout is None else time.monotonic() + timeout
+        function = None
+        ensured = 0.0
         while True:
             self.refresh()
             if self._get("status") in TERMINAL:
                 return
-            function = self._backend.store.get_function(self.function_id)
-            if function is not None:
-                lifecycle.ensure_workers(self._backend, function)
+            if time.monotonic() - ensured >= ENSURE_EVERY:
+                function = self._ask_for_workers(function)
+                ensured = time.monotonic()
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimeoutError(f"Job {self.id} did not complete before timeout!")
             time.sleep(interval if left is None else min(interval, left))
+
+    def _ask_for_workers(self, function: dict | None) -> dict | None:
+        # A waiting loop's ensure_workers: a ready Function is read once (ensure_workers
+        # reads it again before it launches), and only the waiting statuses are counted.
+        if function is None or function.get("status") != FunctionStatus.READY.value:
+            function = self._backend.store.get_function(self.function_id)
+        if function is not None and function.get("status") == FunctionStatus.READY.value:
+            counts = self._backend.store.count_by_status(
+                [self.function_id], (JobStatus.PENDING.value, *ACTIVE)).get(self.function_id, {})
+            lifecycle.ensure_workers(self._backend, function, counts)
+        return function
 
     # -- managing -----------------------------------------------------------------------
     def cancel(self) -> None:

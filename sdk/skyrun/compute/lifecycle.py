@@ -83,19 +83,35 @@ def reconcile(backend: Backend, function: dict,
     if function.get("status") != FunctionStatus.READY.value:
         return reap_lost(backend, fid), 0
     live = backend.launcher.live_workers(fid)
-    lost = _reap(backend, fid, live)
+    # When the live workers already cover what is wanted (the caller's counts tell), a
+    # job can only be lost by an expired claim: the scan of active jobs for workers that
+    # are not live is skipped (it costs a read of every active job on AWS).
+    covered = counts is not None and len(live) >= _wanted(function, counts)
+    lost = _reap(backend, fid, None if covered else live)
     # A worker that let a claim expire is lost, whatever its registration still says
     # (a lease outlives its worker by a while): it is replaced now, not when that ends.
     live -= {w for w in lost if w}
     if counts is None:
         counts = backend.store.count_by_status([fid]).get(fid, {})
-    runnable = counts.get("pending", 0) + sum(counts.get(s, 0) for s in ACTIVE)
-    wanted = min(int(function["maximum_concurrency"]), runnable, NAMESPACE_ACTIVE_LIMIT)
-    missing = wanted - len(live)
+    missing = _wanted(function, counts) - len(live)
+    if missing <= 0:
+        return len(lost), 0
+    # Read the Function again before launching: the caller's record may be an old one
+    # (a waiting loop reads it once), and a stop or a lower limit since must hold.
+    function = backend.store.get_function(fid)
+    if function is None or function.get("status") != FunctionStatus.READY.value:
+        return len(lost), 0
+    missing = _wanted(function, counts) - len(live)
     if missing > 0:
         backend.launcher.launch(function, missing)
         return len(lost), missing
     return len(lost), 0
+
+
+def _wanted(function: dict, counts: dict[str, int]) -> int:
+    # How many workers the Function should have: one per runnable job, within its limits.
+    runnable = counts.get("pending", 0) + sum(counts.get(s, 0) for s in ACTIVE)
+    return min(int(function["maximum_concurrency"]), runnable, NAMESPACE_ACTIVE_LIMIT)
 
 
 def reap_lost(backend: Backend, function_id: str, live: set[str] | None = None) -> int:

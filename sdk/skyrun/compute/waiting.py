@@ -2,6 +2,13 @@
 
 The loops also ask for workers (``lifecycle.ensure_workers``, at most once a second),
 which is how lost workers are replaced when the backend has no scheduler of its own.
+
+A poll reads only what it needs, because on AWS every read is a request and a wait
+polls for as long as the jobs run: once the Function is ``ready`` it is not read again
+until the end (it can no longer fail its build; ``ensure_workers`` reads it again before
+launching), and without a progress bar only the statuses waited on are counted (one
+query per status on AWS). The end of a wait reads the Function and all its statistics
+once, so it leaves ``fn`` as ``refresh(includes=["job.statistics"])`` would.
 """
 
 from __future__ import annotations
@@ -10,8 +17,9 @@ import time
 from collections.abc import Iterator
 
 from skyrun.compute import lifecycle
-from skyrun.compute.progress import make_bar
+from skyrun.compute.progress import make_bar, stderr_is_terminal
 from skyrun.compute.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
+from skyrun.exceptions import NotFoundError
 
 _WAITING = (JobStatus.PENDING.value, *ACTIVE)
 # Looking for lost workers costs a process scan: a waiting loop does it at most this often.
@@ -30,21 +38,37 @@ def _pause(fn, deadline: float | None, delay: float) -> None:
 def wait_for_function(fn, timeout: float | None, interval: float, progress: bool | None) -> None:
     """Return once the build is done and no job of ``fn`` is pending or active."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    show = stderr_is_terminal() if progress is None else bool(progress)
     bar = None
     ensured = 0.0
+    read = False
     try:
         while True:
-            fn.refresh(includes=["job.statistics"])
+            if show:
+                fn.refresh(includes=["job.statistics"])
+            elif not read or fn._get("status") != FunctionStatus.READY.value:
+                _reload(fn)
+                read = True
             fn._check_build()
-            counts = fn._record["job_statistics"]
             status = fn._get("status")
-            if bar is None:
-                bar = make_bar(progress, 1 + sum(counts.values()), f"Waiting for {fn.name}",
-                               unit="step")
-            if bar is not None:
+            if show:
+                counts = fn._record["job_statistics"]
+                if bar is None:
+                    bar = make_bar(True, 1 + sum(counts.values()), f"Waiting for {fn.name}",
+                                   unit="step")
                 _update_bar(bar, counts, status)
-            if status in _SETTLED and not sum(counts[s] for s in _WAITING):
-                return
+            elif status in _SETTLED:
+                counts = fn._backend.store.count_by_status([fn.id], _WAITING).get(fn.id, {})
+            else:
+                counts = {}  # still building: no job can run yet
+            if status in _SETTLED and not _waiting(counts):
+                if show:
+                    return
+                # Confirm with the whole record and every count, which the caller sees.
+                fn.refresh(includes=["job.statistics"])
+                fn._check_build()
+                if fn._get("status") in _SETTLED and not _waiting(fn._record["job_statistics"]):
+                    return
             if time.monotonic() - ensured >= ENSURE_EVERY:
                 lifecycle.ensure_workers(fn._backend, fn._record, counts)
                 ensured = time.monotonic()
@@ -52,6 +76,20 @@ def wait_for_function(fn, timeout: float | None, interval: float, progress: bool
     finally:
         if bar is not None:
             bar.close()
+
+
+def _waiting(counts: dict) -> int:
+    return sum(counts.get(s, 0) for s in _WAITING)
+
+
+def _reload(fn) -> None:
+    """Read the Function's record alone (no job counts), keeping the statistics loaded."""
+    record = fn._backend.store.get_function(fn.id)
+    if record is None:
+        raise NotFoundError(f"Function {fn.id} not found")
+    if "job_statistics" in fn._record:
+        record["job_statistics"] = fn._record["job_statistics"]
+    fn._load(record)
 
 
 def as_completed(fn, jobs: list, timeout: float | None, interval: float,
@@ -63,12 +101,18 @@ def as_completed(fn, jobs: list, timeout: float | None, interval: float,
     bar = make_bar(progress, len(waiting), f"Jobs of {fn.name}")
     delay = interval
     ensured = 0.0
+    read = False
     try:
         while waiting:
-            fn.refresh()
+            if fn._get("status") != FunctionStatus.READY.value or not read:
+                _reload(fn)
+                read = True
             fn._check_build()
             hits = 0
-            for record in fn._backend.store.get_jobs(list(waiting)):
+            records = fn._backend.store.get_jobs(list(waiting))
+            if len(records) < len(waiting):
+                _reload(fn)  # jobs are gone: NotFoundError if their Function is too
+            for record in records:
                 if record["status"] in TERMINAL:
                     job = waiting.pop(record["id"])
                     job._load(record)
@@ -80,7 +124,9 @@ def as_completed(fn, jobs: list, timeout: float | None, interval: float,
                 return
             delay = interval if hits else min(delay * 2, max(interval, 60))
             if time.monotonic() - ensured >= ENSURE_EVERY:
-                lifecycle.ensure_workers(fn._backend, fn._record)
+                if fn._get("status") == FunctionStatus.READY.value:
+                    counts = fn._backend.store.count_by_status([fn.id], _WAITING).get(fn.id, {})
+                    lifecycle.ensure_workers(fn._backend, fn._record, counts)
                 ensured = time.monotonic()
             _pause(fn, deadline, delay)
     finally:

@@ -506,10 +506,13 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
             return _Lookup(queries=[query], exact=exact)
         return _Lookup()
 
-    def count_by_status(self, function_ids: list[str]) -> dict[str, dict[str, int]]:
+    def count_by_status(self, function_ids: list[str],
+                        statuses: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
         """Job counts by status for each Function (``Select=COUNT`` queries on the
-        ``status_order`` prefixes, run in parallel)."""
-        pairs = [(fid, status) for fid in function_ids for status in JOB_STATUSES]
+        ``status_order`` prefixes, run in parallel): one query per status, so counting
+        only ``statuses`` costs only theirs."""
+        wanted = JOB_STATUSES if statuses is None else list(statuses)
+        pairs = [(fid, status) for fid in function_ids for status in wanted]
 
         def one(pair):
             fid, status = pair

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 
 from skyrun.backends.local import aggregates, sql
 from skyrun.backends.local.database import Database
@@ -212,14 +213,19 @@ class SQLiteStore:
         return self.db.connection().execute(
             f"SELECT count(*) FROM {table} WHERE {clause}", params).fetchone()[0]
 
-    def count_by_status(self, function_ids: list[str]) -> dict[str, dict[str, int]]:
-        """Job counts by status for each Function."""
+    def count_by_status(self, function_ids: list[str],
+                        statuses: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
+        """Job counts by status for each Function (only ``statuses`` when given)."""
         out: dict[str, dict[str, int]] = {fid: {} for fid in function_ids}
         conn = self.db.connection()
+        only, extra = "", []
+        if statuses is not None:
+            extra = list(statuses)
+            only = f" AND status IN ({', '.join('?' * len(extra))})" if extra else " AND 0"
         for fid in function_ids:
             for status, n in conn.execute(
-                    "SELECT status, count(*) FROM jobs WHERE function_id = ? GROUP BY status",
-                    (fid,)):
+                    f"SELECT status, count(*) FROM jobs WHERE function_id = ?{only} "
+                    "GROUP BY status", (fid, *extra)):
                 out[fid][status] = n
         return out
 
