@@ -58,16 +58,21 @@ def test_killing_workers_loses_no_job(namespace, tmp_path):
     jobs = fn.map([(x, str(gate)) for x in range(120)])
     store = fn._client.backend.store
 
-    def done():
+    def wait_a_moment():
         # Waiting is what finds lost workers and replaces them (as for a user waiting).
         try:
             fn.wait_for_completion(timeout=0.1, interval=0.1)
         except TimeoutError:
             pass
+
+    def done():
+        wait_a_moment()
         return fn.jobs.filter(Job.status == JobStatus.SUCCESS).count()
 
     def victims():
-        # Workers in the middle of a job (so, registered with their launcher) and alive.
+        # Workers in the middle of a job (so, registered with their launcher) and alive;
+        # the killed ones are replaced meanwhile, once their slots' leases end.
+        wait_a_moment()
         running = {r["worker_id"] for r in store.active_jobs(fn.id)}
         return sorted(running & set(worker_processes(fn.id)))
 
