@@ -159,9 +159,8 @@ class Worker:
         checked = time.monotonic()
         heartbeat = renewer = None
         beat = getattr(self.backend.launcher, "heartbeat", None)
-        # A store that can keep its housekeeping off the commits of the job loop does.
-        defer = getattr(self.store, "defer_checkpoints", None)
-        resume = defer() if defer is not None and function is not None else None
+        # The store's housekeeping (SQLite's checkpoints) stays off the job loop's commits.
+        resume = self.store.defer_checkpoints() if function is not None else None
         try:
             if beat is not None and function is not None:
                 heartbeat = _Heartbeat(beat, self.worker_id, self.function_id,

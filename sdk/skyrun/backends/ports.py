@@ -10,7 +10,7 @@ their string values, lists and dicts as themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from skyrun.common.search import Expression, SortKey
@@ -136,6 +136,11 @@ class Store(Protocol):
 
     def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
         """Extend the lease if ``worker_id`` still holds it."""
+
+    def defer_checkpoints(self) -> Callable[[], None]:
+        """For a worker's job loop: keep the store's housekeeping (SQLite's WAL
+        checkpoints) off its commits until the returned function is called; a no-op
+        where the store has none."""
 
     def expired_claims(self, now: float, function_id: str | None = None) -> list[dict]:
         """Active jobs whose lease expired before ``now``."""

@@ -124,6 +124,10 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
                                         ReturnValues="ALL_OLD")
         self._delete_slots(function_id, reply.get("Attributes"))
 
+    def defer_checkpoints(self):
+        """Nothing to defer: DynamoDB has no housekeeping on the writer's side."""
+        return lambda: None
+
     # -- the reconciler's idle marks ------------------------------------------------------
     # The reconciler visits every Function each tick, at a dozen requests each; most of
     # a deployment's Functions have long finished. A Function's item carries an epoch that
