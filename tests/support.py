@@ -47,16 +47,25 @@ def worker_processes(function_id: str | None = None) -> dict[str, psutil.Process
     return found
 
 
-def kill_worker(worker_id: str, function_id: str | None = None) -> bool:
+def kill_worker(worker_id: str, function_id: str | None = None, wait: float = 0) -> bool:
     """SIGKILL the worker process with this id (not its executor: a worker that dies
-    suddenly leaves it orphaned, as a lost host would). False if it is not running."""
+    suddenly leaves it orphaned, as a lost host would). False if it is not running.
+
+    With ``wait``, wait up to that many seconds for the worker and the processes it had
+    started (its executor dies with it) to be gone, so that nothing of the killed attempt
+    runs after this returns."""
     proc = worker_processes(function_id).get(worker_id)
     if proc is None:
         return False
     try:
+        descendants = proc.children(recursive=True)
         proc.send_signal(signal.SIGKILL)
     except psutil.Error:
         return False
+    if wait:
+        _, alive = psutil.wait_procs([proc, *descendants], timeout=wait)
+        assert not alive, f"still running {wait} s after the kill of {worker_id}: " + str(
+            [(p.pid, p.cmdline(), p.ppid(), p.status()) for p in alive])
     return True
 
 

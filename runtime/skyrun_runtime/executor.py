@@ -18,10 +18,10 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 
-from skyrun_runtime.protocol import END_MARK, ENV_CONTROL_FDS
+from skyrun_runtime.protocol import END_MARK, ENV_CONTROL_FDS, ENV_WORKER_PID
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(worker_pid: int | None) -> None:
     # If the worker is killed, its executor must not go on running the job unsupervised.
     if sys.platform.startswith("linux"):
         try:
@@ -29,6 +29,10 @@ def _die_with_parent() -> None:
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except OSError:
             pass
+    # A worker killed while this process started, before the line above, sent no signal:
+    # this process already has another parent then, and must not take the job.
+    if worker_pid is not None and os.getppid() != worker_pid:
+        os._exit(1)
 
 
 def _limit_cpus(cpus: float) -> None:
@@ -193,7 +197,8 @@ def _rss() -> int:
 
 def main() -> None:
     """Entry point: ``python -m skyrun_runtime.executor BUNDLE_DIR CPUS``."""
-    _die_with_parent()
+    worker_pid = os.environ.pop(ENV_WORKER_PID, None)
+    _die_with_parent(int(worker_pid) if worker_pid else None)
     bundle_dir, cpus = sys.argv[1], float(sys.argv[2])
     read_fd, write_fd = (int(x) for x in os.environ.pop(ENV_CONTROL_FDS).split(","))
     requests = Connection(read_fd, writable=False)

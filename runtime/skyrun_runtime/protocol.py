@@ -8,3 +8,5 @@ arrived.
 
 END_MARK = b"\x00__skyrun_end_of_job__\n"
 ENV_CONTROL_FDS = "SKYRUN_EXECUTOR_FDS"
+# The worker's pid: an executor whose parent is already another process exits at once.
+ENV_WORKER_PID = "SKYRUN_WORKER_PID"

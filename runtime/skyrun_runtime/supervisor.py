@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection
 
 import psutil
 
-from skyrun_runtime.protocol import END_MARK, ENV_CONTROL_FDS
+from skyrun_runtime.protocol import END_MARK, ENV_CONTROL_FDS, ENV_WORKER_PID
 
 _CHUNK = 65536
 _EVENTS = select.POLLIN | select.POLLHUP | select.POLLERR
@@ -31,6 +31,7 @@ class ExecutorProcess:
         rep_r, rep_w = os.pipe()
         env = dict(env, PYTHONUNBUFFERED="1")  # lines reach the log as they are printed
         env[ENV_CONTROL_FDS] = f"{req_r},{rep_w}"
+        env[ENV_WORKER_PID] = str(os.getpid())
         self.started = time.time()
         self.proc = subprocess.Popen(
             [python, "-m", "skyrun_runtime.executor", bundle_dir, str(cpus)],

@@ -32,7 +32,7 @@ def test_scenario_30_job_values_win():
 
 @pytest.mark.parametrize("name", ["SKYRUN_BACKEND", "SKYRUN_HOME", "SKYRUN_STACK", "SKYRUN_ORG",
                                   "SKYRUN_USER", "SKYRUN_FUNCTION_ID", "SKYRUN_JOB_ID",
-                                  "SKYRUN_EXECUTOR_FDS"])
+                                  "SKYRUN_EXECUTOR_FDS", "SKYRUN_WORKER_PID"])
 def test_reserved_names_are_refused(name):
     with pytest.raises(ValidationError, match=f"environment: .*sets {name}, reserved"):
         Function(variables, environment={name: "x", "OK": "1"}).save()

@@ -8,13 +8,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 
-from skyrun_runtime.protocol import ENV_CONTROL_FDS
+from skyrun_runtime.protocol import ENV_CONTROL_FDS, ENV_WORKER_PID
 
 # Set by the worker for every job (API 10.4), or used by the worker and executor
 # themselves: a user value would be overwritten or would break the job's process.
 RESERVED_VARIABLES = frozenset({
     "SKYRUN_BACKEND", "SKYRUN_HOME", "SKYRUN_STACK", "SKYRUN_ORG", "SKYRUN_USER",
     "SKYRUN_FUNCTION_ID", "SKYRUN_JOB_ID", "SKYRUN_WORK_DIR", ENV_CONTROL_FDS,
+    ENV_WORKER_PID,
 })
 
 
