@@ -1,11 +1,16 @@
 """Test fixtures: a private SKYRUN_HOME for the run, a namespace per test on the backend
 the test runs on, and cleanup of every process the tests started.
 
-The conformance suite (the test modules under :data:`CONFORMANCE`) runs each test on
-both backends: ``test_x[local]`` on the embedded backend, ``test_x[aws]`` on the offline
-sandbox of the AWS backend (one :class:`skyrun.sandbox.Sandbox` per run, started when
-the first aws test needs it). ``SKYRUN_TEST_BACKENDS=local`` (or ``aws``) runs one only.
-Tests marked ``local_only`` are about the embedded adapter itself and run on it only.
+Where a test runs is told by its path:
+
+- ``tests/conformance/``: every test runs once per backend of ``SKYRUN_TEST_BACKENDS``
+  (default both; ``local`` or ``aws`` runs one only), through the one ``skyrun_backend``
+  fixture: ``test_x[local]`` on the embedded backend, ``test_x[aws]`` on the offline
+  sandbox of the AWS backend (one :class:`skyrun.sandbox.Sandbox` per run, started when
+  the first aws test needs it) or, for the port suites of ``conformance/ports``, on the
+  adapters themselves over moto.
+- ``tests/local/``, ``tests/cli/``, ``tests/ui/``: the embedded backend only.
+- ``tests/aws/``: the AWS backend only (moto, the sandbox); ``tests/infra/``: the CDK app.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ import pytest
 
 from skyrun.auth import Auth
 from skyrun.compute import ComputeClient
+from tests.stores import aws_backend, aws_outputs, local_backend, moto  # noqa: F401 (fixtures)
 
 BACKENDS = ("local", "aws")
-#: Test directories whose behaviour both backends must show.
-CONFORMANCE = ("compute", "management", "search", "catalog", "environments")
+#: The test directory whose behaviour every backend must show.
+CONFORMANCE = "conformance"
 #: The sandbox's schedules (the reconciler) tick this often, so that lost workers are
 #: found within seconds rather than the deployment's minute.
 RECONCILE_SECONDS = 2.0
@@ -49,17 +55,24 @@ def selected_backends() -> tuple[str, ...]:
 
 def is_conformance(module) -> bool:
     parts = module.__name__.split(".")
-    return len(parts) >= 3 and parts[0] == "tests" and parts[1] in CONFORMANCE
+    return len(parts) >= 3 and parts[0] == "tests" and parts[1] == CONFORMANCE
+
+
+def pytest_collection_finish(session):
+    """A conformance test that does not run per backend is in the wrong directory."""
+    stray = [item.nodeid for item in session.items
+             if getattr(item, "module", None) is not None and is_conformance(item.module)
+             and "skyrun_backend" not in getattr(item, "fixturenames", ())]
+    if stray:
+        raise pytest.UsageError("tests under tests/conformance must run on each backend "
+                                f"(use skyrun_backend, or move them): {stray}")
 
 
 def pytest_generate_tests(metafunc):
     """Conformance tests run once per backend: ``test_x[local]``, ``test_x[aws]``."""
     if "skyrun_backend" not in metafunc.fixturenames or not is_conformance(metafunc.module):
         return
-    backends = selected_backends()
-    if metafunc.definition.get_closest_marker("local_only"):
-        backends = tuple(b for b in backends if b == "local")
-    metafunc.parametrize("skyrun_backend", backends, scope="function")
+    metafunc.parametrize("skyrun_backend", selected_backends(), scope="function")
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -81,7 +94,7 @@ def skyrun_home(tmp_path_factory):
     os.environ["SKYRUN_BACKEND"] = "local"
     os.environ["SKYRUN_WORKER_IDLE_SECONDS"] = WORKER_IDLE_SECONDS
     # The suite's Functions ask for 1 CPU each by default; tests of maximum_concurrency
-    # need more than this machine's CPUs admitted (tests/embedded tests the admission).
+    # need more than this machine's CPUs admitted (tests/local tests the admission).
     os.environ["SKYRUN_LOCAL_CPUS"] = LOCAL_CPUS
     yield home
     kill_processes_under(str(home))

@@ -15,7 +15,7 @@ from skyrun.catalog import Blob, StorageType
 from skyrun.catalog import properties as p
 from skyrun.compute import ComputeClient
 from skyrun.exceptions import ValidationError
-from tests.aws.conftest import MOTO_ACCOUNT, MOTO_USER
+from tests.stores import MOTO_ACCOUNT, MOTO_USER
 
 
 @pytest.mark.parametrize("arn, name", [

@@ -1,6 +1,5 @@
 """The compute half's tests (builder, launcher, Lambda handlers) run on a provisioned
-sandbox with local records: a stand-in backend replaces the port suite's parametrized
-``backend`` fixture here."""
+sandbox with local records: a stand-in backend is their ``backend``."""
 
 from __future__ import annotations
 

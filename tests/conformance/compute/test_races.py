@@ -11,7 +11,7 @@ import pytest
 
 from skyrun.compute import Function, lifecycle
 from skyrun.compute.operations import cancel_record
-from tests.compute.transition_support import (
+from tests.conformance.compute.transition_support import (
     before_first_write,
     claim_as,
     function_record,

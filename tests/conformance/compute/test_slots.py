@@ -3,7 +3,7 @@
 its lease, an idle worker gives its namespace slot back so another Function can run.
 
 Workers are made-up ids driving the store as the worker loop does; the Functions are
-``ready`` only while a test claims (see tests/compute/transition_support.py).
+``ready`` only while a test claims (see tests.conformance.compute.transition_support.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from skyrun.compute.workerslots import SLOT_LEASE_SECONDS, WorkerSlots, take_both
 from skyrun.domain.slots import FUNCTION, NAMESPACE
-from tests.compute.transition_support import function_record, job_record
+from tests.conformance.compute.transition_support import function_record, job_record
 
 LEASE = 600.0
 

@@ -12,7 +12,7 @@ from skyrun.common.timeutil import now
 from skyrun.compute.workerslots import claim_as_worker
 from skyrun.domain.slots import Slot
 from skyrun.exceptions import ConflictError
-from tests.aws.conftest import function_record, job_records, new_namespace
+from tests.stores import function_record, job_records, new_namespace
 
 
 def eq(name, value, kind="str"):
@@ -292,19 +292,3 @@ def test_renew_and_expired_claims(backend, function):
     assert store.active_jobs(function["id"]) == []
 
 
-def test_a_retry_completes_a_half_written_batch(aws_backend):
-    """A sender that died after writing the batch record and some jobs: the retry
-    writes the rest and keeps what was written."""
-    store = aws_backend.store
-    fn = function_record()
-    store.create_function(fn)
-    ref, records = job_records(fn, 40)
-    store.client.put_item(TableName=store.batches, Item={
-        "reference_id": {"S": ref}, "function_id": {"S": fn["id"]}, "count": {"N": "40"},
-        "created": {"N": repr(records[0]["creation_date"])}})
-    store._write_new_jobs(records[:15])
-    store.update_job(records[0]["id"], {"status": "canceled"})
-    returned = store.insert_jobs(ref, records)
-    assert [r["id"] for r in returned] == [r["id"] for r in records]
-    assert returned[0]["status"] == "canceled"
-    assert store.count_by_status([fn["id"]])[fn["id"]] == {"pending": 39, "canceled": 1}

@@ -1,4 +1,4 @@
-"""Images: which Python a Function's jobs run on."""
+"""Images on the embedded backend: the interpreters of this machine a Function can run on."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from skyrun.backends.local import interpreters
 from skyrun.compute import Function, FunctionStatus, JobStatus
 from skyrun.exceptions import ValidationError
-from tests.environments.conftest import OTHER_PYTHON, finished
+from tests.environment_support import OTHER_PYTHON, finished
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -20,25 +20,8 @@ def version():
     return [f"{sys.version_info[0]}.{sys.version_info[1]}", sys.executable]
 
 
-@pytest.mark.parametrize("image", [f"python{RUNNING}:latest", f"python{RUNNING}"])
-def test_running_version_with_or_without_tag(image):
-    fn = Function(version, image=image)
-    job = fn()
-    assert fn.image == image and fn.status == FunctionStatus.READY
-    job.wait_for_completion(timeout=60, interval=0.1)
-    assert job.status == JobStatus.SUCCESS, job.log()
-    assert job.result()[0] == RUNNING
-
-
-@pytest.mark.parametrize("image", ["python3", "python:3.11", "python3.11:slim", "ubuntu"])
-def test_malformed_image(image):
-    with pytest.raises(ValidationError, match=r"image: must be python<major>\.<minor>\[:latest\]"):
-        Function(version, image=image).save()
-
-
-# local_only: what is available is this machine's interpreters (on AWS: the
-# deployment's base images, tested in tests/aws)
-@pytest.mark.local_only
+# What is available is this machine's interpreters (on AWS: the deployment's base images,
+# tested in tests/aws).
 def test_unavailable_image_lists_the_available_ones():
     fn = Function("os.path.join", image="python3.99:latest")
     with pytest.raises(ValidationError) as info:
@@ -52,18 +35,6 @@ def test_unavailable_image_lists_the_available_ones():
     assert Function.search().count() == 0
 
 
-def test_callable_needs_the_running_minor_version():
-    fn = Function(version, image=f"python{OTHER_PYTHON}:latest")
-    with pytest.raises(ValidationError) as info:
-        fn.save()
-    message = str(info.value)
-    assert message.startswith("image: ")
-    assert f"Python {OTHER_PYTHON}" in message and f"Python {RUNNING}" in message
-    assert Function.search().count() == 0
-
-
-# local_only: the shared builds are the local builder's (its environment cache and pid file)
-@pytest.mark.local_only
 def test_dotted_entrypoint_runs_on_another_python(builds):
     assert OTHER_PYTHON in interpreters.available_versions()
     fn = finished(builds.other)
@@ -78,8 +49,6 @@ def test_dotted_entrypoint_runs_on_another_python(builds):
     assert executable.startswith(str(builds.home / "envs"))
 
 
-# local_only: the local interpreter discovery
-@pytest.mark.local_only
 def test_interpreters_that_do_not_run_are_skipped(tmp_path, monkeypatch):
     # A pyenv shim for a version that is not selected is on PATH but fails to run.
     shim = tmp_path / "python3.98"
@@ -91,8 +60,6 @@ def test_interpreters_that_do_not_run_are_skipped(tmp_path, monkeypatch):
     assert interpreters.find_interpreter(RUNNING) == sys.executable
 
 
-# local_only: the local interpreter discovery
-@pytest.mark.local_only
 def test_versions_older_than_the_runtime_supports_are_unavailable():
     assert interpreters.find_interpreter("3.9") is None
     assert all(tuple(map(int, v.split("."))) >= interpreters.MIN_PYTHON

@@ -62,7 +62,7 @@ def square_ticketed(x, tickets):
 # running job is held; after a kill ten tickets let exactly ten jobs finish. So each kill
 # finds jobs left to run and running, however fast or slow the machine is.
 # (The embedded backend's recovery of 300 jobs after every process is killed is in
-# tests/embedded/test_faults.py; on the sandbox a job costs a dozen serialized requests.)
+# tests/local/test_faults.py; on the sandbox a job costs a dozen serialized requests.)
 @pytest.mark.timeout(600)
 def test_killing_workers_loses_no_job(namespace, tmp_path):
     tickets = tmp_path / "tickets"

@@ -1,4 +1,5 @@
-"""Building environments: requirements, caching, failures, build logs, pruning."""
+"""Building environments on the embedded backend: the local builder's shared environment
+cache, its detached build processes, failures and pruning."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ import pytest
 
 from skyrun.backends.local import envs
 from skyrun.compute import Function, FunctionStatus, JobStatus
-from tests.environments.conftest import FAILING, PACKAGE, finished, uses_idna
+from tests.environment_support import FAILING, PACKAGE, finished, uses_idna
 
 
-# local_only: the shared builds are the local builder's (its environment cache and pid file)
-@pytest.mark.local_only
 def test_build_installs_requirements_and_jobs_submitted_meanwhile_run(builds):
     assert builds.first_save_status == FunctionStatus.BUILDING
     assert "Build of Function uses_idna" in builds.first_log_at_save
@@ -32,8 +31,6 @@ def test_build_installs_requirements_and_jobs_submitted_meanwhile_run(builds):
     assert encoded == "example.com"
 
 
-# local_only: the shared builds are the local builder's (its environment cache and pid file)
-@pytest.mark.local_only
 def test_build_runs_in_a_detached_process(builds):
     assert builds.first_pid is not None
     try:
@@ -46,8 +43,6 @@ def test_build_runs_in_a_detached_process(builds):
     assert session != os.getsid(0)
 
 
-# local_only: the shared builds are the local builder's (its environment cache and pid file)
-@pytest.mark.local_only
 def test_same_requirements_at_once_share_one_environment(builds):
     first, twin = finished(builds.first), finished(builds.twin)
     assert twin.status == FunctionStatus.STOPPED  # auto_start=False
@@ -57,8 +52,6 @@ def test_same_requirements_at_once_share_one_environment(builds):
     assert sum("Reusing the existing environment" in log for log in logs) == 1
 
 
-# local_only: the shared builds are the local builder's (its environment cache and pid file)
-@pytest.mark.local_only
 def test_existing_environment_is_reused_at_once(builds):
     finished(builds.first)
     fn = Function(uses_idna, requirements=[f"  {PACKAGE} ", "", "# a comment"])
@@ -70,8 +63,6 @@ def test_existing_environment_is_reused_at_once(builds):
     assert fn().wait_for_completion(timeout=60, interval=0.1) is None
 
 
-# local_only: the shared builds are the local builder's (its environment cache and pid file)
-@pytest.mark.local_only
 def test_uninstallable_requirement_fails_the_build(builds):
     fn = finished(builds.failing)
     assert fn.status == FunctionStatus.BUILD_FAILED
@@ -92,57 +83,12 @@ def test_uninstallable_requirement_fails_the_build(builds):
     assert not cache.path(cache.hash_for(fn._record["python"], [FAILING])).exists()
 
 
-def test_host_packages_are_not_visible():
-    def probe():
-        import importlib.util
-        import sys
-
-        import cloudpickle  # noqa: F401  the runtime's packages are there
-
-        return [importlib.util.find_spec("idna") is None, sys.prefix != sys.base_prefix]
-
-    import idna  # noqa: F401  installed on the host
-
-    job = Function(probe)()
-    job.wait_for_completion(timeout=60, interval=0.1)
-    assert job.status == JobStatus.SUCCESS, job.log()
-    assert job.result() == [True, True]
-
-
-def test_jobs_can_use_the_sdk_inside_the_environment():
-    def whoami():
-        import os
-
-        from skyrun.compute import Function
-
-        return Function.get(os.environ["SKYRUN_FUNCTION_ID"]).name
-
-    job = Function(whoami)()
-    job.wait_for_completion(timeout=60, interval=0.1)
-    assert job.status == JobStatus.SUCCESS, job.log()
-    assert job.result() == "whoami"
-
-
-# local_only: the shared builds are the local builder's (its environment cache and pid file)
-@pytest.mark.local_only
 def test_executable_is_the_environment_python(builds, namespace):
     fn = finished(builds.first)
     python = namespace.backend.builder.executable(fn._record)
     assert python == str(builds.home / "envs" / fn._record["env_hash"] / "bin" / "python")
 
 
-def test_build_log_during_a_build_is_the_output_so_far(namespace):
-    fn = Function(uses_idna, requirements=[f"{PACKAGE}>=2"])
-    fn.save()
-    seen = fn.build_log()
-    assert seen.startswith("Build of Function uses_idna")
-    finished(fn)
-    assert fn.build_log().startswith(seen)
-    assert fn.status == FunctionStatus.READY
-
-
-# local_only: the shared builds are the local builder's (its environment cache and pid file)
-@pytest.mark.local_only
 def test_prune_removes_only_unused_environments(builds, namespace):
     finished(builds.first)
     cache = envs.EnvironmentCache(builds.home)
@@ -160,8 +106,6 @@ def test_prune_removes_only_unused_environments(builds, namespace):
     assert not cache.path(busy).exists()
 
 
-# local_only: the shared builds are the local builder's (its environment cache and pid file)
-@pytest.mark.local_only
 def test_deleting_a_function_keeps_a_shared_environment(builds):
     finished(builds.first)
     fn = Function(uses_idna, requirements=[PACKAGE])

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
-
 from skyrun.compute import Function, FunctionStatus, Job, JobStatus
 from skyrun_runtime import lambda_handler
 from tests.conftest import wait_until
@@ -28,14 +26,6 @@ class Context:
         return int((self.deadline - time.monotonic()) * 1000)
 
 
-def test_time_rule():
-    rule = lambda_handler.time_rule(lambda: 30.0)
-    assert rule({"timeout": 60}) is False
-    assert rule({"timeout": 10}) is True  # 10 s + the 15 s margin fit in 30 s
-    assert lambda_handler.time_rule(lambda: 30.0, margin=25)({"timeout": 10}) is False
-
-
-@pytest.mark.local_only
 def test_lambda_worker_with_30s_left_does_not_claim_a_job_of_timeout_60(
         namespace, monkeypatch, tmp_path):
     fn = Function(where, timeout=60, auto_start=False)

@@ -63,25 +63,6 @@ def test_item_rules(fn):
                                                     [{"a": 1}]]
 
 
-# local_only: moto copies whole tables on every DynamoDB transaction (to roll back), so
-# 3,000 jobs in 120 transactions take minutes in the sandbox; the AWS store's batches and
-# their idempotency are tested in tests/aws/test_store_ports.py.
-@pytest.mark.local_only
-def test_batches_and_reference_ids(fn):
-    result = fn.map([[n, n + 1] for n in range(3000)])
-    assert len(result) == 3000 and result.is_success
-    references = {j.id.rsplit("-", 1)[0] for j in result}
-    assert len(references) == 3
-    assert fn.jobs.count() == 3000
-    # Storing a batch again under its reference id creates nothing new.
-    store = fn._client.backend.store
-    reference = next(iter(references))
-    again = store.insert_jobs(reference, [dict(store.get_job(result[0].id), id="another")])
-    assert fn.jobs.count() == 3000
-    assert {r["id"] for r in again} == {j.id for j in result if j.id.startswith(reference)}
-    assert [j.args for j in result[:3]] == [[0, 1], [1, 2], [2, 3]]
-
-
 def test_partial_failure_policy(fn, monkeypatch):
     store = fn._client.backend.store
     real = store.insert_jobs

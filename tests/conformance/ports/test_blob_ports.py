@@ -10,7 +10,7 @@ from skyrun.common.joblog import format_records, log_blob_id
 from skyrun.common.search import And, Compare, In, IsNull, Prefix, SortKey
 from skyrun.common.timeutil import now
 from skyrun.exceptions import ConflictError, NotFoundError
-from tests.aws.conftest import new_namespace
+from tests.stores import new_namespace
 
 
 def eq(name, value, kind="str"):

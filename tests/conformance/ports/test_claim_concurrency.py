@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from botocore.exceptions import ClientError
-
-from skyrun.backends.aws.store import DynamoStore
 from skyrun.common.timeutil import now
 from skyrun.compute.workerslots import claim_as_worker
-from tests.aws.conftest import function_record, job_records, new_namespace
+from tests.stores import function_record, job_records, new_namespace
 
 THREADS = 8
 
@@ -86,47 +83,3 @@ def test_claims_hold_the_namespace_limit(backend):
     peak, done = run_workers(store, [f["id"] for f in functions], 3, total)
     assert peak["all"] <= 3
     assert len(done) == len(set(done)) == total
-
-
-class _CountingClient:
-    """A DynamoDB client that counts the transactions it sends and those that fail."""
-
-    def __init__(self, client):
-        self.client, self.sent, self.failed = client, 0, 0
-
-    def __getattr__(self, name):
-        return getattr(self.client, name)
-
-    def transact_write_items(self, **params):
-        self.sent += 1
-        try:
-            return self.client.transact_write_items(**params)
-        except ClientError:
-            self.failed += 1
-            raise
-
-
-def test_two_claimers_of_one_queue_spread_over_it(aws_backend):
-    # Two worker processes (two stores, each with its own cached candidates) claiming in
-    # turn from one queue: each job once, and few claims lost to the other, because a
-    # claimer that loses one starts its next list at its own place instead of the head.
-    s = aws_backend.store
-    fn = function_record(maximum_concurrency=100)
-    s.create_function(fn)
-    ref, records = job_records(fn, 60)
-    s.insert_jobs(ref, records)
-    stores = [DynamoStore(_CountingClient(s.client), s.functions, s.jobs, s.batches, s.leases)
-              for _ in range(2)]
-    taken = [claim_as_worker(stores[i % 2], fn["id"], f"array-job:{i % 2}", 60, 1000, now())["id"]
-             for i in range(len(records))]
-    assert sorted(taken) == sorted(r["id"] for r in records)  # each exactly once
-    failed = sum(store.client.failed for store in stores)
-    print(f"claims lost to the other claimer: {failed} of {len(records)}")
-    assert failed <= 12  # 52 of 60 when each claimer walked the same list
-    assert claim_as_worker(stores[0], fn["id"], "array-job:0", 60, 1000, now()) is None
-    # Leave nothing running for the sweepers of later tests on the same tables.
-    for job_id in taken:
-        assert s.update_job(job_id, {"status": "success", "worker_id": None},
-                            expect={"status": ["running"]})
-    s.update_function(fn["id"], {"status": "stopped"})
-    assert s.active_jobs(fn["id"]) == []

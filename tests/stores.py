@@ -1,5 +1,7 @@
-"""Fixtures: one moto server per test session with one deployment's data resources, and
-a ``backend`` fixture that runs a test against the local and the AWS adapters alike."""
+"""The AWS adapters on a fake AWS: one moto server per test session with one
+deployment's data resources, a local backend of its own beside it, and records built as
+the SDK stores them. The port suites (tests/conformance/ports) and the AWS-only tests
+(tests/aws) share them."""
 
 from __future__ import annotations
 
@@ -52,12 +54,6 @@ def aws_backend(aws_outputs) -> AwsBackend:
 def local_backend(tmp_path_factory) -> LocalBackend:
     """A local backend of its own (not the session SKYRUN_HOME's)."""
     return LocalBackend(tmp_path_factory.mktemp("local-conformance"))
-
-
-@pytest.fixture(params=["local", "aws"])
-def backend(request):
-    """Each test of the port conformance suite runs on both backends."""
-    return request.getfixturevalue(f"{request.param}_backend")
 
 
 def new_namespace() -> str:

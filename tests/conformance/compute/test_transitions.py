@@ -2,7 +2,7 @@
 of the diagram, and the races a compare-and-set on the status read must win.
 
 The races are in test_races.py; both drive the store through
-:mod:`tests.compute.transition_support`.
+:mod:`tests.conformance.compute.transition_support`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from skyrun.compute import Job, lifecycle
 from skyrun.compute.lifecycle import result_blob_id
 from skyrun.compute.workerslots import take_both
 from skyrun.domain import transitions
-from tests.compute.transition_support import claim_as, function_record, job_record
+from tests.conformance.compute.transition_support import claim_as, function_record, job_record
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from skyrun.backends import summary
-from tests.aws.conftest import function_record, job_records
+from tests.stores import function_record, job_records
 
 MB = 1 << 20
 
