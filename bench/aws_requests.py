@@ -4,9 +4,9 @@ sandbox, every request counted by service and operation.
 Requests are counted at the clients with botocore's ``before-send`` event (so retries
 count too), in every process that makes them: this one (the SDK), the Batch workers and
 the Lambda handlers, through ``SKYRUN_COUNT_AWS_REQUESTS`` (see
-``skyrun.backends.aws.session``). The sandbox's own stand-ins poll moto for what Batch and
-CodeBuild would do themselves on AWS; that traffic is counted apart and left out of the
-figure.
+``skyrun.backends.aws.session``). The sandbox's own stand-ins ask moto for what Batch and
+CodeBuild would do themselves on AWS (a new job's definition, a build's settings); that
+traffic is counted apart and left out of the figure.
 
 Target (DESIGN.md): at most 4 requests per job.
 
@@ -217,7 +217,7 @@ def report(r: dict) -> None:
         previous, sdk_before = c, sdk
     report_keys(r)
     s = r["standins"]
-    print(f"sandbox stand-ins polling moto (not counted above): {sum(s.values()):,}  "
+    print(f"sandbox stand-ins' requests to moto (not counted above): {sum(s.values()):,}  "
           + ", ".join(f"{k} {v:,}" for k, v in s.most_common()))
     if r["workers_left"]:
         print(f"warning: {r['workers_left']} workers had not left; their last second may be "

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 
 from skyrun.backends.aws import resources as r
 from skyrun.sandbox import Sandbox
+from skyrun.sandbox.server import BATCH_SUBMIT
 from tests.conftest import wait_until
 
 # Writes what a Batch container sees to a file named by the job, then waits a while.
@@ -239,3 +241,30 @@ def test_handlers_run_in_a_warm_process_that_is_replaced_when_it_dies():
     assert not psutil.pid_exists(after.result["pid"]) or \
         psutil.Process(after.result["pid"]).status() == psutil.STATUS_ZOMBIE
     assert lambdas.invoke(fn, {"x": 5}).returncode == 1  # stopped: nothing starts again
+
+
+def test_the_stand_ins_wait_for_work_without_asking_moto(sandbox, tmp_path):
+    # Idle, the Batch, CodeBuild and Lambda stand-ins make no requests (the schedule's
+    # reconciler still reads DynamoDB); they learn of new work from the server.
+    before = sandbox.server.requests_served()
+    time.sleep(2)
+    after = sandbox.server.requests_served()
+    for service in ("batch", "codebuild", "lambda", "ecr"):
+        assert after.get(service, 0) == before.get(service, 0), (service, before, after)
+    # A job submitted while a stand-in waits is told at once, with its id.
+    _, start = sandbox.server.events(0)
+    _probe_definition(sandbox, "probe-told", 0, tmp_path)
+    told = {}
+
+    def wait_for_a_job():
+        told["events"], told["next"] = sandbox.server.events(start, [BATCH_SUBMIT], wait=60)
+
+    waiter = threading.Thread(target=wait_for_a_job)
+    waiter.start()
+    job = sandbox.client("batch").submit_job(
+        jobName="probe", jobQueue=sandbox.outputs[r.JOB_QUEUE_ARN], jobDefinition="probe-told")
+    waiter.join(90)
+    assert [(e["kind"], e["job_id"]) for e in told["events"]] == [(BATCH_SUBMIT, job["jobId"])]
+    assert told["next"] > start
+    # With nothing new, a wait ends empty after its time.
+    assert sandbox.server.events(told["next"], [BATCH_SUBMIT], wait=0.2)[0] == []

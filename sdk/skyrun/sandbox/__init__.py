@@ -97,18 +97,19 @@ class Sandbox:
                                              outputs[r.ON_DEMAND_JOB_QUEUE_ARN]]))
                 self.batch = BatchStandIn(self.client, queues,
                                           {**self.server.environment(), **self.extra_environment},
-                                          self.home, outputs[r.REPOSITORY_NAME])
+                                          self.home, outputs[r.REPOSITORY_NAME],
+                                          self.server.events)
                 self.batch.start()
             if self.options["lambda_workers"] and outputs.get(r.LAMBDA_TARGET) == "true":
                 self.lambda_workers = LambdaStandIn(
-                    self.client, self.server.lambda_invocations,
+                    self.client, self.server.events,
                     {**self.server.environment(), **self.extra_environment}, self.home,
                     outputs[r.REPOSITORY_NAME], budget=self.lambda_seconds)
                 self.lambda_workers.start()
             if self.options["codebuild"]:
                 self.codebuild = CodeBuildStandIn(
                     self.client, outputs[r.BUILD_PROJECT_NAME], outputs[r.REPOSITORY_NAME],
-                    self.home, self.lambdas.emit)
+                    self.home, self.lambdas.emit, self.server.events)
                 self.codebuild.start()
         except BaseException:
             self.stop()

@@ -1,9 +1,10 @@
 """The Batch stand-in: runs the workers of the jobs submitted to moto's Batch.
 
 moto's Batch (without Docker) records jobs and marks them finished at once; this thread
-polls ``ListJobs`` on the deployment's queues and starts, for every new job, one local
-process per array child (or one for a plain job) with the job's command and environment
-(the job definition's, then the overrides), plus what a Batch container would see
+waits for the jobs submitted to the deployment's queues (the sandbox server tells of
+each as it is submitted) and starts, for every new job, one local process per array
+child (or one for a plain job) with the job's command and environment (the job
+definition's, then the overrides), plus what a Batch container would see
 (``AWS_BATCH_JOB_ID``, ``AWS_BATCH_JOB_ARRAY_INDEX``) and the variables that reach the
 moto server. The image's Python is replaced by this machine's: for a function image the
 environment the CodeBuild stand-in built (``SKYRUN_EXECUTOR_PYTHON``).
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from skyrun.sandbox.processes import child_environment, kill_group
+from skyrun.sandbox.server import BATCH_STOP, BATCH_SUBMIT
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +32,19 @@ logger = logging.getLogger(__name__)
 PYTHON_ANNOTATION = "skyrun.sandbox.python"
 
 
+#: A job's events, as :meth:`skyrun.sandbox.server.SandboxServer.events` gives them.
+Events = Callable[[int, list[str], float], tuple[list[dict], int]]
+
+
 class BatchStandIn:
-    """Polls moto's Batch and runs workers as local processes."""
+    """Runs the workers of moto's Batch jobs as local processes."""
 
     def __init__(self, client: Callable[[str], Any], queues: list[str],
                  environment: Mapping[str, str], work_dir: Path, repository: str,
-                 interval: float = 0.2):
+                 events: Events, interval: float = 0.5):
         self.client = client
+        self.events = events
+        self.after = 0
         self.queues = queues
         self.environment = dict(environment)
         self.work_dir = Path(work_dir)
@@ -50,35 +58,36 @@ class BatchStandIn:
         self._thread = threading.Thread(target=self._run, name="sandbox-batch", daemon=True)
 
     def start(self) -> None:
-        """Start polling."""
+        """Start waiting for jobs."""
         self._thread.start()
 
     def _run(self) -> None:
         batch = self.client("batch")
         ecr = self.client("ecr")
-        while not self._stop.wait(self.interval):
+        while not self._stop.is_set():
             try:
-                self.poll(batch, ecr)
+                self.poll(batch, ecr)  # waits for a job to start or stop
             except Exception:  # the server may be going away; the next poll retries
                 if not self._stop.is_set():
                     logger.exception("Batch stand-in")
+                    self._stop.wait(self.interval)
 
     def poll(self, batch, ecr) -> None:
-        """Start the workers of new jobs; kill those of terminated ones."""
-        new = []
-        for queue in self.queues:
-            for summary in batch.list_jobs(jobQueue=queue)["jobSummaryList"]:
-                job_id = summary["jobId"]
-                if ":" not in job_id and job_id not in self.seen:  # children come with it
-                    self.seen.add(job_id)
-                    new.append(job_id)
-        for job_id in new:
-            for job in batch.describe_jobs(jobs=[job_id])["jobs"]:
-                self._start(batch, ecr, job)
+        """Start the workers of jobs submitted since the last call (waiting up to
+        ``interval`` for one); kill those of terminated ones."""
+        events, self.after = self.events(self.after, [BATCH_SUBMIT, BATCH_STOP],
+                                         self.interval)
+        new = [e["job_id"] for e in events if e["kind"] == BATCH_SUBMIT
+               and e["job_id"] not in self.seen]
+        self.seen.update(new)
+        for ids in (new[i:i + 100] for i in range(0, len(new), 100)):
+            for job in batch.describe_jobs(jobs=ids)["jobs"]:
+                if job.get("jobQueue") in self.queues:
+                    self._start(batch, ecr, job)
         with self._lock:
-            running = [j for j, procs in self.processes.items()
-                       if any(p.poll() is None for p in procs)]
-        for ids in (running[i:i + 100] for i in range(0, len(running), 100)):
+            stopped = [e["job_id"] for e in events if e["kind"] == BATCH_STOP
+                       and any(p.poll() is None for p in self.processes.get(e["job_id"], []))]
+        for ids in (stopped[i:i + 100] for i in range(0, len(stopped), 100)):
             for job in batch.describe_jobs(jobs=ids)["jobs"]:
                 if job.get("statusReason"):  # only TerminateJob gives one in moto
                     self.kill(job["jobId"])

@@ -1,8 +1,9 @@
 """The CodeBuild stand-in: performs the builds started on moto's CodeBuild, locally.
 
-moto's CodeBuild executes nothing. This thread polls the deployment's project for new
-builds and performs each the way ``infra/skyrun_infra/buildspec.py`` would, with the
-local environment builder (:mod:`skyrun.backends.local.envs`) in place of Docker:
+moto's CodeBuild executes nothing. This thread waits for the builds started on the
+deployment's project (the sandbox server tells of each as it starts) and performs each
+the way ``infra/skyrun_infra/buildspec.py`` would, with the local environment builder
+(:mod:`skyrun.backends.local.envs`) in place of Docker:
 
 * ``function``: the virtual environment of the Python version and the requirements (read
   from S3 as the buildspec does), then an image pushed to moto's ECR under the build's
@@ -27,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from skyrun.backends.aws import resources as r
-from skyrun.sandbox.batch import PYTHON_ANNOTATION
+from skyrun.sandbox.batch import PYTHON_ANNOTATION, Events
+from skyrun.sandbox.server import BUILD
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +43,14 @@ def _manifest(python: str) -> str:
 
 
 class CodeBuildStandIn:
-    """Polls one CodeBuild project and performs its builds on this machine."""
+    """Performs the builds of one CodeBuild project on this machine."""
 
     def __init__(self, client: Callable[[str], Any], project: str, repository: str,
-                 home: Path, emit: Callable[[dict], Any], interval: float = 0.2):
+                 home: Path, emit: Callable[[dict], Any], events: Events,
+                 interval: float = 0.5):
         self.client = client
+        self.events = events
+        self.after = 0
         self.project = project
         self.repository = repository
         self.home = Path(home)
@@ -59,11 +64,11 @@ class CodeBuildStandIn:
                                         daemon=True)
 
     def start(self) -> None:
-        """Start polling."""
+        """Start waiting for builds."""
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop polling and wait for builds in progress."""
+        """Stop waiting and wait for builds in progress."""
         self._stop.set()
         for thread in [self._thread, *self._threads]:
             if thread.is_alive():
@@ -71,10 +76,11 @@ class CodeBuildStandIn:
 
     def _run(self) -> None:
         codebuild = self.client("codebuild")
-        while not self._stop.wait(self.interval):
+        while not self._stop.is_set():
             try:
-                ids = codebuild.list_builds_for_project(projectName=self.project)["ids"]
-                new = [i for i in ids if i not in self.seen]
+                events, self.after = self.events(self.after, [BUILD], self.interval)
+                new = [e["build_id"] for e in events
+                       if e["project"] == self.project and e["build_id"] not in self.seen]
                 self.seen.update(new)
                 if new:
                     for build in codebuild.batch_get_builds(ids=new)["builds"]:
@@ -86,6 +92,7 @@ class CodeBuildStandIn:
             except Exception:
                 if not self._stop.is_set():
                     logger.exception("CodeBuild stand-in")
+                    self._stop.wait(self.interval)
 
     def perform(self, build: dict) -> str:
         """Perform one build, log it, push its image, and emit its end event."""

@@ -1,8 +1,8 @@
 """The Lambda stand-in: runs the asynchronous invocations of the job Lambda functions.
 
 moto's Lambda (without Docker) runs nothing; the sandbox server records every accepted
-``InvocationType=Event`` invocation (:mod:`skyrun.sandbox.server`). This thread reads
-them and starts, for each, one local process that calls the image's handler
+``InvocationType=Event`` invocation (:mod:`skyrun.sandbox.server`). This thread waits
+for them and starts, for each, one local process that calls the image's handler
 (``skyrun_runtime.lambda_handler.handler``) with the event and a context whose remaining
 time counts down from the function's ``Timeout`` (or a shorter ``budget``, so that
 tests see the time rule at work), in the environment Lambda would give it: the
@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skyrun.sandbox.batch import image_python
+from skyrun.sandbox.batch import Events, image_python
 from skyrun.sandbox.processes import child_environment, kill_group
+from skyrun.sandbox.server import INVOKE
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +63,13 @@ class LambdaRun:
 
 
 class LambdaStandIn:
-    """Polls the sandbox server's invocations and runs each as a local process."""
+    """Runs the sandbox server's invocations, each as a local process."""
 
-    def __init__(self, client: Callable[[str], Any],
-                 invocations: Callable[[int], list[dict]], environment: Mapping[str, str],
-                 work_dir: Path, repository: str, budget: float | None = None,
-                 interval: float = 0.2):
+    def __init__(self, client: Callable[[str], Any], events: Events,
+                 environment: Mapping[str, str], work_dir: Path, repository: str,
+                 budget: float | None = None, interval: float = 0.2):
         self.client = client
-        self.invocations = invocations
+        self.events = events
         self.environment = dict(environment)
         self.work_dir = Path(work_dir)
         self.repository = repository
@@ -83,22 +83,24 @@ class LambdaStandIn:
         self._thread = threading.Thread(target=self._run, name="sandbox-lambda", daemon=True)
 
     def start(self) -> None:
-        """Start polling."""
+        """Start waiting for invocations."""
         self._thread.start()
 
     def _run(self) -> None:
         lambda_client, ecr = self.client("lambda"), self.client("ecr")
-        while not self._stop.wait(self.interval):
+        while not self._stop.is_set():
             try:
-                self.poll(lambda_client, ecr)
+                self.poll(lambda_client, ecr)  # waits up to `interval` for an invocation
             except Exception:  # the server may be going away; the next poll retries
                 if not self._stop.is_set():
                     logger.exception("Lambda stand-in")
+                    self._stop.wait(self.interval)
 
     def poll(self, lambda_client, ecr) -> None:
-        """Start the new invocations; kill those past their time."""
-        for invocation in self.invocations(self.seen):
-            self.seen = max(self.seen, invocation["index"] + 1)
+        """Start the new invocations (waiting up to ``interval`` for one); kill those
+        past their time."""
+        invocations, self.seen = self.events(self.seen, [INVOKE], self.interval)
+        for invocation in invocations:
             try:
                 self._start(lambda_client, ecr, invocation)
             except Exception:

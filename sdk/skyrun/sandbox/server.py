@@ -20,9 +20,17 @@ Gaps filled here, in the server and never in the SDK (which stays correct for AW
   finished at once; the Batch stand-in (``skyrun.sandbox.batch``) runs the workers.
 * Lambda: without Docker too (moto's "simple" Lambda answers every invocation at once
   and runs nothing). An asynchronous invocation of a function that does not exist is
-  refused as Lambda refuses it, and every accepted one is recorded; the Lambda stand-in
-  (``skyrun.sandbox.lambda_workers``) reads them at ``GET`` :data:`INVOCATIONS_PATH`
-  ``?after=N`` and runs them.
+  refused as Lambda refuses it, and every accepted one is recorded (``GET``
+  :data:`INVOCATIONS_PATH` ``?after=N`` lists them).
+
+What the stand-ins must act on (a Batch job submitted or terminated, a build started, a
+Lambda invoked) is recorded as it happens, and they wait for it at ``GET``
+:data:`EVENTS_PATH` ``?after=N&kinds=a,b&wait=S``, which answers as soon as there is one
+(or after ``S`` seconds with none). That request is served outside the one-at-a-time
+lock and costs moto nothing: an idle sandbox makes no moto requests at all, where polling
+``ListJobs``, ``DescribeJobs`` and ``ListBuildsForProject`` five times a second each kept
+the server busy (their answers grow with every job and build of the run), and a new job's
+worker starts without waiting for the next poll.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from skyrun.sandbox.faults import CONTROL_PATH, INTERNAL_AGENT, FaultInjector
@@ -47,31 +56,154 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox
 _START_BUILD = "CodeBuild_20161006.StartBuild"
 #: Where the server lists the asynchronous Lambda invocations it accepted.
 INVOCATIONS_PATH = "/_sandbox/lambda/invocations"
+#: Where the stand-ins wait for what they must act on (see :class:`Activity`).
+EVENTS_PATH = "/_sandbox/events"
+#: The kinds of :class:`Activity` events.
+BATCH_SUBMIT, BATCH_STOP, BUILD, INVOKE = "batch-submit", "batch-stop", "build", "invoke"
+#: Where the server tells how many moto requests it served, by service.
+REQUESTS_PATH = "/_sandbox/requests"
+#: The longest wait one events request may ask for.
+MAX_WAIT_SECONDS = 30.0
+_BATCH_PATHS = {"/v1/submitjob": BATCH_SUBMIT, "/v1/terminatejob": BATCH_STOP,
+                "/v1/canceljob": BATCH_STOP}
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
 
 
-class _CodeBuildFixes:
-    """WSGI middleware that completes the builds moto's StartBuild stores."""
+class Activity:
+    """What the stand-ins act on, in the order it happened: ``{"kind", "index", ...}``
+    each (``job_id`` for Batch, ``build_id`` and ``project`` for a build, ``function``
+    and ``payload`` for an invocation)."""
 
-    def __init__(self, app):
+    def __init__(self):
+        self.events: list[dict] = []
+        self._changed = threading.Condition()
+
+    def record(self, kind: str, **fields) -> None:
+        with self._changed:
+            self.events.append({"kind": kind, "index": len(self.events), **fields})
+            self._changed.notify_all()
+
+    def since(self, after: int, kinds: set[str] | None, wait: float) -> tuple[list[dict], int]:
+        """The events of ``kinds`` (all if None) from the ``after``-th on, waiting up to
+        ``wait`` seconds for one; and the index to ask from next."""
+        def found() -> list[dict]:
+            return [e for e in self.events[after:] if kinds is None or e["kind"] in kinds]
+
+        with self._changed:
+            self._changed.wait_for(lambda: found() or False, timeout=max(0.0, wait))
+            return found(), len(self.events)
+
+
+def _query(environ) -> dict[str, str]:
+    from urllib.parse import unquote
+
+    return {k: unquote(v) for k, _, v in (p.partition("=") for p in
+            (environ.get("QUERY_STRING") or "").split("&") if p)}
+
+
+def _json_reply(start_response, payload: dict) -> list[bytes]:
+    body = json.dumps(payload).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _service(environ) -> str | None:
+    """The AWS service a signed request is for (its credential scope names it)."""
+    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split(",")[0]
+    parts = scope.split("/")
+    return parts[3] if len(parts) > 3 else None
+
+
+class _ActivityWaits:
+    """WSGI middleware, outside the one-at-a-time lock: answers :data:`EVENTS_PATH` and
+    :data:`REQUESTS_PATH`, and counts the requests that reach moto."""
+
+    def __init__(self, app, activity: Activity):
         self.app = app
+        self.activity = activity
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO")
+        if path == REQUESTS_PATH:
+            with self._lock:
+                return _json_reply(start_response, {"by_service": dict(self.requests)})
+        if path != EVENTS_PATH:
+            service = _service(environ)
+            if service:
+                with self._lock:
+                    self.requests[service] += 1
+            return self.app(environ, start_response)
+        query = _query(environ)
+        kinds = set(query["kinds"].split(",")) if query.get("kinds") else None
+        wait = min(float(query.get("wait") or 0), MAX_WAIT_SECONDS)
+        events, after = self.activity.since(int(query.get("after") or 0), kinds, wait)
+        return _json_reply(start_response, {"events": events, "next": after})
+
+
+def _call(app, environ) -> tuple[dict, bytes]:
+    """Run ``app`` on ``environ``; its status line, headers and whole body."""
+    captured: dict[str, Any] = {}
+
+    def capture(status, headers, exc_info=None):
+        captured.update(status=status, headers=headers, exc_info=exc_info)
+        return lambda data: None
+
+    chunks = b"".join(app(environ, capture))
+    return captured, chunks
+
+
+def _request_body(environ) -> bytes:
+    """The request's body, left readable for the next layer."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+class _BatchActivity:
+    """WSGI middleware that records the Batch jobs submitted, terminated or canceled."""
+
+    def __init__(self, app, activity: Activity):
+        self.app = app
+        self.activity = activity
+
+    def __call__(self, environ, start_response):
+        kind = _BATCH_PATHS.get(environ.get("PATH_INFO", "").rstrip("/"))
+        if kind is None or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        body = _request_body(environ)
+        captured, chunks = _call(self.app, environ)
+        if captured.get("status", "").startswith("200"):
+            try:
+                source = json.loads(chunks if kind == BATCH_SUBMIT else body)
+                self.activity.record(kind, job_id=source["jobId"])
+            except (ValueError, KeyError):
+                logging.getLogger(__name__).exception("could not record a Batch %s", kind)
+        start_response(captured["status"], captured["headers"], captured.get("exc_info"))
+        return [chunks]
+
+
+class _CodeBuildFixes:
+    """WSGI middleware that completes the builds moto's StartBuild stores, and records
+    each build started."""
+
+    def __init__(self, app, activity: Activity):
+        self.app = app
+        self.activity = activity
 
     def __call__(self, environ, start_response):
         if environ.get("HTTP_X_AMZ_TARGET") != _START_BUILD:
             return self.app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(body)
-        captured: dict[str, Any] = {}
-
-        def capture(status, headers, exc_info=None):
-            captured.update(status=status, headers=headers, exc_info=exc_info)
-            return lambda data: None
-
-        chunks = b"".join(self.app(environ, capture))
+        body = _request_body(environ)
+        captured, chunks = _call(self.app, environ)
         if captured.get("status", "").startswith("200"):
             try:
-                _complete_build(json.loads(body), json.loads(chunks))
+                request, response = json.loads(body), json.loads(chunks)
+                _complete_build(request, response)
+                self.activity.record(BUILD, build_id=response["build"]["id"],
+                                     project=request["projectName"])
             except Exception:  # leave moto's answer as it is
                 logging.getLogger(__name__).exception("could not complete a StartBuild")
         start_response(captured["status"], captured["headers"], captured.get("exc_info"))
@@ -81,20 +213,16 @@ class _CodeBuildFixes:
 class _LambdaInvocations:
     """WSGI middleware that records the asynchronous Lambda invocations moto accepts."""
 
-    def __init__(self, app):
+    def __init__(self, app, activity: Activity):
         self.app = app
+        self.activity = activity
         self.invocations: list[dict] = []
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == INVOCATIONS_PATH:
-            query = dict(p.partition("=")[::2] for p in
-                         (environ.get("QUERY_STRING") or "").split("&") if p)
-            after = int(query.get("after") or 0)
-            body = json.dumps({"invocations": self.invocations[after:]}).encode()
-            start_response("200 OK", [("Content-Type", "application/json"),
-                                      ("Content-Length", str(len(body)))])
-            return [body]
+            after = int(_query(environ).get("after") or 0)
+            return _json_reply(start_response, {"invocations": self.invocations[after:]})
         match = _INVOKE_PATH.match(path)
         if (not match or environ.get("REQUEST_METHOD") != "POST"
                 or environ.get("HTTP_X_AMZ_INVOCATION_TYPE") != "Event"):
@@ -112,8 +240,9 @@ class _LambdaInvocations:
                 ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                 ("x-amzn-ErrorType", "ResourceNotFoundException")])
             return [body]
-        self.invocations.append({"function": name, "payload": payload.decode(),
-                                 "time": time.time(), "index": len(self.invocations)})
+        invocation = {"function": name, "payload": payload.decode(), "time": time.time()}
+        self.invocations.append(dict(invocation, index=len(self.invocations)))
+        self.activity.record(INVOKE, **invocation)
         return self.app(environ, start_response)
 
 
@@ -172,8 +301,9 @@ def serve(port: int = 0, announce=print, faults: str | None = None) -> None:
         def log_request(self, *args, **kwargs):  # one line per request is noise
             pass
 
-    moto_app = _LambdaInvocations(
-        _CodeBuildFixes(DomainDispatcherApplication(create_backend_app)))
+    activity = Activity()
+    moto_app = _LambdaInvocations(_BatchActivity(_CodeBuildFixes(
+        DomainDispatcherApplication(create_backend_app), activity), activity), activity)
     lock = threading.Lock()
 
     def serialized(environ, start_response):
@@ -181,7 +311,7 @@ def serve(port: int = 0, announce=print, faults: str | None = None) -> None:
             # Read the whole response under the lock: moto builds it lazily.
             return list(moto_app(environ, start_response))
 
-    app = FaultInjector(serialized, faults)
+    app = _ActivityWaits(FaultInjector(serialized, faults), activity)
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
     parent = os.getppid()
 
@@ -300,6 +430,26 @@ class SandboxServer:
 
         with urlopen(f"{self.endpoint}{INVOCATIONS_PATH}?after={int(after)}", timeout=30) as r:
             return json.loads(r.read())["invocations"]
+
+    def events(self, after: int, kinds: list[str] | None = None,
+               wait: float = 0.0) -> tuple[list[dict], int]:
+        """What happened from the ``after``-th event on (of ``kinds``, or all), waiting up
+        to ``wait`` seconds for something; and the index to ask from next."""
+        from urllib.request import urlopen
+
+        query = f"after={int(after)}&wait={float(wait)}"
+        if kinds:
+            query += "&kinds=" + ",".join(kinds)
+        with urlopen(f"{self.endpoint}{EVENTS_PATH}?{query}", timeout=wait + 30) as r:
+            answer = json.loads(r.read())
+        return answer["events"], answer["next"]
+
+    def requests_served(self) -> dict[str, int]:
+        """How many AWS requests the server has served so far, by service."""
+        from urllib.request import urlopen
+
+        with urlopen(f"{self.endpoint}{REQUESTS_PATH}", timeout=30) as r:
+            return json.loads(r.read())["by_service"]
 
     def environment(self) -> dict[str, str]:
         """The variables that point boto3 (and so the SDK) at this server."""
