@@ -8,6 +8,7 @@ import pytest
 
 from skyrun.catalog import Blob, BlobSearch, StorageType
 from skyrun.catalog import properties as p
+from skyrun.common import lazysearch
 
 
 @pytest.fixture
@@ -190,13 +191,22 @@ def test_tag_scenario_40(namespace):
     assert mine(namespace).filter(p.tags == "all").count() == 4
 
 
-def test_paging_over_many_blobs(namespace):
+def test_paging_over_many_blobs(namespace, monkeypatch):
+    # Pages of 25 instead of 1,000 (the same loop, a fortieth of the blobs to store: on
+    # AWS each is a request): 3 full pages and a part, and a limit inside the last page.
+    monkeypatch.setattr(lazysearch, "PAGE", 25)
+    fetched = []
+    fetch = BlobSearch._fetch
+    monkeypatch.setattr(BlobSearch, "_fetch", lambda self, where, size, offset: (
+        fetched.append((size, offset)), fetch(self, where, size, offset))[1])
     rows = [{"id": f"data/{namespace.namespace}/bulk/{i:04d}", "namespace": namespace.namespace,
              "name": f"bulk/{i:04d}", "storage_type": "data", "storage_state": "remote"}
-            for i in range(1203)]
+            for i in range(83)]
     for row in rows:
         namespace.backend.blobs.put(row, None)
     s = mine(namespace).filter(p.name.prefix("bulk/")).sort("name")
     got = [b.name for b in s]
-    assert len(got) == 1203 and got == sorted(got) and len(set(got)) == 1203
-    assert len(s.limit(1100).collect()) == 1100
+    assert len(got) == 83 and got == sorted(got) and len(set(got)) == 83
+    assert fetched == [(25, 0), (25, 25), (25, 50), (25, 75)]
+    assert len(s.limit(80).collect()) == 80
+    assert [b.name for b in s.limit(30)] == got[:30]
