@@ -11,12 +11,18 @@ their string values, lists and dicts as themselves.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from skyrun.common.search import Expression, SortKey
 from skyrun.domain.slots import Held, Slot
 
 FUNCTION, JOB, BLOB = "function", "job", "blob"
+
+#: A record in its stored form (see the module's docstring).
+Record = dict[str, Any]
+#: ``(id, status, start, end)`` of one bar of a Function's timeline (``Store.job_timeline``).
+TimelineRow = tuple[str, str, float, "float | None"]
 
 
 class JSONText(str):
@@ -101,6 +107,19 @@ class Store(Protocol):
         :mod:`skyrun.backends.summary` defines them), by start, at most ``limit``; end
         is None while a job is active."""
 
+    def job_timeline_json(self, function_id: str, limit: int,
+                          statuses: tuple[str, ...]) -> dict[str, Any]:
+        """The bars of :meth:`job_timeline` as columns, each already JSON text, for the
+        monitor's timeline (100,000 bars): ``count``, ``t0`` (the first start, or None),
+        and JSON arrays ``ids``, ``status`` (the index of each bar's status in
+        ``statuses``, 0 if absent), ``start`` and ``end`` (milliseconds from ``t0``,
+        rounded; end -1 while active). By default built from :meth:`job_timeline` by
+        :func:`skyrun.backends.summary.timeline_columns`; a store that can write the
+        JSON itself (SQLite) does so instead."""
+        from skyrun.backends.summary import timeline_columns
+
+        return timeline_columns(self.job_timeline(function_id, limit), statuses)
+
     def claim(self, function_id: str, worker_id: str, lease_seconds: float,
               namespace_limit: int, now: float, held: Held | None = None) -> dict | None:
         """Atomically move the oldest pending job of a ``ready`` Function to ``running``
@@ -133,6 +152,23 @@ class Store(Protocol):
     def slot_holders(self, scope: str, owner: str, now: float) -> dict[int, str]:
         """Who holds the slots of ``scope`` and ``owner`` at ``now``, by index (for
         checks; not on the hot path)."""
+
+    def settle_and_claim(self, job_id: str, changes: dict, expect: dict,
+                         blob_records: list[dict], delete_blobs: list[str],
+                         claim: dict | None) -> tuple[dict | None, dict | None, dict | None]:
+        """The end of an attempt and the start of the next, in as few writes as the
+        store can (one transaction on SQLite; on DynamoDB one transaction when the next
+        job is known, else the settle and then a :meth:`claim`).
+
+        Applies ``changes`` to the job if it matches ``expect`` (else nothing is written
+        and ``(None, None, None)`` returned), together with the records of
+        ``blob_records`` (their data is in place already: from
+        :meth:`BlobStore.staged_record` and :meth:`LogStore.sealed_record`) and the
+        removal of the records of ``delete_blobs``; then, if ``claim`` holds the
+        arguments of :meth:`claim` but ``function_id``, claims the next job of the same
+        Function. Returns ``(settled job, next claimed job or None, the Function record
+        if the store read it in the same step, else None)``; the caller removes the
+        data of deleted blobs."""
 
     def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
         """Extend the lease if ``worker_id`` still holds it."""
@@ -167,6 +203,16 @@ class BlobStore(Protocol):
                  record: dict | None = None) -> bytes:
         """The data, or the bytes ``start`` to ``end`` inclusive; ``NotFoundError`` if
         there is none. ``record``, the blob's metadata as just read, spares reading it."""
+
+    def staged_record(self, record: dict, data: bytes) -> dict:
+        """Write a blob's data in place (replacing any) and return its full record (size,
+        hash, href, dates filled in), for :meth:`Store.settle_and_claim` to store in its
+        own write: the data is there before the record is."""
+
+    def may_exist(self, blob_id: str) -> bool:
+        """Whether something may be stored under ``blob_id``, by the store's cheapest
+        check (the data file on disk; the record on AWS): False means there is nothing
+        to delete. Spares a delete on the worker's hot path."""
 
     def update(self, blob_id: str, changes: dict) -> dict | None:
         """Change metadata fields; the updated record or None."""
@@ -212,6 +258,12 @@ class LogStore(Protocol):
         ``written=False``: the caller knows no attempt of this run appended to the log, so
         the store need not read the live log (an earlier run's blob is kept)."""
 
+    def sealed_record(self, namespace: str, function_id: str, job_id: str,
+                      written: bool = True) -> dict:
+        """The log blob's full record, its data already in place, for a
+        :meth:`Store.settle_and_claim` that seals the log with its job's settle.
+        ``written`` as for :meth:`seal`."""
+
     def delete(self, namespace: str, function_id: str, job_id: str) -> None:
         """Remove a job's live log and its log blob."""
 
@@ -219,16 +271,35 @@ class LogStore(Protocol):
 class Builder(Protocol):
     """Turns (image, requirements, bundle) into a runnable environment."""
 
+    def check(self, image: str, requirements: list[str]) -> dict[str, list[str]]:
+        """Problems with ``image`` known before anything is stored (an image this backend
+        cannot run), as field → messages; empty if none."""
+
     def start(self, function: dict, requirements: list[str]) -> None:
         """Begin (or reuse) the build for a Function whose bundle is stored; the build
         ends by setting the Function's status and writing its build log."""
+
+    def live_log(self, function: dict) -> str:
+        """The output of the Function's build in progress (empty if there is none); the
+        build log blob holds it once the build ends."""
+
+    def executable(self, function: dict) -> str:
+        """The Python interpreter of the Function's environment, for its worker's
+        executor."""
 
     def remove(self, function: dict) -> None:
         """Forget the environment of a deleted Function where nothing else uses it."""
 
 
 class Launcher(Protocol):
-    """Keeps enough workers alive for a Function."""
+    """Keeps enough workers alive for a Function, and hears from the workers.
+
+    A worker calls :meth:`heartbeat` every ``heartbeat_seconds`` while it lives (None:
+    this launcher tracks its workers otherwise, and the worker runs no heartbeat),
+    :meth:`should_leave` when idle, and :meth:`unregister` when it leaves."""
+
+    #: How often a worker calls :meth:`heartbeat`, or None for never.
+    heartbeat_seconds: float | None
 
     def live_workers(self, function_id: str) -> set[str]:
         """Ids of the Function's workers that are alive."""
@@ -239,11 +310,44 @@ class Launcher(Protocol):
     def kill_workers(self, function_id: str) -> None:
         """Stop every worker of the Function (used when it is deleted)."""
 
+    def register(self, worker_id: str, function_id: str) -> None:
+        """Record a worker that started (on AWS: take its lease)."""
+
+    def heartbeat(self, worker_id: str, function_id: str) -> None:
+        """The worker is alive (registering it on its first call); a no-op where
+        ``heartbeat_seconds`` is None."""
+
+    def should_leave(self, worker_id: str, function_id: str, idle_seconds: float) -> bool:
+        """Whether a worker idle for ``idle_seconds`` should leave now to free its share
+        for another Function (a one-machine launcher); False where capacity is not
+        shared."""
+
+    def unregister(self, worker_id: str, function_id: str | None = None) -> None:
+        """Forget a worker that is leaving."""
+
+
+@dataclass(frozen=True)
+class WorkerPace:
+    """How often a worker (``skyrun_runtime.worker``) asks its backend for things.
+
+    Idle polling for a job backs off from ``poll_seconds[0]`` to ``poll_seconds[1]``;
+    an idle worker reads its Function again and reaps lost jobs every ``check_seconds``;
+    a busy one reads the Function's settings again after a claim once
+    ``refresh_seconds`` have passed (0: after every claim). The defaults suit a local
+    store, where a request costs microseconds."""
+
+    poll_seconds: tuple[float, float] = (0.001, 0.01)
+    check_seconds: float = 1.0
+    refresh_seconds: float = 0.0
+
 
 class Backend(Protocol):
     """One backend: its stores, builder and launcher, plus what jobs need to reach it."""
 
+    #: ``"local"`` or ``"aws"``.
     name: str
+    #: The pace of this backend's workers.
+    pace: WorkerPace
     store: Store
     blobs: BlobStore
     logs: LogStore

@@ -23,9 +23,11 @@ Definitions:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 ACTIVE = ("running", "cancel", "canceling")
 ENDED = ("success", "failure", "timeout", "canceled")
@@ -200,3 +202,20 @@ def statistics_values(statistics: dict | None) -> tuple:
     cpu, memory = statistics.get("cpu") or {}, statistics.get("memory") or {}
     return (cpu.get("total"), cpu.get("time"), memory.get("peak_bytes"),
             memory.get("peak_percentage"))
+
+
+def timeline_columns(rows: list[tuple[str, str, float, float | None]],
+                     statuses: tuple[str, ...]) -> dict[str, Any]:
+    """``Store.job_timeline_json`` from the rows of ``Store.job_timeline``: the reference
+    computation (SQLite writes the same columns in its own query)."""
+    if not rows:
+        return {"count": 0, "t0": None, "ids": "[]", "status": "[]", "start": "[]",
+                "end": "[]"}
+    t0 = rows[0][2]
+    codes = {s: i for i, s in enumerate(statuses)}
+    return {"count": len(rows), "t0": t0,
+            "ids": json.dumps([r[0] for r in rows], ensure_ascii=False),
+            "status": json.dumps([codes.get(r[1], 0) for r in rows]),
+            "start": json.dumps([round((r[2] - t0) * 1000) for r in rows]),
+            "end": json.dumps([-1 if r[3] is None else round((r[3] - t0) * 1000)
+                               for r in rows])}

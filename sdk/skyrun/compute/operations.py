@@ -74,8 +74,7 @@ def build_log_text(backend, function: dict) -> str:
     try:
         return gzip.decompress(backend.blobs.get_data(blob_id)).decode()
     except NotFoundError:
-        live = getattr(backend.builder, "live_log", None)
-        return live(function) if live else ""
+        return backend.builder.live_log(function)
 
 
 def delete_function(backend, function_id: str, delete_results: bool) -> None:

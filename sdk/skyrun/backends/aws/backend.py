@@ -10,13 +10,14 @@ from functools import cached_property
 from skyrun import config
 from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.session import new_client
+from skyrun.backends.ports import Backend, WorkerPace
 from skyrun.exceptions import ValidationError
 
 #: The config file under ``$SKYRUN_HOME`` that may name the deployment: ``{"stack": ...}``.
 CONFIG_FILE = "config.json"
 
 
-class AwsBackend:
+class AwsBackend(Backend):
     """DynamoDB, S3, CloudWatch Logs, CodeBuild and AWS Batch of one deployment.
 
     ``outputs`` maps :data:`resources.OUTPUTS` keys to the deployed values (the data
@@ -29,9 +30,7 @@ class AwsBackend:
     #: request, so an idle worker backs off to a poll a second, looks at its Function and
     #: for lost jobs every 5 s, and a busy one reads its Function's settings again at most
     #: once a second instead of once a job.
-    poll_seconds = (0.02, 1.0)
-    check_seconds = 5.0
-    refresh_seconds = 1.0
+    pace = WorkerPace(poll_seconds=(0.02, 1.0), check_seconds=5.0, refresh_seconds=1.0)
 
     def __init__(self, outputs: dict[str, str], deployment: str | None = None, session=None):
         self.outputs = dict(outputs)

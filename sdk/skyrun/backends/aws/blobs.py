@@ -18,6 +18,7 @@ from skyrun.backends.aws import dynamo, plan
 from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.errors import error_code, translate_errors
 from skyrun.backends.aws.items import BLOB_SCHEMA, Expr, decode_item, encode_item, key, number
+from skyrun.backends.ports import BlobStore
 from skyrun.backends.records import BLOB_COLUMNS, BLOB_JSON
 from skyrun.common.search import Expression, SortKey
 from skyrun.common.timeutil import now
@@ -74,7 +75,7 @@ def record_write(table: str, record: dict) -> dict:
 
 
 @translate_errors
-class S3BlobStore:
+class S3BlobStore(BlobStore):
     """Blob data in S3, metadata in DynamoDB."""
 
     def __init__(self, s3, dynamodb, bucket: str, table: str):
@@ -174,6 +175,11 @@ class S3BlobStore:
         return dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
                     href=self.href(record["id"]), created=record.get("created") or stamp,
                     modified=stamp)
+
+    def may_exist(self, blob_id: str) -> bool:
+        """Whether the blob's record exists (one read; an S3 object is never without
+        it)."""
+        return self.get_record(blob_id) is not None
 
     def empty_record(self, record: dict) -> dict:
         """The record of an empty blob without an S3 object (as ``create_empty`` writes),

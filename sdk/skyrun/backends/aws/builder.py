@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import jobdefs, lambda_functions
 from skyrun.backends.aws import resources as r
+from skyrun.backends.ports import Builder
 from skyrun.compute import lifecycle
 from skyrun.compute.environment import environment_hash, normalize_requirements
 from skyrun.compute.resources import parse_image
@@ -45,7 +46,7 @@ def runtime_pins() -> list[str]:
     return [f"skyrun=={getattr(skyrun, '__version__', '0')}"]
 
 
-class CodeBuildBuilder:
+class CodeBuildBuilder(Builder):
     """Images built by the deployment's CodeBuild project, cached in ECR by hash."""
 
     def __init__(self, backend):

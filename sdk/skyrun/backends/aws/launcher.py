@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import jobdefs
 from skyrun.backends.aws import resources as r
-from skyrun.backends.ports import chunks
+from skyrun.backends.ports import Launcher, chunks
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
 
 logger = logging.getLogger(__name__)
@@ -50,11 +50,11 @@ def _pk(function_id: str) -> dict:
     return {"S": f"function#{function_id}"}
 
 
-class BatchLauncher:
+class BatchLauncher(Launcher):
     """Launches and tracks the Batch workers of Functions."""
 
     #: How often the worker loop calls :meth:`heartbeat`.
-    heartbeat_seconds = HEARTBEAT_SECONDS
+    heartbeat_seconds: float | None = HEARTBEAT_SECONDS
 
     def __init__(self, backend):
         self.backend = backend
@@ -187,6 +187,11 @@ class BatchLauncher:
             self.register(worker_id, function_id)
         else:
             self._renew(worker_id, function_id)
+
+    def should_leave(self, worker_id: str, function_id: str, idle_seconds: float) -> bool:
+        """Never early: each worker has capacity of its own; it leaves when idle for
+        ``SKYRUN_WORKER_IDLE_SECONDS``."""
+        return False
 
     def unregister(self, worker_id: str, function_id: str | None = None) -> None:
         """A worker is leaving: drop its lease."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws.errors import error_code, translate_errors, translated
-from skyrun.backends.ports import bounded_chunks
+from skyrun.backends.ports import LogStore, bounded_chunks
 from skyrun.common.joblog import format_record, log_blob_id, log_blob_record, parse_records
 from skyrun.exceptions import NotFoundError
 
@@ -55,7 +55,7 @@ def _batches(events: list[dict]) -> Iterator[list[dict]]:
 
 
 @translate_errors
-class CloudWatchLogStore:
+class CloudWatchLogStore(LogStore):
     """Job logs in CloudWatch Logs, sealed into log blobs in the blob store."""
 
     def __init__(self, logs, blobs, group: str):

@@ -32,7 +32,7 @@ from skyrun.backends.aws.items import (
     number,
 )
 from skyrun.backends.aws.slotitems import SlotsMixin
-from skyrun.backends.ports import FUNCTION, JOB
+from skyrun.backends.ports import FUNCTION, JOB, Store
 from skyrun.backends.records import FUNCTION_JSON, JOB_JSON
 from skyrun.common.search import Expression, SortKey
 from skyrun.exceptions import ConflictError
@@ -52,7 +52,7 @@ def backoff(attempt: int) -> None:
 
 
 @translate_errors
-class DynamoStore(ClaimsMixin, SlotsMixin):
+class DynamoStore(ClaimsMixin, SlotsMixin, Store):
     """Records in DynamoDB, for any number of SDK processes and workers at once."""
 
     def __init__(self, client, functions: str, jobs: str, batches: str, leases: str,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from skyrun.backends.local import sql
 from skyrun.backends.local.database import Database
+from skyrun.backends.ports import BlobStore
 from skyrun.backends.records import BLOB_COLUMNS
 from skyrun.common.search import Expression, SortKey
 from skyrun.common.timeutil import now
@@ -89,7 +90,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-class FileBlobStore:
+class FileBlobStore(BlobStore):
     """Blobs as files, their metadata in the SQLite database."""
 
     def __init__(self, db: Database, root: Path):
@@ -104,6 +105,11 @@ class FileBlobStore:
         # One Path made from a string: three ``/`` joins cost more than a no-op job's
         # other bookkeeping on the worker's hot path.
         return Path(f"{self._blobs_dir}/{digest[:2]}/{digest[2:]}")
+
+    def may_exist(self, blob_id: str) -> bool:
+        """Whether the blob's data file exists (a stat, cheaper than reading the
+        record)."""
+        return self.path(blob_id).exists()
 
     def put(self, record: dict, data: bytes | None, overwrite: bool = False) -> dict:
         """Store metadata (and data); ``ConflictError`` if the id exists and not

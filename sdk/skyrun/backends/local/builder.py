@@ -20,7 +20,7 @@ from skyrun.backends.local.interpreters import (
     find_interpreter,
     running_version,
 )
-from skyrun.backends.ports import FUNCTION
+from skyrun.backends.ports import FUNCTION, Builder
 from skyrun.compute import lifecycle
 from skyrun.compute.resources import parse_image
 from skyrun.exceptions import ValidationError
@@ -28,7 +28,7 @@ from skyrun.exceptions import ValidationError
 _children: list[subprocess.Popen] = []
 
 
-class LocalBuilder:
+class LocalBuilder(Builder):
     """Environments on this machine, under ``$SKYRUN_HOME/envs``."""
 
     def __init__(self, backend):

@@ -14,6 +14,7 @@ import psutil
 from skyrun.backends.local.admission import IDLE_BEFORE_YIELD, Admission
 from skyrun.backends.local.admission import process_alive as _alive
 from skyrun.backends.local.database import Database
+from skyrun.backends.ports import Launcher
 
 _children: list[subprocess.Popen] = []
 
@@ -31,9 +32,12 @@ def worker_id_for(pid: int) -> str:
     return f"{socket.gethostname()}-{pid}"
 
 
-class ProcessLauncher:
+class ProcessLauncher(Launcher):
     """Starts ``python -m skyrun_runtime.worker`` processes, detached from the caller, as
     many as the machine admits (:mod:`skyrun.backends.local.admission`)."""
+
+    #: No heartbeats: a worker is alive while its process is (see :meth:`live_workers`).
+    heartbeat_seconds: float | None = None
 
     def __init__(self, db: Database, home: Path):
         self.db = db
@@ -91,15 +95,20 @@ class ProcessLauncher:
             tx.executemany("INSERT OR REPLACE INTO workers (id, function_id, pid, host, started)"
                            " VALUES (?, ?, ?, ?, ?)", rows)
 
-    def register(self, worker_id: str, function_id: str, pid: int) -> None:
-        """Record a worker that was started some other way (e.g. by hand)."""
+    def register(self, worker_id: str, function_id: str, pid: int | None = None) -> None:
+        """Record a worker that was started some other way (e.g. by hand): process
+        ``pid``, by default the caller's."""
+        pid = os.getpid() if pid is None else pid
         started = psutil.Process(pid).create_time()
         with self.db.transaction() as tx:
             tx.execute("INSERT OR REPLACE INTO workers (id, function_id, pid, host, started) "
                        "VALUES (?, ?, ?, ?, ?)",
                        (worker_id, function_id, pid, socket.gethostname(), started))
 
-    def unregister(self, worker_id: str) -> None:
+    def heartbeat(self, worker_id: str, function_id: str) -> None:
+        """Nothing to renew: the worker's process is its registration."""
+
+    def unregister(self, worker_id: str, function_id: str | None = None) -> None:
         """Forget a worker that is leaving, and hand its share of the machine on."""
         row = self.db.connection().execute(
             "SELECT function_id FROM workers WHERE id = ?", (worker_id,)).fetchone()

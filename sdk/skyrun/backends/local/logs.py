@@ -7,12 +7,13 @@ import os
 from collections.abc import Iterator
 
 from skyrun.backends.local.blobs import FileBlobStore, disk_full
+from skyrun.backends.ports import LogStore
 from skyrun.common.joblog import format_records, log_blob_id, log_blob_record, parse_record
 
 __all__ = ["FileLogStore", "log_blob_id"]
 
 
-class FileLogStore:
+class FileLogStore(LogStore):
     """JSON-lines log files, one per job, sealed into log blobs when the job ends."""
 
     def __init__(self, blobs: FileBlobStore):

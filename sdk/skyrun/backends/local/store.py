@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from skyrun.backends.local import aggregates, sql
 from skyrun.backends.local.database import Database
-from skyrun.backends.ports import FUNCTION, JOB, JSONText
+from skyrun.backends.ports import FUNCTION, JOB, JSONText, Store
 from skyrun.backends.records import FUNCTION_COLUMNS, JOB_COLUMNS
 from skyrun.common.search import Expression, SortKey
 from skyrun.domain import slots as slot_rules
@@ -80,7 +80,7 @@ def _condition(expect: dict | None) -> tuple[str, list]:
     return " AND " + " AND ".join(parts), params
 
 
-class SQLiteStore:
+class SQLiteStore(Store):
     """Records in SQLite (WAL). Safe for many processes at once."""
 
     def __init__(self, db: Database):
