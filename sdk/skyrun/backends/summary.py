@@ -117,7 +117,7 @@ def bucket(t: float, p: Plan) -> int:
     return min(int((t - p.t0) / p.interval), p.buckets - 1)
 
 
-def empty(p: Plan) -> dict:
+def empty(p: Plan) -> dict[str, Any]:
     """A summary with every count zero."""
     return {
         "t0": p.t0, "interval": p.interval, "started": 0, "finished": 0,
@@ -132,7 +132,7 @@ def empty(p: Plan) -> dict:
     }
 
 
-def extent_of(rows: list[tuple], now: float) -> Extent:
+def extent_of(rows: list[tuple[Any, ...]], now: float) -> Extent:
     """The extent of summary rows (see ROW)."""
     starts = [r[1] for r in rows]
     if not starts:
@@ -145,7 +145,7 @@ def extent_of(rows: list[tuple], now: float) -> Extent:
     return Extent(min(starts), max(last, max(starts)), longest)
 
 
-def is_started(status: str, start, end) -> bool:
+def is_started(status: str, start: float | None, end: float | None) -> bool:
     """Whether a job counts as started (and, when it ended, has both instants)."""
     if start is None:
         return False
@@ -154,7 +154,8 @@ def is_started(status: str, start, end) -> bool:
     return status in ENDED and end is not None
 
 
-def summarize(rows: Iterable[tuple], now: float, buckets: int = 60, bins: int = 20) -> dict:
+def summarize(rows: Iterable[tuple[Any, ...]], now: float, buckets: int = 60,
+              bins: int = 20) -> dict[str, Any]:
     """The summary of the started jobs' rows (see ROW), computed in Python: what a store
     without ``GROUP BY`` returns, and the reference the SQL version is tested against."""
     rows = [r for r in rows if is_started(r[0], r[1], r[2])]
@@ -189,13 +190,13 @@ def summarize(rows: Iterable[tuple], now: float, buckets: int = 60, bins: int = 
     return out
 
 
-def error_groups(pairs: Iterable[tuple[str, int]]) -> list[dict]:
+def error_groups(pairs: Iterable[tuple[str, int]]) -> list[dict[str, Any]]:
     """The largest failure groups first (ties by text), at most ERROR_GROUPS."""
     ranked = sorted(pairs, key=lambda kv: (-kv[1], kv[0]))[:ERROR_GROUPS]
     return [{"reason": reason, "count": n} for reason, n in ranked]
 
 
-def statistics_values(statistics: dict | None) -> tuple:
+def statistics_values(statistics: dict[str, Any] | None) -> tuple[Any, ...]:
     """``(cpu_total, cpu_time, peak_bytes, peak_percentage)`` of a job's statistics."""
     if not statistics:
         return (None, None, None, None)

@@ -98,9 +98,10 @@ def reconcile(backend: Backend, function: dict,
         return len(lost), 0
     # Read the Function again before launching: the caller's record may be an old one
     # (a waiting loop reads it once), and a stop or a lower limit since must hold.
-    function = backend.store.get_function(fid)
-    if function is None or function.get("status") != FunctionStatus.READY.value:
+    fresh = backend.store.get_function(fid)
+    if fresh is None or fresh.get("status") != FunctionStatus.READY.value:
         return len(lost), 0
+    function = fresh
     missing = _wanted(function, counts) - len(live)
     if missing > 0:
         backend.launcher.launch(function, missing)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
-_cache: dict[tuple, tuple[str, str]] = {}
+_cache: dict[tuple[Any, ...], tuple[str, str]] = {}
 _lock = threading.Lock()
 
 

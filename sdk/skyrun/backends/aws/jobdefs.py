@@ -7,6 +7,8 @@ the Function is a job (or an array child) of it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from skyrun.backends.aws import resources as r
 
 #: The worker's command; the function id comes from the environment, never arguments.
@@ -35,7 +37,7 @@ def job_definition_name(backend, function_id: str) -> str:
     return backend.outputs[r.JOB_DEFINITION_PREFIX] + function_id
 
 
-def resource_requirements(function: dict) -> list[dict[str, str]]:
+def resource_requirements(function: dict[str, Any]) -> list[dict[str, str]]:
     """Fargate's VCPU and MEMORY of a Function record (``0.25`` → ``"0.25"``)."""
     return [{"type": "VCPU", "value": f"{float(function['cpus']):g}"},
             {"type": "MEMORY", "value": str(int(function["memory"]))}]
@@ -46,7 +48,7 @@ def image_uri(backend, tag: str) -> str:
     return f"{backend.outputs[r.REPOSITORY_URI]}:{tag}"
 
 
-def register(backend, function: dict, image: str) -> str:
+def register(backend, function: dict[str, Any], image: str) -> str:
     """Register (a new revision of) the Function's job definition; returns its ARN."""
     outputs = backend.outputs
     batch = backend.client("batch")

@@ -18,6 +18,7 @@ import io
 import logging
 import math
 import zipfile
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -68,7 +69,7 @@ def storage_mb(bundle: bytes | None) -> int:
     return max(MIN_STORAGE_MB, min(MAX_STORAGE_MB, wanted))
 
 
-def ensure(backend, function: dict, env_hash: str, image: str, bundle: bytes | None) -> str:
+def ensure(backend, function: dict[str, Any], env_hash: str, image: str, bundle: bytes | None) -> str:
     """Create the environment's Lambda function, or update its image and grow its memory
     and storage to what ``function`` needs; returns its name."""
     client = backend.client("lambda")
@@ -128,7 +129,7 @@ def others_using(backend, env_hash: str, function_id: str) -> bool:
     return any(item["id"]["S"] != function_id for item in page.get("Items", []))
 
 
-def remove_if_unused(backend, function: dict) -> bool:
+def remove_if_unused(backend, function: dict[str, Any]) -> bool:
     """Delete the Lambda function (and its log group) of a deleted Function's
     environment when no other Function uses it; whether it was removed."""
     env_hash = function.get("env_hash")

@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -49,7 +50,7 @@ class LambdaLauncher(BatchLauncher):
         super().__init__(backend)
         self._memory: dict[str, int] = {}  # Lambda function name -> its memory (MB)
 
-    def launch(self, function: dict, count: int) -> None:
+    def launch(self, function: dict[str, Any], count: int) -> None:
         """``count`` invocations of the environment's Lambda function, for a Function
         that runs on Lambda; else a Batch launch."""
         if targets.choose(function) != targets.LAMBDA or not function.get("env_hash"):
@@ -117,7 +118,7 @@ class LambdaLauncher(BatchLauncher):
             logger.warning("%d of %d Lambda invocations for %s failed: %s", len(failed), count,
                            fid, ", ".join(sorted(codes)))
 
-    def _sized_for(self, name: str, function: dict) -> bool:
+    def _sized_for(self, name: str, function: dict[str, Any]) -> bool:
         """Whether the Lambda function exists with the memory the Function needs (it
         may have grown since its build), growing it if it can; its size is read once
         per process and function and remembered."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -46,7 +47,7 @@ PASSED_SETTINGS = ("SKYRUN_WORKER_IDLE_SECONDS",)
 WORKER, LAUNCH = "worker#", "launch#"
 
 
-def _pk(function_id: str) -> dict:
+def _pk(function_id: str) -> dict[str, Any]:
     return {"S": f"function#{function_id}"}
 
 
@@ -64,9 +65,9 @@ class BatchLauncher(Launcher):
     def _table(self) -> str:
         return self.backend.outputs[r.LEASES_TABLE_NAME]
 
-    def _items(self, function_id: str) -> list[dict]:
+    def _items(self, function_id: str) -> list[dict[str, Any]]:
         dynamodb = self.backend.client("dynamodb")
-        items: list[dict] = []
+        items: list[dict[str, Any]] = []
         kwargs = {"TableName": self._table, "ConsistentRead": True,
                   "KeyConditionExpression": "pk = :pk",
                   "ExpressionAttributeValues": {":pk": _pk(function_id)}}
@@ -96,7 +97,7 @@ class BatchLauncher(Launcher):
                     live.add(f"{job_id}:{index}" if array else job_id)
         return live
 
-    def launch(self, function: dict, count: int) -> None:
+    def launch(self, function: dict[str, Any], count: int) -> None:
         """Submit ``count`` workers (at most 10,000 and the namespace limit) as one job."""
         count = min(int(count), MAX_ARRAY_SIZE, NAMESPACE_ACTIVE_LIMIT)
         if count <= 0:

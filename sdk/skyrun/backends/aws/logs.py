@@ -9,6 +9,7 @@ sealing writes the same bytes the local backend's log blob holds.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -32,7 +33,7 @@ def stream_name(function_id: str, job_id: str) -> str:
     return f"{function_id}/{job_id}"
 
 
-def _events(lines: list[tuple[float, str]]) -> list[dict]:
+def _events(lines: list[tuple[float, str]]) -> list[dict[str, Any]]:
     """Log events for records, in time order, long texts split so that each message fits
     an event."""
     events = []
@@ -49,7 +50,7 @@ def _events(lines: list[tuple[float, str]]) -> list[dict]:
     return events
 
 
-def _batches(events: list[dict]) -> Iterator[list[dict]]:
+def _batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     return bounded_chunks(events, [len(e["message"].encode()) + EVENT_OVERHEAD for e in events],
                           MAX_EVENTS, MAX_BATCH_BYTES)
 
@@ -139,7 +140,7 @@ class CloudWatchLogStore(LogStore):
         self.blobs.put(record, data, overwrite=True)
 
     def sealed_record(self, namespace: str, function_id: str, job_id: str,
-                      written: bool = True) -> dict:
+                      written: bool = True) -> dict[str, Any]:
         """The log blob's full record for a transaction that seals it with its job's
         settle (``DynamoStore.settle_and_claim``); the stream's lines, if any, are in S3
         before it returns. ``written`` as for :meth:`seal`."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from skyrun.common.search import (
     LIST,
@@ -46,7 +47,7 @@ def equals(terms: list[Expression], name: str):
     return None
 
 
-def one_of(terms: list[Expression], name: str) -> tuple | None:
+def one_of(terms: list[Expression], name: str) -> tuple[Any, ...] | None:
     """The values a term ``name == v`` or ``name.in_([...])`` allows, or None."""
     for term in terms:
         if isinstance(term, In) and term.name == name and term.kind != LIST:
@@ -63,7 +64,7 @@ def prefix(terms: list[Expression], name: str) -> str | None:
     return None
 
 
-def bounds(terms: list[Expression], name: str) -> tuple[float | None, float | None, list]:
+def bounds(terms: list[Expression], name: str) -> tuple[float | None, float | None, list[Any]]:
     """Inclusive numeric bounds that the range terms on ``name`` imply, with the terms
     used (exclusive bounds are widened: the Python filter applies them exactly)."""
     low = high = None
@@ -93,7 +94,7 @@ def check_names(where: Expression | None, sort: list[SortKey], allowed: set[str]
         raise ValueError(f"Cannot filter on property: {name}")
 
 
-def natural_key(record: dict):
+def natural_key(record: dict[str, Any]):
     """The order of records that no sort key separates: creation, then id, with the
     number of a job id ``{reference_id}-{n}`` compared as a number."""
     created = record.get("creation_date") or record.get("created") or 0.0
@@ -104,7 +105,7 @@ def natural_key(record: dict):
 
 
 def select(records, where: Expression | None, sort: list[SortKey],
-           view: Callable[[dict], dict] | None = None) -> list[dict]:
+           view: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The records matching ``where``, sorted by ``sort`` then :func:`natural_key`."""
     view = view or (lambda r: r)
     found = [r for r in records if matches(where, view(r))]
@@ -124,7 +125,7 @@ class PageCache:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, int, list[dict]]] = {}
+        self._entries: dict[str, tuple[float, int, list[dict[str, Any]]]] = {}
 
     @staticmethod
     def key(*parts) -> str:
@@ -132,7 +133,7 @@ class PageCache:
         return repr(parts)
 
     def page(self, key: str, limit: int | None, offset: int,
-             compute: Callable[[], list[dict]]) -> list[dict]:
+             compute: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         """``compute()[offset:offset + limit]``, reusing the result that a previous page
         of the same search computed."""
         stamp = time.monotonic()

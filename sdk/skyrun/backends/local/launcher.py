@@ -7,7 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -16,7 +18,7 @@ from skyrun.backends.local.admission import process_alive as _alive
 from skyrun.backends.local.database import Database
 from skyrun.backends.ports import Launcher
 
-_children: list[subprocess.Popen] = []
+_children: list[subprocess.Popen[bytes]] = []
 
 
 def _reap() -> None:
@@ -45,7 +47,7 @@ class ProcessLauncher(Launcher):
         self.admission = Admission(db, self.home)
         #: Called with a Function id when capacity is freed and that Function waits for
         #: it (the backend wires it to the lifecycle's ``ensure_workers``).
-        self.start_workers = None
+        self.start_workers: Callable[[str], None] | None = None
 
     def live_workers(self, function_id: str) -> set[str]:
         """Ids of the Function's workers whose process is alive; forgets dead ones."""
@@ -53,7 +55,8 @@ class ProcessLauncher(Launcher):
         rows = self.db.connection().execute(
             "SELECT id, pid, started FROM workers WHERE function_id = ?", (function_id,)
         ).fetchall()
-        live, dead = set(), []
+        live: set[str] = set()
+        dead: list[str] = []
         for row in rows:
             (live.add if _alive(row["pid"], row["started"]) else dead.append)(row["id"])
         if dead:
@@ -61,7 +64,7 @@ class ProcessLauncher(Launcher):
                 tx.executemany("DELETE FROM workers WHERE id = ?", [(d,) for d in dead])
         return live
 
-    def launch(self, function: dict, count: int) -> None:
+    def launch(self, function: dict[str, Any], count: int) -> None:
         """Start up to ``count`` worker processes for the Function: as many as fit beside
         the live workers of every Function of the home."""
         if count <= 0:
@@ -69,7 +72,7 @@ class ProcessLauncher(Launcher):
         with self.admission.locked():
             self._launch(function, self.admission.admit(function, count))
 
-    def _launch(self, function: dict, count: int) -> None:
+    def _launch(self, function: dict[str, Any], count: int) -> None:
         if count <= 0:
             return
         log_dir = self.home / "workers"
@@ -140,7 +143,8 @@ class ProcessLauncher(Launcher):
 
     def worker_pids(self, function_id: str | None = None) -> list[int]:
         """Pids of recorded workers (all, or of one Function)."""
-        query, params = "SELECT pid FROM workers", ()
+        query = "SELECT pid FROM workers"
+        params: tuple[str, ...] = ()
         if function_id:
             query, params = query + " WHERE function_id = ?", (function_id,)
         return [r[0] for r in self.db.connection().execute(query, params)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from skyrun.backends.local.blobs import FileBlobStore, disk_full
 from skyrun.backends.ports import LogStore
@@ -64,7 +65,7 @@ class FileLogStore(LogStore):
         self.blobs.seal_file(log_blob_record(namespace, function_id, job_id))
 
     def sealed_record(self, namespace: str, function_id: str, job_id: str,
-                      written: bool = True) -> dict:
+                      written: bool = True) -> dict[str, Any]:
         """The log blob's full record, for a transaction that seals it with its job's
         settle (see ``SQLiteStore.settle_and_claim``). ``written`` is not needed here:
         the log file is read as it is."""
