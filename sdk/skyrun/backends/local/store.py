@@ -443,8 +443,8 @@ def _write_slot(tx: sqlite3.Connection, slot: Slot, record: dict[str, Any]) -> N
                (slot.key, record["holder"], record["expires"], int(record["revoked"])))
 
 
-def _holds(tx: sqlite3.Connection, held: Held | None, fn: dict[str, Any], worker_id: str, namespace_limit: int,
-           now: float) -> bool:
+def _holds(tx: sqlite3.Connection, held: Held | None, fn: dict[str, Any], worker_id: str,
+           namespace_limit: int, now: float) -> bool:
     """Whether the claimer holds its slots, by the rules of ``skyrun.domain.slots``."""
     if held is None or not held.complete:
         return False
