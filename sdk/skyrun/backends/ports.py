@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from skyrun.common.search import Expression, SortKey
 from skyrun.domain.slots import Held, Slot
@@ -350,11 +350,22 @@ class Backend(Protocol):
     name: str
     #: The pace of this backend's workers.
     pace: WorkerPace
-    store: Store
-    blobs: BlobStore
-    logs: LogStore
-    builder: Builder
-    launcher: Launcher
+
+    # Read-only to callers. Properties for the type checker only: at run time a property
+    # here would be inherited by the adapters that subclass this protocol, and an adapter
+    # holds these as plain attributes (LocalBackend) or makes them on first use
+    # (AwsBackend's cached properties).
+    if TYPE_CHECKING:
+        @property
+        def store(self) -> Store: ...
+        @property
+        def blobs(self) -> BlobStore: ...
+        @property
+        def logs(self) -> LogStore: ...
+        @property
+        def builder(self) -> Builder: ...
+        @property
+        def launcher(self) -> Launcher: ...
 
     def job_environment(self) -> dict[str, str]:
         """Variables that let code inside a job reach this same backend."""

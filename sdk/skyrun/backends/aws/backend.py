@@ -6,12 +6,20 @@ import json
 import os
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from skyrun import config
 from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.session import new_client
 from skyrun.backends.ports import Backend, WorkerPace
 from skyrun.exceptions import ValidationError
+
+if TYPE_CHECKING:  # imported on first use: the SDK loads only what it needs
+    from skyrun.backends.aws.blobs import S3BlobStore
+    from skyrun.backends.aws.builder import CodeBuildBuilder
+    from skyrun.backends.aws.launcher import BatchLauncher
+    from skyrun.backends.aws.logs import CloudWatchLogStore
+    from skyrun.backends.aws.store import DynamoStore
 
 #: The config file under ``$SKYRUN_HOME`` that may name the deployment: ``{"stack": ...}``.
 CONFIG_FILE = "config.json"
@@ -32,15 +40,16 @@ class AwsBackend(Backend):
     #: once a second instead of once a job.
     pace = WorkerPace(poll_seconds=(0.02, 1.0), check_seconds=5.0, refresh_seconds=1.0)
 
-    def __init__(self, outputs: dict[str, str], deployment: str | None = None, session=None):
+    def __init__(self, outputs: dict[str, str], deployment: str | None = None,
+                 session: Any = None) -> None:
         self.outputs = dict(outputs)
         self.deployment = deployment
         self.session = session
-        self._clients: dict[str, object] = {}
+        self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def client(self, service: str):
-        """The shared boto3 client of ``service``."""
+    def client(self, service: str) -> Any:
+        """The shared boto3 client of ``service`` (boto3 ships no types: Any)."""
         with self._lock:
             if service not in self._clients:
                 self._clients[service] = new_client(service, self.session)
@@ -56,7 +65,7 @@ class AwsBackend(Backend):
 
     # -- the ports ----------------------------------------------------------------------
     @cached_property
-    def store(self):
+    def store(self) -> DynamoStore:
         """Function and job records (DynamoDB)."""
         from skyrun.backends.aws.store import DynamoStore
 
@@ -67,7 +76,7 @@ class AwsBackend(Backend):
                            blobs=self.output(res.BLOBS_TABLE_NAME))
 
     @cached_property
-    def blobs(self):
+    def blobs(self) -> S3BlobStore:
         """Blob data (S3) and metadata (DynamoDB)."""
         from skyrun.backends.aws.blobs import S3BlobStore
 
@@ -75,7 +84,7 @@ class AwsBackend(Backend):
                            self.output(res.BUCKET_NAME), self.output(res.BLOBS_TABLE_NAME))
 
     @cached_property
-    def logs(self):
+    def logs(self) -> CloudWatchLogStore:
         """Job logs (CloudWatch Logs, sealed into log blobs)."""
         from skyrun.backends.aws.logs import CloudWatchLogStore
 
@@ -83,14 +92,14 @@ class AwsBackend(Backend):
                                   self.output(res.JOB_LOG_GROUP_NAME))
 
     @cached_property
-    def builder(self):
+    def builder(self) -> CodeBuildBuilder:
         """Function images (CodeBuild and ECR)."""
         from skyrun.backends.aws.builder import CodeBuildBuilder
 
         return CodeBuildBuilder(self)
 
     @cached_property
-    def launcher(self):
+    def launcher(self) -> BatchLauncher:
         """Workers: Lambda invocations for Functions that fit Lambda (unless the
         deployment turned that target off), else AWS Batch array jobs."""
         from skyrun.backends.aws import lambda_functions

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,7 +19,15 @@ from botocore.exceptions import ClientError
 from skyrun.backends.aws import dynamo, plan
 from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.errors import error_code, translate_errors
-from skyrun.backends.aws.items import BLOB_SCHEMA, Expr, decode_item, encode_item, key, number
+from skyrun.backends.aws.items import (
+    BLOB_SCHEMA,
+    Expr,
+    decode_item,
+    decode_optional,
+    encode_item,
+    key,
+    number,
+)
 from skyrun.backends.ports import BlobStore
 from skyrun.backends.records import BLOB_COLUMNS, BLOB_JSON
 from skyrun.common.search import Expression, SortKey
@@ -79,7 +88,7 @@ def record_write(table: str, record: dict[str, Any]) -> dict[str, Any]:
 class S3BlobStore(BlobStore):
     """Blob data in S3, metadata in DynamoDB."""
 
-    def __init__(self, s3, dynamodb, bucket: str, table: str):
+    def __init__(self, s3: Any, dynamodb: Any, bucket: str, table: str) -> None:
         self.s3 = s3
         self.dynamodb = dynamodb
         self.bucket = bucket
@@ -97,7 +106,7 @@ class S3BlobStore(BlobStore):
     def _raw(self, blob_id: str) -> dict[str, Any] | None:
         reply = self.dynamodb.get_item(TableName=self.table, Key=key(id=blob_id),
                                        ConsistentRead=True)
-        return decode_item(reply.get("Item"), BLOB_SCHEMA)
+        return decode_optional(reply.get("Item"), BLOB_SCHEMA)
 
     # -- the port -----------------------------------------------------------------------
     def put(self, record: dict[str, Any], data: bytes | None, overwrite: bool = False) -> dict[str, Any]:
@@ -165,7 +174,8 @@ class S3BlobStore(BlobStore):
             head = self.s3.head_object(Bucket=self.bucket, Key=blob_id)
         except ClientError:
             return False
-        return head.get("ETag", "").strip('"') == hashlib.md5(data).hexdigest()
+        etag: str = head.get("ETag", "")
+        return etag.strip('"') == hashlib.md5(data).hexdigest()
 
     def staged_record(self, record: dict[str, Any], data: bytes) -> dict[str, Any]:
         """Write a blob's data to S3 (replacing any) and return its full record, for
@@ -236,7 +246,8 @@ class S3BlobStore(BlobStore):
                 return b""
             params["Range"] = f"bytes={start}-{'' if end is None else end}"
         try:
-            return self.s3.get_object(**params)["Body"].read()
+            data: bytes = self.s3.get_object(**params)["Body"].read()
+            return data
         except ClientError as exc:
             code = error_code(exc)
             if code == "InvalidRange":
@@ -292,12 +303,13 @@ class S3BlobStore(BlobStore):
         plan.check_names(where, [], set(BLOB_COLUMNS), open_objects=("extra_properties",))
         return len(plan.select(self._candidates(where), where, [], view=_view))
 
-    def _candidates(self, where: Expression | None):
+    def _candidates(self, where: Expression | None) -> Iterator[dict[str, Any]]:
         t = now()
         terms = plan.conjuncts(where)
         ids = plan.one_of(terms, "id")
         namespace = plan.equals(terms, "namespace")
         storage_type = plan.equals(terms, "storage_type")
+        source: Iterable[dict[str, Any]]
         if ids is not None:
             keys = [key(id=str(i)) for i in dict.fromkeys(ids)]
             source = dynamo.batch_get(self.dynamodb, self.table, keys)
@@ -341,7 +353,8 @@ class S3BlobStore(BlobStore):
     def get_object(self, key_name: str) -> bytes | None:
         """Internal data, or None."""
         try:
-            return self.s3.get_object(Bucket=self.bucket, Key=key_name)["Body"].read()
+            data: bytes = self.s3.get_object(Bucket=self.bucket, Key=key_name)["Body"].read()
+            return data
         except ClientError as exc:
             if error_code(exc) in _NOT_FOUND:
                 return None

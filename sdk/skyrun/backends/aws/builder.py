@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -30,6 +30,9 @@ from skyrun.compute.environment import environment_hash, normalize_requirements
 from skyrun.compute.resources import parse_image
 from skyrun.compute.statuses import FunctionStatus
 from skyrun.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from skyrun.backends.aws.backend import AwsBackend
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ def runtime_pins() -> list[str]:
 class CodeBuildBuilder(Builder):
     """Images built by the deployment's CodeBuild project, cached in ECR by hash."""
 
-    def __init__(self, backend):
+    def __init__(self, backend: AwsBackend) -> None:
         self.backend = backend
 
     # -- the port -----------------------------------------------------------------------
@@ -177,7 +180,7 @@ class CodeBuildBuilder(Builder):
                 stream or build_id.split("/")[-1].split(":", 1)[-1])
 
 
-def read_log(backend, group: str, stream: str) -> str:
+def read_log(backend: AwsBackend, group: str, stream: str) -> str:
     """The messages of one CloudWatch log stream, one per line (empty if it is missing)."""
     logs = backend.client("logs")
     lines: list[str] = []
@@ -199,7 +202,7 @@ def read_log(backend, group: str, stream: str) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def complete(backend, function: dict[str, Any], env_hash: str, ok: bool,
+def complete(backend: AwsBackend, function: dict[str, Any], env_hash: str, ok: bool,
              log_text: str) -> dict[str, Any] | None:
     """End a build: register the job definition of a good image, then the log and status
     (a job definition that cannot be registered fails the build)."""
@@ -216,7 +219,7 @@ def complete(backend, function: dict[str, Any], env_hash: str, ok: bool,
     return lifecycle.finish_build(backend, function, ok, log_text, changes={"env_hash": env_hash})
 
 
-def _ensure_lambda(backend, function: dict[str, Any], env_hash: str, image: str) -> str:
+def _ensure_lambda(backend: AwsBackend, function: dict[str, Any], env_hash: str, image: str) -> str:
     # The Lambda function of the environment; without it the launcher falls back to
     # Batch, so a failure here is reported in the build log but fails nothing.
     from skyrun.compute.operations import bundle_key
@@ -237,7 +240,7 @@ def build_log_header(function: dict[str, Any], env_hash: str, build_id: str) -> 
             f"CodeBuild: {build_id.split('/')[-1]}\n")
 
 
-def finish_from_event(backend, event: dict[str, Any]) -> dict[str, Any] | None:
+def finish_from_event(backend: AwsBackend, event: dict[str, Any]) -> dict[str, Any] | None:
     """Handle a CodeBuild "Build State Change" event of a finished build: settle the
     Function it built (status, job definition, build log). Returns the Function record,
     or None when the event concerns no waiting Function (a base image build, a deleted

@@ -75,7 +75,7 @@ def _claimed_record(item: dict[str, Any], worker_id: str, now: float, lease_seco
 class ClaimsMixin:
     """``claim``, ``renew``, ``expired_claims`` and ``active_jobs`` of the DynamoStore."""
 
-    client: object
+    client: Any  # a boto3 DynamoDB client (boto3 ships no types)
     jobs: str
     functions: str
     leases: str
@@ -93,7 +93,8 @@ class ClaimsMixin:
                                     f"begins_with({e.name('status_order')}, "
                                     f"{e.value('pending' + res.KEY_SEPARATOR)})"),
             ExpressionAttributeNames=e.names, ExpressionAttributeValues=e.values)
-        return reply.get("Items", [])
+        found: list[dict[str, Any]] = reply.get("Items", [])
+        return found
 
     def has_pending(self, function_id: str) -> bool:
         """Whether the Function has a pending job: the candidates this store holds, else
@@ -175,7 +176,8 @@ class ClaimsMixin:
             positions[function_id] = at
         if item["id"]["S"] == skip:
             return self._next_candidate(function_id, worker_id, skip)
-        return item
+        found: dict[str, Any] = item
+        return found
 
     def _remember_claim(self, item: dict[str, Any], claimed: dict[str, Any]) -> None:
         # The worker settles what it claimed: keeping the job as the claim left it spares
@@ -185,7 +187,8 @@ class ClaimsMixin:
         revision = int(item["revision"]["N"]) + 1 if "revision" in item else 1
         self._claimed[claimed["id"]] = ({"revision": number(revision)}, claimed)
 
-    def _claim_items(self, item, job, changes, claimed, held: Held, worker_id: str,
+    def _claim_items(self, item: dict[str, Any], job: dict[str, Any], changes: dict[str, Any],
+                     claimed: dict[str, Any], held: Held, worker_id: str,
                      now: float) -> list[dict[str, Any]]:
         """The claim's transaction items: the job's move, then a check of each slot."""
         j = Expr()
@@ -196,6 +199,7 @@ class ClaimsMixin:
                           add={"execution_count": 1, "revision": 1})
         claim = {"Update": {"TableName": self.jobs, "Key": key(id=job["id"]),
                             **j.params(condition, update)}}
+        assert held.function is not None and held.namespace is not None  # held.complete
         checks = []
         for slot in (held.function, held.namespace):
             c = Expr()
@@ -223,7 +227,7 @@ class ClaimsMixin:
         found: list[dict[str, Any]] = []
         for status in ACTIVE_STATUSES:
             e = Expr()
-            params = {
+            params: dict[str, Any] = {
                 "TableName": self.jobs, "IndexName": res.JOBS_BY_FUNCTION_STATUS,
                 "KeyConditionExpression": (
                     f"{e.name('function_id')} = {e.value(function_id)} AND "

@@ -29,7 +29,7 @@ def fan_out(fn: Callable[[Any], Any], items: Iterable[Any], workers: int = FAN_O
         return list(pool.map(fn, items))
 
 
-def pages(call: Callable[..., dict[str, Any]], **params) -> Iterator[dict[str, Any]]:
+def pages(call: Callable[..., dict[str, Any]], **params: Any) -> Iterator[dict[str, Any]]:
     """Every page of a Query or Scan."""
     while True:
         page = call(**params)
@@ -40,18 +40,18 @@ def pages(call: Callable[..., dict[str, Any]], **params) -> Iterator[dict[str, A
         params["ExclusiveStartKey"] = last
 
 
-def items(call: Callable[..., dict[str, Any]], **params) -> Iterator[dict[str, Any]]:
+def items(call: Callable[..., dict[str, Any]], **params: Any) -> Iterator[dict[str, Any]]:
     """Every item of a Query or Scan, page by page."""
     for page in pages(call, **params):
         yield from page.get("Items", [])
 
 
-def count(call: Callable[..., dict[str, Any]], **params) -> int:
+def count(call: Callable[..., dict[str, Any]], **params: Any) -> int:
     """The ``Select=COUNT`` total of a Query or Scan over all its pages."""
     return sum(page.get("Count", 0) for page in pages(call, Select="COUNT", **params))
 
 
-def batch_get(client, table: str, keys: list[dict[str, Any]],
+def batch_get(client: Any, table: str, keys: list[dict[str, Any]],
               consistent: bool = True) -> list[dict[str, Any]]:
     """The items of those keys that exist (BatchGetItem, 100 at a time, in parallel,
     retrying unprocessed keys with backoff)."""

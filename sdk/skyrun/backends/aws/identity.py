@@ -39,7 +39,7 @@ def account_of(arn: str) -> str:
     return arn.split(":", 5)[4]
 
 
-def caller_identity(sts) -> tuple[str, str]:
+def caller_identity(sts: Any) -> tuple[str, str]:
     """``(account id, principal name)`` from STS GetCallerIdentity."""
     reply = sts.get_caller_identity()
     return str(reply["Account"]), principal_name(reply["Arn"])

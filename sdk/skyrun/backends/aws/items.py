@@ -103,11 +103,14 @@ def decode_value(key: str, attr: dict[str, Any], json_fields: Iterable[str] = ()
     raise TypeError(f"unexpected DynamoDB type {kind} for {key}")
 
 
-def decode_item(item: dict[str, Any] | None, schema: Schema) -> dict[str, Any] | None:
+def decode_optional(item: dict[str, Any] | None, schema: Schema) -> dict[str, Any] | None:
+    """:func:`decode_item` of an item that may be missing (None: None)."""
+    return None if item is None else decode_item(item, schema)
+
+
+def decode_item(item: dict[str, Any], schema: Schema) -> dict[str, Any]:
     """The record of an item: every field of the schema, None where absent."""
-    if item is None:
-        return None
-    record = dict.fromkeys(schema.fields)
+    record: dict[str, Any] = dict.fromkeys(schema.fields)
     for key, attr in item.items():
         if key in INTERNAL:
             continue
@@ -215,7 +218,7 @@ def matches_expect(record: dict[str, Any], expect: dict[str, Any] | None) -> boo
     return True
 
 
-def _schemas():
+def _schemas() -> tuple[Schema, Schema, Schema]:
     from skyrun.backends.records import (
         BLOB_COLUMNS,
         BLOB_JSON,

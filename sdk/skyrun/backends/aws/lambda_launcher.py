@@ -22,7 +22,7 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -31,6 +31,9 @@ from skyrun.backends.aws import resources as r
 from skyrun.backends.aws.launcher import LAUNCH, MAX_ARRAY_SIZE, WORKER, BatchLauncher, _pk
 from skyrun.compute import targets
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+
+if TYPE_CHECKING:
+    from skyrun.backends.aws.backend import AwsBackend
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ _DENIED = ("AccessDeniedException", "AccessDenied")
 class LambdaLauncher(BatchLauncher):
     """Starts each Function's workers on Lambda or Batch, by the Function's target."""
 
-    def __init__(self, backend):
+    def __init__(self, backend: AwsBackend) -> None:
         super().__init__(backend)
         self._memory: dict[str, int] = {}  # Lambda function name -> its memory (MB)
 
@@ -89,7 +92,8 @@ class LambdaLauncher(BatchLauncher):
                               Payload=json.dumps(payload).encode())
                 return None
             except ClientError as exc:
-                return exc.response["Error"]["Code"]
+                code: str = exc.response["Error"]["Code"]
+                return code
 
         if count == 1:
             errors = [invoke(0)]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -30,6 +30,9 @@ from skyrun.backends.aws import jobdefs
 from skyrun.backends.aws import resources as r
 from skyrun.backends.ports import Launcher, chunks
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+
+if TYPE_CHECKING:
+    from skyrun.backends.aws.backend import AwsBackend
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ class BatchLauncher(Launcher):
     #: How often the worker loop calls :meth:`heartbeat`.
     heartbeat_seconds: float | None = HEARTBEAT_SECONDS
 
-    def __init__(self, backend):
+    def __init__(self, backend: AwsBackend) -> None:
         self.backend = backend
         self._functions: dict[str, str] = {}  # worker id -> function id, of this process
 

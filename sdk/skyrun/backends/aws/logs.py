@@ -9,7 +9,7 @@ sealing writes the same bytes the local backend's log blob holds.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -17,6 +17,9 @@ from skyrun.backends.aws.errors import error_code, translate_errors, translated
 from skyrun.backends.ports import LogStore, bounded_chunks
 from skyrun.common.joblog import format_record, log_blob_id, log_blob_record, parse_records
 from skyrun.exceptions import NotFoundError
+
+if TYPE_CHECKING:
+    from skyrun.backends.aws.blobs import S3BlobStore
 
 #: PutLogEvents takes at most 10,000 events and 1,048,576 bytes, counting 26 bytes per
 #: event; an event's message is at most 256 KB. We stay under each.
@@ -59,7 +62,7 @@ def _batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 class CloudWatchLogStore(LogStore):
     """Job logs in CloudWatch Logs, sealed into log blobs in the blob store."""
 
-    def __init__(self, logs, blobs, group: str):
+    def __init__(self, logs: Any, blobs: S3BlobStore, group: str) -> None:
         self.client = logs
         self.blobs = blobs
         self.group = group
@@ -98,7 +101,7 @@ class CloudWatchLogStore(LogStore):
             raise
 
         @translated
-        def messages():
+        def messages() -> Iterator[str]:
             nonlocal page
             empty = 0
             while True:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from skyrun.common.search import (
@@ -38,7 +38,7 @@ def conjuncts(expr: Expression | None) -> list[Expression]:
     return [expr]
 
 
-def equals(terms: list[Expression], name: str):
+def equals(terms: list[Expression], name: str) -> Any:
     """The value a term ``name == value`` pins, or None."""
     for term in terms:
         if (isinstance(term, Compare) and term.name == name and term.op == "=="
@@ -94,7 +94,7 @@ def check_names(where: Expression | None, sort: list[SortKey], allowed: set[str]
         raise ValueError(f"Cannot filter on property: {name}")
 
 
-def natural_key(record: dict[str, Any]):
+def natural_key(record: dict[str, Any]) -> tuple[Any, str, int, str]:
     """The order of records that no sort key separates: creation, then id, with the
     number of a job id ``{reference_id}-{n}`` compared as a number."""
     created = record.get("creation_date") or record.get("created") or 0.0
@@ -104,7 +104,7 @@ def natural_key(record: dict[str, Any]):
     return (created, str(record.get("id", "")), -1, "")
 
 
-def select(records, where: Expression | None, sort: list[SortKey],
+def select(records: Iterable[dict[str, Any]], where: Expression | None, sort: list[SortKey],
            view: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The records matching ``where``, sorted by ``sort`` then :func:`natural_key`."""
     view = view or (lambda r: r)
@@ -123,12 +123,12 @@ class PageCache:
     TTL = 30.0
     MAX_RECORDS = 50_000
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, int, list[dict[str, Any]]]] = {}
 
     @staticmethod
-    def key(*parts) -> str:
+    def key(*parts: Any) -> str:
         """A cache key for a search (expressions have a structural ``repr``)."""
         return repr(parts)
 

@@ -52,7 +52,7 @@ def table_definition(name: str, table: res.Table) -> dict[str, Any]:
     return params
 
 
-def create_data_resources(deployment: str, session=None) -> dict[str, str]:
+def create_data_resources(deployment: str, session: Any = None) -> dict[str, str]:
     """Create the bucket, tables and log groups of ``deployment``; returns the data stack
     outputs naming them. Resources that exist already are left as they are."""
     res.validate_deployment_name(deployment)

@@ -42,9 +42,7 @@ def slot_key(slot: Slot) -> dict[str, Any]:
     return key(pk=f"slot#{slot.key}", sk="slot")
 
 
-def _record(item: dict[str, Any] | None) -> dict[str, Any] | None:
-    if item is None:
-        return None
+def _record(item: dict[str, Any]) -> dict[str, Any]:
     return {"holder": item.get("holder", {}).get("S"),
             "expires": float(item["expires"]["N"]) if "expires" in item else None,
             "revoked": item.get("revoked", {}).get("BOOL", False)}
@@ -69,7 +67,7 @@ class SlotsMixin:
     """``take_slot``, ``renew_slots``, ``release_slot``, ``slot_holders`` and the
     revocation of ``update_function``, for the DynamoStore."""
 
-    client: object
+    client: Any  # a boto3 DynamoDB client (boto3 ships no types)
     functions: str
     leases: str
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -26,6 +26,7 @@ from skyrun.backends.aws.items import (
     Expr,
     Schema,
     decode_item,
+    decode_optional,
     decode_value,
     encode_item,
     key,
@@ -56,8 +57,8 @@ def backoff(attempt: int) -> None:
 class DynamoStore(ClaimsMixin, SlotsMixin, Store):
     """Records in DynamoDB, for any number of SDK processes and workers at once."""
 
-    def __init__(self, client, functions: str, jobs: str, batches: str, leases: str,
-                 blobs: str | None = None):
+    def __init__(self, client: Any, functions: str, jobs: str, batches: str, leases: str,
+                 blobs: str | None = None) -> None:
         self.client = client
         #: The blobs table, for result and log records written with a job's settle.
         self.blobs = blobs
@@ -90,7 +91,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         """The Function record, or None."""
         reply = self.client.get_item(TableName=self.functions, Key=key(id=function_id),
                                      ConsistentRead=True)
-        return decode_item(reply.get("Item"), FUNCTION_SCHEMA)
+        return decode_optional(reply.get("Item"), FUNCTION_SCHEMA)
 
     def update_function(self, function_id: str, changes: dict[str, Any],
                         expect: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -125,7 +126,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
                                         ReturnValues="ALL_OLD")
         self._delete_slots(function_id, reply.get("Attributes"))
 
-    def defer_checkpoints(self):
+    def defer_checkpoints(self) -> Callable[[], None]:
         """Nothing to defer: DynamoDB has no housekeeping on the writer's side."""
         return lambda: None
 
@@ -263,7 +264,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         """The job record, or None."""
         reply = self.client.get_item(TableName=self.jobs, Key=key(id=job_id),
                                      ConsistentRead=True)
-        return decode_item(reply.get("Item"), JOB_SCHEMA)
+        return decode_optional(reply.get("Item"), JOB_SCHEMA)
 
     def get_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
         """The records of the ids that exist."""
@@ -300,8 +301,12 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         job or None, None)``: the Function is not read here. The caller removes the data
         of deleted blobs.
         """
-        extra = [record_write(self.blobs, r) for r in blob_records]
-        extra += [{"Delete": {"TableName": self.blobs, "Key": key(id=b)}} for b in delete_blobs]
+        if self.blobs is None and (blob_records or delete_blobs):
+            raise ValueError("this DynamoStore was made without the blobs table (blobs=), so "
+                             "it cannot write blob records with a settle")
+        table = self.blobs or ""
+        extra = [record_write(table, r) for r in blob_records]
+        extra += [{"Delete": {"TableName": table, "Key": key(id=b)}} for b in delete_blobs]
         held = self._claimed.get(job_id)
         if claim is not None and held is not None and _matches(held[1], expect):
             both = self._settle_and_take(job_id, changes, extra, claim, held)
@@ -390,7 +395,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         for attempt in range(ATTEMPTS):
             item = self.client.get_item(TableName=self.jobs, Key=key(id=job_id),
                                         ConsistentRead=True).get("Item")
-            current = decode_item(item, JOB_SCHEMA)
+            current = decode_optional(item, JOB_SCHEMA)
             if current is None or not _matches(current, expect):
                 return None
             updated = self._rewrite(item, current, changes, extra)
@@ -400,7 +405,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         raise ConflictError(f"Job {job_id} changed too often to update it; try again")
 
     def _rewrite(self, item: dict[str, Any], current: dict[str, Any], changes: dict[str, Any],
-                 extra: list[dict[str, Any]] = ()) -> dict[str, Any] | None:
+                 extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any] | None:
         """Apply ``changes`` if the item is still at its revision (with ``extra``
         transaction items); the new record, or None if it changed meanwhile."""
         new = dict(current, **changes)
@@ -465,7 +470,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
             return sum(dynamo.count(self.client.query, **q) for q in lookup.queries)
         return len(plan.select(self._candidates(kind, where), where, []))
 
-    def _candidates(self, kind: str, where: Expression | None):
+    def _candidates(self, kind: str, where: Expression | None) -> Iterator[dict[str, Any]]:
         schema = _schema(kind)
         lookup = self._lookup(kind, where)
         if lookup.ids is not None:
@@ -522,7 +527,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         wanted = JOB_STATUSES if statuses is None else list(statuses)
         pairs = [(fid, status) for fid in function_ids for status in wanted]
 
-        def one(pair):
+        def one(pair: tuple[str, str]) -> int:
             fid, status = pair
             return dynamo.count(self.client.query, **_index_query(
                 self.jobs, res.JOBS_BY_FUNCTION_STATUS, "function_id", fid, "status_order",
@@ -563,7 +568,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         rows.sort(key=lambda r: (r[2], r[0]))
         return rows[:limit]
 
-    def _started_items(self, function_id: str, with_details: bool):
+    def _started_items(self, function_id: str, with_details: bool) -> Iterator[dict[str, Any]]:
         """Items of the Function's active and ended jobs (pending ones are never read),
         with only the attributes the aggregates need."""
         names = ["id", "status", "last_execution_date", "last_completion_date"]
@@ -598,14 +603,15 @@ class _Lookup:
     """How to find the candidates of a search: by ids, by index queries, or a scan.
     ``exact``: the key conditions alone decide the search (a count needs no filter)."""
 
-    def __init__(self, ids=None, queries=None, exact=False):
+    def __init__(self, ids: Sequence[Any] | None = None,
+                 queries: list[dict[str, Any]] | None = None, exact: bool = False) -> None:
         self.ids = ids
         self.queries = queries
         self.exact = exact
 
 
 def _index_query(table: str, index: str, hash_name: str, hash_value: str,
-                 range_name: str | None = None, prefix: str | None = None,
+                 range_name: str = "", prefix: str | None = None,
                  low: float | None = None, high: float | None = None) -> dict[str, Any]:
     e = Expr()
     condition = f"{e.name(hash_name)} = {e.value(hash_value)}"

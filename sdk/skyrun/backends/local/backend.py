@@ -19,6 +19,11 @@ class LocalBackend(Backend):
     name = "local"
     #: Requests cost microseconds: the default pace.
     pace = WorkerPace()
+    store: SQLiteStore
+    blobs: FileBlobStore
+    logs: FileLogStore
+    builder: LocalBuilder
+    launcher: ProcessLauncher
 
     def __init__(self, home: Path):
         self.home = Path(home)
