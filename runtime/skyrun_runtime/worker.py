@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from skyrun.backends.ports import Backend
 from skyrun.common.timeutil import now
 from skyrun.compute import lifecycle
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
@@ -75,7 +76,7 @@ class _Heartbeat:
 class Worker:
     """Runs the jobs of one Function until there are none for a while."""
 
-    def __init__(self, backend, function_id: str, worker_id: str | None = None,
+    def __init__(self, backend: Backend, function_id: str, worker_id: str | None = None,
                  idle_seconds: float | None = None,
                  may_claim: Callable[[dict], bool] | None = None):
         self.backend = backend

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from skyrun.backends.ports import Store
 from skyrun.compute import usage as usage_module
 from skyrun.ui.views import JOB_STATUSES
 
@@ -22,7 +23,7 @@ def summary_view(fn, backend, now: float) -> dict:
                          "maximum_concurrency": fn.maximum_concurrency}}
 
 
-def timeline_json(store, function_id: str, now: float, limit: int) -> bytes:
+def timeline_json(store: Store, function_id: str, now: float, limit: int) -> bytes:
     """The timeline as JSON bytes, in columns: per bar its job id (``ids``), ``status``
     (an index into ``statuses``), and ``start`` and ``end`` in milliseconds from ``t0``
     (end -1 while running), by start. The page packs the bars into rows.
