@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 
 from skyrun_runtime.protocol import END_MARK, ENV_CONTROL_FDS, ENV_WORKER_PID
@@ -89,11 +90,11 @@ def _result_payload(value) -> dict:
     result.check_limits()
     if result.isnull:
         return {"data": None, "attrs": {}}
-    expires = result.expires
-    if expires is not None:
+    expires: float | None = None
+    if result.expires is not None:
         from skyrun.common.timeutil import to_epoch
 
-        expires = to_epoch(expires)
+        expires = to_epoch(result.expires)
     if result.geometry is not None:
         print("skyrun: ComputeResult geometry is not supported and was ignored", file=sys.stderr)
     return {"data": result.data, "attrs": {
@@ -123,7 +124,7 @@ class Environment:
     differ are set; otherwise the environment is rebuilt from scratch.
     """
 
-    def __init__(self, base: dict[str, str]):
+    def __init__(self, base: Mapping[str, str]):
         self.base = dict(base)
         self.applied: dict[str, str] | None = None
         self.snapshot: dict | None = None

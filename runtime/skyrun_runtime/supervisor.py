@@ -43,6 +43,7 @@ class ExecutorProcess:
         os.close(rep_w)
         self.requests = Connection(req_w, readable=False)
         self.replies = Connection(rep_r, writable=False)
+        assert self.proc.stdout is not None  # stdout=PIPE
         self._out = self.proc.stdout.fileno()
         # Made once: building a poll set per wait costs more than a no-op job's reply.
         self._poll = select.poll()

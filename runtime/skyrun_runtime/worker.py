@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from skyrun.backends.ports import Backend
 from skyrun.common.timeutil import now
 from skyrun.compute import lifecycle
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
@@ -35,14 +36,6 @@ WATCH_STEP = 0.05
 CANCEL_CHECK = 0.5
 MEMORY_CHECK = 0.2
 LOG_FLUSH = 0.5
-# Idle polling backs off from the first to the second value (seconds); an idle worker
-# reads its Function again and reaps lost jobs every CHECK seconds; a busy one reads the
-# Function's settings again after a claim when REFRESH seconds have passed (0: every
-# job). A backend whose requests cost more (AWS) sets its own pace with attributes
-# ``poll_seconds``, ``check_seconds`` and ``refresh_seconds``.
-POLL_MIN, POLL_MAX = 0.001, 0.01
-CHECK = 1.0
-REFRESH = 0.0
 
 
 def batch_worker_id(environ=os.environ) -> str | None:
@@ -83,7 +76,7 @@ class _Heartbeat:
 class Worker:
     """Runs the jobs of one Function until there are none for a while."""
 
-    def __init__(self, backend, function_id: str, worker_id: str | None = None,
+    def __init__(self, backend: Backend, function_id: str, worker_id: str | None = None,
                  idle_seconds: float | None = None,
                  may_claim: Callable[[dict], bool] | None = None):
         self.backend = backend
@@ -151,20 +144,22 @@ class Worker:
     def run(self) -> None:
         """Claim and run jobs until idle, stopped or deleted."""
         last_work = time.monotonic()
-        poll_min, poll_max = getattr(self.backend, "poll_seconds", (POLL_MIN, POLL_MAX))
-        check = getattr(self.backend, "check_seconds", CHECK)
-        refresh = getattr(self.backend, "refresh_seconds", REFRESH)
+        # How often to poll, look at the Function and read it again: the backend's pace
+        # (skyrun.backends.ports.WorkerPace).
+        pace = self.backend.pace
+        poll_min, poll_max = pace.poll_seconds
+        check, refresh = pace.check_seconds, pace.refresh_seconds
+        launcher = self.backend.launcher
         poll = poll_min
         function = self.store.get_function(self.function_id)
         checked = time.monotonic()
         heartbeat = renewer = None
-        beat = getattr(self.backend.launcher, "heartbeat", None)
         # The store's housekeeping (SQLite's checkpoints) stays off the job loop's commits.
         resume = self.store.defer_checkpoints() if function is not None else None
         try:
-            if beat is not None and function is not None:
-                heartbeat = _Heartbeat(beat, self.worker_id, self.function_id,
-                                       getattr(self.backend.launcher, "heartbeat_seconds", 5.0))
+            if launcher.heartbeat_seconds is not None and function is not None:
+                heartbeat = _Heartbeat(launcher.heartbeat, self.worker_id, self.function_id,
+                                       launcher.heartbeat_seconds)
             renewer = Renewer(self.slots)
             while function is not None:
                 # The settle of the last job may have claimed this one in the same write.
@@ -213,9 +208,8 @@ class Worker:
                         lifecycle.reap_lost(self.backend, self.function_id)
                     # A one-node launcher asks an idle worker to free its share of the
                     # machine for a Function that waits for one.
-                    leave = getattr(self.backend.launcher, "should_leave", None)
-                    if leave is not None and leave(self.worker_id, self.function_id,
-                                                   time.monotonic() - last_work):
+                    if launcher.should_leave(self.worker_id, self.function_id,
+                                             time.monotonic() - last_work):
                         break
         finally:
             if renewer is not None:
@@ -227,9 +221,7 @@ class Worker:
                 heartbeat.stop()
             if self.executor is not None:
                 self.executor.stop()
-            unregister = getattr(self.backend.launcher, "unregister", None)
-            if unregister:
-                unregister(self.worker_id)
+            launcher.unregister(self.worker_id)
 
     def run_job(self, function: dict, job: dict) -> None:
         """Run one claimed attempt and settle it."""

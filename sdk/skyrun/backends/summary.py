@@ -23,9 +23,11 @@ Definitions:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 ACTIVE = ("running", "cancel", "canceling")
 ENDED = ("success", "failure", "timeout", "canceled")
@@ -115,7 +117,7 @@ def bucket(t: float, p: Plan) -> int:
     return min(int((t - p.t0) / p.interval), p.buckets - 1)
 
 
-def empty(p: Plan) -> dict:
+def empty(p: Plan) -> dict[str, Any]:
     """A summary with every count zero."""
     return {
         "t0": p.t0, "interval": p.interval, "started": 0, "finished": 0,
@@ -130,7 +132,7 @@ def empty(p: Plan) -> dict:
     }
 
 
-def extent_of(rows: list[tuple], now: float) -> Extent:
+def extent_of(rows: list[tuple[Any, ...]], now: float) -> Extent:
     """The extent of summary rows (see ROW)."""
     starts = [r[1] for r in rows]
     if not starts:
@@ -143,7 +145,7 @@ def extent_of(rows: list[tuple], now: float) -> Extent:
     return Extent(min(starts), max(last, max(starts)), longest)
 
 
-def is_started(status: str, start, end) -> bool:
+def is_started(status: str, start: float | None, end: float | None) -> bool:
     """Whether a job counts as started (and, when it ended, has both instants)."""
     if start is None:
         return False
@@ -152,7 +154,8 @@ def is_started(status: str, start, end) -> bool:
     return status in ENDED and end is not None
 
 
-def summarize(rows: Iterable[tuple], now: float, buckets: int = 60, bins: int = 20) -> dict:
+def summarize(rows: Iterable[tuple[Any, ...]], now: float, buckets: int = 60,
+              bins: int = 20) -> dict[str, Any]:
     """The summary of the started jobs' rows (see ROW), computed in Python: what a store
     without ``GROUP BY`` returns, and the reference the SQL version is tested against."""
     rows = [r for r in rows if is_started(r[0], r[1], r[2])]
@@ -187,16 +190,33 @@ def summarize(rows: Iterable[tuple], now: float, buckets: int = 60, bins: int = 
     return out
 
 
-def error_groups(pairs: Iterable[tuple[str, int]]) -> list[dict]:
+def error_groups(pairs: Iterable[tuple[str, int]]) -> list[dict[str, Any]]:
     """The largest failure groups first (ties by text), at most ERROR_GROUPS."""
     ranked = sorted(pairs, key=lambda kv: (-kv[1], kv[0]))[:ERROR_GROUPS]
     return [{"reason": reason, "count": n} for reason, n in ranked]
 
 
-def statistics_values(statistics: dict | None) -> tuple:
+def statistics_values(statistics: dict[str, Any] | None) -> tuple[Any, ...]:
     """``(cpu_total, cpu_time, peak_bytes, peak_percentage)`` of a job's statistics."""
     if not statistics:
         return (None, None, None, None)
     cpu, memory = statistics.get("cpu") or {}, statistics.get("memory") or {}
     return (cpu.get("total"), cpu.get("time"), memory.get("peak_bytes"),
             memory.get("peak_percentage"))
+
+
+def timeline_columns(rows: list[tuple[str, str, float, float | None]],
+                     statuses: tuple[str, ...]) -> dict[str, Any]:
+    """``Store.job_timeline_json`` from the rows of ``Store.job_timeline``: the reference
+    computation (SQLite writes the same columns in its own query)."""
+    if not rows:
+        return {"count": 0, "t0": None, "ids": "[]", "status": "[]", "start": "[]",
+                "end": "[]"}
+    t0 = rows[0][2]
+    codes = {s: i for i, s in enumerate(statuses)}
+    return {"count": len(rows), "t0": t0,
+            "ids": json.dumps([r[0] for r in rows], ensure_ascii=False),
+            "status": json.dumps([codes.get(r[1], 0) for r in rows]),
+            "start": json.dumps([round((r[2] - t0) * 1000) for r in rows]),
+            "end": json.dumps([-1 if r[3] is None else round((r[3] - t0) * 1000)
+                               for r in rows])}

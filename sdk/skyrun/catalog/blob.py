@@ -101,8 +101,9 @@ class Blob(Document):
             return None if None in parts else "/".join(str(p) for p in parts)
         return super()._get(name, default)
 
+    # The catalog's own states ("unsaved" where compute documents say "new"): its API.
     @property
-    def state(self) -> DocumentState:
+    def state(self) -> DocumentState:  # type: ignore[override]
         """``unsaved``, ``saved``, ``modified`` or ``deleted``."""
         if self._deleted:
             return DocumentState.DELETED

@@ -103,8 +103,8 @@ def check(values: dict) -> None:
     description = values.get("description")
     if description is not None and (not isinstance(description, str)
                                     or len(description) > MAX_DESCRIPTION):
-        size = len(description) if isinstance(description, str) else type(description).__name__
-        bad("description", f"{size} is not allowed; a description is a str of at most "
+        shown = len(description) if isinstance(description, str) else type(description).__name__
+        bad("description", f"{shown} is not allowed; a description is a str of at most "
                            f"{MAX_DESCRIPTION} characters")
     _check_extra(values.get(EXTRA), bad)
     tags = values.get("tags")

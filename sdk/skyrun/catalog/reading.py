@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 DEFAULT_CHUNK = 1 << 20  # 1 MiB
 _INVALID = "invalid range value"
@@ -100,8 +101,9 @@ def lines(pieces: Iterator[bytes], decode_unicode: bool = False,
             delimiter = delimiter.encode()
         if not delimiter:
             raise ValueError("delimiter must not be empty")
-    pending = "" if decode_unicode else b""
-    cr = "\r" if decode_unicode else b"\r"
+    # str or bytes by decode_unicode, the same type throughout (mypy cannot follow that).
+    pending: Any = "" if decode_unicode else b""
+    cr: Any = "\r" if decode_unicode else b"\r"
     for piece in pieces:
         text = decoder.decode(piece) if decoder is not None else piece
         if not text:

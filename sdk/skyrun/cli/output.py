@@ -68,10 +68,10 @@ def table(headers: Sequence[str], rows: Iterable[Sequence], right: Iterable[str]
 
 def fields(pairs: Iterable[tuple[str, object]]) -> str:
     """A ``key  value`` block, keys aligned, multi-line values indented under their key."""
-    pairs = [(k, fmt_value(v) if not isinstance(v, str) else v) for k, v in pairs]
-    width = max((len(k) for k, _ in pairs), default=0)
+    shown = [(k, fmt_value(v) if not isinstance(v, str) else v) for k, v in pairs]
+    width = max((len(k) for k, _ in shown), default=0)
     out = []
-    for key, value in pairs:
+    for key, value in shown:
         first, *rest = value.split("\n") if value else [""]
         out.append(f"{key.ljust(width)}  {first}".rstrip())
         out.extend(f"{'':{width}}  {more}".rstrip() for more in rest)

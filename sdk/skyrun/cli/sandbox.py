@@ -33,11 +33,12 @@ def cmd_sandbox(args) -> int:
                 for key, value in sorted(sandbox.environment.items()):
                     print(f"{key}={value}", flush=True)
                 where = "printed above"
-            print(f"skyrun sandbox: ready at {sandbox.server.endpoint}; the variables are "
+            endpoint = sandbox._running().endpoint
+            print(f"skyrun sandbox: ready at {endpoint}; the variables are "
                   f"{where}. Stop with Ctrl-C.", file=sys.stderr, flush=True)
             if sandbox.faults:
                 print(f"skyrun sandbox: injecting faults {sandbox.faults}; see "
-                      f"{sandbox.server.endpoint}/_skyrun/faults", file=sys.stderr, flush=True)
+                      f"{endpoint}/_skyrun/faults", file=sys.stderr, flush=True)
             stop.wait()
             if sandbox.faults:
                 report = sandbox.fault_report()

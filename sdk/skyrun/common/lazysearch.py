@@ -8,6 +8,7 @@ fetched (``_fetch``) and how a record becomes a document (``__iter__``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from skyrun.common.search import And, Collection, Expression, clear_chain
 
@@ -46,6 +47,10 @@ class LazySearch:
         return expr
 
     def _fetch(self, where: Expression | None, size: int, offset: int) -> list[dict]:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Any]:
+        """The matching documents (each kind of search makes its own)."""
         raise NotImplementedError
 
     def _records(self, where: Expression | None) -> Iterator[dict]:

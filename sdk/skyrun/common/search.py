@@ -317,6 +317,8 @@ def matches(expr: Expression | None, record: dict) -> bool:
     if isinstance(expr, IsNull):
         value = record.get(expr.name)
         return (value is not None) if expr.negate else (value is None)
+    if not isinstance(expr, (Compare, In, Prefix, Like)):
+        raise TypeError(f"Unknown expression {expr!r}")
     value = record.get(expr.name)
     if isinstance(expr, Compare):
         if expr.kind == LIST:
@@ -357,7 +359,8 @@ def sort_records(records: list[dict], keys: list[SortKey]) -> list[dict]:
     for key in reversed(keys):
         present = [r for r in records if r.get(key.name) is not None]
         missing = [r for r in records if r.get(key.name) is None]
-        present.sort(key=lambda r, n=key.name: _sort_value(r[n]), reverse=key.descending)
+        name = key.name  # sorted right away: the lambda never outlives this turn
+        present.sort(key=lambda r: _sort_value(r[name]), reverse=key.descending)
         records = (missing + present) if key.descending else (present + missing)
     return records
 

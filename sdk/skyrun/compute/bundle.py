@@ -116,7 +116,7 @@ def serialize_entrypoint(function, modules: list[str]) -> tuple[dict, bytes | No
     if isinstance(function, str):
         return {"kind": "dotted", "name": function, "python": python}, None
     registered = []
-    already = getattr(cloudpickle.cloudpickle, "_PICKLE_BY_VALUE_MODULES", set())
+    already: set[str] = getattr(cloudpickle.cloudpickle, "_PICKLE_BY_VALUE_MODULES", set())
     for name in dict.fromkeys(modules):  # a name listed twice is registered once
         module = sys.modules.get(name) or importlib.import_module(name)
         if module.__name__ in already:

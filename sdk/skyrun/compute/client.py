@@ -6,12 +6,13 @@ import threading
 
 from skyrun import config
 from skyrun.auth import Auth
+from skyrun.backends.ports import Backend
 
-_backends: dict = {}
+_backends: dict[tuple[str, ...], Backend] = {}
 _lock = threading.Lock()
 
 
-def open_backend(name: str, auth: Auth):
+def open_backend(name: str, auth: Auth) -> Backend:
     """The backend object for ``name`` (shared by clients of the same place)."""
     if name == "local":
         from skyrun.backends.local import LocalBackend

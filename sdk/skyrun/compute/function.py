@@ -169,8 +169,7 @@ class Function(Document):
             for field, msgs in exc.errors.items():
                 errors.setdefault(field, []).extend(msgs)
         backend = self._backend
-        builder_errors = backend.builder.check(values["image"], requirements) \
-            if hasattr(backend.builder, "check") else {}
+        builder_errors = backend.builder.check(values["image"], requirements)
         for field, msgs in builder_errors.items():
             errors.setdefault(field, []).extend(msgs)
         if errors:

@@ -98,9 +98,10 @@ def reconcile(backend: Backend, function: dict,
         return len(lost), 0
     # Read the Function again before launching: the caller's record may be an old one
     # (a waiting loop reads it once), and a stop or a lower limit since must hold.
-    function = backend.store.get_function(fid)
-    if function is None or function.get("status") != FunctionStatus.READY.value:
+    fresh = backend.store.get_function(fid)
+    if fresh is None or fresh.get("status") != FunctionStatus.READY.value:
         return len(lost), 0
+    function = fresh
     missing = _wanted(function, counts) - len(live)
     if missing > 0:
         backend.launcher.launch(function, missing)
@@ -256,43 +257,32 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
                    held: Held | None = None) -> tuple[dict | None, dict | None, dict | None]:
     """End the attempt ``worker_id`` holds on ``job``: store the result of a returned
     attempt (``result`` is its data and attributes), settle the job by the state machine,
-    and seal its log once it is terminal. Where the store settles and claims in one step
-    (``settle_and_claim``: the embedded backend), all of that is one write, which also
-    claims the worker's next job when ``claim_next``, with the worker's slots ``held``
-    (see :mod:`skyrun.compute.workerslots`). ``log_written=False`` says no attempt of
-    this run wrote to the job's log (see ``LogStore.seal``).
+    and seal its log once it is terminal, all in the store's ``settle_and_claim`` (one
+    write on SQLite), which also claims the worker's next job when ``claim_next``, with
+    the worker's slots ``held`` (see :mod:`skyrun.compute.workerslots`).
+    ``log_written=False`` says no attempt of this run wrote to the job's log (see
+    ``LogStore.seal``).
 
     Returns ``(settled record or None if the attempt was no longer the worker's, the next
     job claimed or None, the Function record read with it or None)``.
     """
     ns, fid, jid = function["namespace"], function["id"], job["id"]
     retries = int(function["retry_count"])
-    combined = getattr(backend.store, "settle_and_claim", None)
-    stage = getattr(backend.blobs, "staged_record", None)
-    sealed = getattr(backend.logs, "sealed_record", None)
-    if combined is None or stage is None or sealed is None:
-        combined = None
     records: list[dict] = []
     deletes: list[str] = []
     if outcome == transitions.RETURNED and result is not None:
         data, attrs = result
         try:
-            if combined is None:
-                store_result(backend, ns, fid, jid, data, attrs)
-            elif data is not None:
-                records.append(stage(result_record(ns, fid, jid, attrs), data))
-            elif _result_exists(backend, result_blob_id(ns, fid, jid)):
+            if data is not None:
+                records.append(backend.blobs.staged_record(result_record(ns, fid, jid, attrs),
+                                                           data))
+            elif backend.blobs.may_exist(result_blob_id(ns, fid, jid)):
                 # A null result removes an earlier one (a rerun's); no file, no record.
                 deletes.append(result_blob_id(ns, fid, jid))
         except Exception as exc:
             outcome = transitions.FAILED
             fields = dict(fields, error_reason=f"The result could not be stored: {exc}",
                           exit_code=1)
-    if combined is None:
-        settled = settle_attempt(backend, job, worker_id, outcome, retries, fields)
-        if settled is not None and settled["status"] in transitions.TERMINAL:
-            backend.logs.seal(ns, fid, jid, written=log_written)
-        return settled, None, None
     t = now()
     claim = (dict(worker_id=worker_id, lease_seconds=LEASE_SECONDS,
                   namespace_limit=NAMESPACE_ACTIVE_LIMIT, now=t, held=held)
@@ -302,9 +292,9 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     def write(job_id: str, change: transitions.Change) -> dict | None:
         blobs = list(records)
         if change.status in transitions.TERMINAL:
-            blobs.append(sealed(ns, fid, jid, written=log_written))
-        settled, nxt, fn = combined(job_id, change.changes, change.expect, blobs, deletes,
-                                    claim)
+            blobs.append(backend.logs.sealed_record(ns, fid, jid, written=log_written))
+        settled, nxt, fn = backend.store.settle_and_claim(job_id, change.changes,
+                                                          change.expect, blobs, deletes, claim)
         after.update(next=nxt, function=fn)
         return settled
 
@@ -316,14 +306,6 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     if deletes:
         backend.blobs.delete(deletes)
     return settled, after.get("next"), after.get("function")
-
-
-def _result_exists(backend: Backend, blob_id: str) -> bool:
-    # A file's existence is the embedded backend's cheapest check; elsewhere the record.
-    path = getattr(backend.blobs, "path", None)
-    if path is not None:
-        return path(blob_id).exists()
-    return backend.blobs.get_record(blob_id) is not None
 
 
 # -- results ----------------------------------------------------------------------------
@@ -339,19 +321,6 @@ def result_record(namespace: str, function_id: str, job_id: str, attrs: dict) ->
         "tags": attrs.get("tags"),
         "owners": default_owners(namespace),
     }
-
-
-def store_result(backend: Backend, namespace: str, function_id: str, job_id: str,
-                 data: bytes | None, attrs: dict) -> None:
-    """Write the result blob, or delete an earlier one for a null result."""
-    blob_id = result_blob_id(namespace, function_id, job_id)
-    if data is None:
-        # Reading first spares a write on the common path, where there is nothing to delete.
-        if backend.blobs.get_record(blob_id) is not None:
-            backend.blobs.delete([blob_id])
-        return
-    backend.blobs.put(result_record(namespace, function_id, job_id, attrs), data,
-                      overwrite=True)
 
 
 def decode_result(data: bytes | None):

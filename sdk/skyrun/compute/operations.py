@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 
-from skyrun.backends.ports import JOB
+from skyrun.backends.ports import JOB, Backend
 from skyrun.common.search import STR, Compare
 from skyrun.compute import lifecycle
 from skyrun.compute.statuses import ACTIVE, FunctionStatus, JobStatus
@@ -68,17 +68,16 @@ def bundle_key(function_id: str) -> str:
     return f"bundles/{function_id}.zip"
 
 
-def build_log_text(backend, function: dict) -> str:
+def build_log_text(backend: Backend, function: dict) -> str:
     """The gunzipped build log, or the live output of a build in progress."""
     blob_id = lifecycle.build_log_blob_id(function["namespace"], function["id"])
     try:
         return gzip.decompress(backend.blobs.get_data(blob_id)).decode()
     except NotFoundError:
-        live = getattr(backend.builder, "live_log", None)
-        return live(function) if live else ""
+        return backend.builder.live_log(function)
 
 
-def delete_function(backend, function_id: str, delete_results: bool) -> None:
+def delete_function(backend: Backend, function_id: str, delete_results: bool) -> None:
     """Stop dispatch, then delete jobs, logs, build log, bundle, environment and record."""
     record = backend.store.get_function(function_id)
     if record is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from skyrun.common.document import Attribute
 from skyrun.common.lazysearch import LazySearch
@@ -16,6 +16,8 @@ from skyrun.common.search import (
 from skyrun.exceptions import ValidationError
 
 T = TypeVar("T")
+#: A Search or a subclass: each builder call returns the kind it was called on.
+S = TypeVar("S", bound="Search[Any]")
 
 
 class Search(LazySearch, Generic[T]):
@@ -33,7 +35,7 @@ class Search(LazySearch, Generic[T]):
         self._limit = limit
         self._includes = includes
 
-    def sort(self, *keys) -> Search:
+    def sort(self: S, *keys) -> S:
         """Sort by attributes; ``-Attr`` sorts descending."""
         out = []
         for key in keys:
@@ -46,7 +48,7 @@ class Search(LazySearch, Generic[T]):
                                 f"{self._model.__name__}.creation_date or its negation")
         return self._copy(sort=(*self._sort, *out))
 
-    def param(self, **params) -> Search:
+    def param(self: S, **params) -> S:
         """``include=[...]``, ``page_size`` (ignored) or legacy equality filters."""
         search = self
         for name, value in params.items():

@@ -51,6 +51,10 @@ class NetworkStatistics(_Stats):
 class JobStatistics:
     """Read-only usage of a job's last attempt: ``cpu``, ``memory`` and ``network``."""
 
+    cpu: CpuStatistics
+    memory: MemoryStatistics
+    network: NetworkStatistics
+
     def __init__(self, data: dict | None = None):
         data = data or {}
         object.__setattr__(self, "cpu", CpuStatistics(data.get("cpu")))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from skyrun.backends.ports import Backend
 from skyrun.common.timeutil import now
 from skyrun.compute import pricing, targets
 
@@ -71,9 +72,9 @@ def compute_target_of(fn) -> str:
                                      "memory": fn.memory})
 
 
-def backend_region(backend) -> str | None:
+def backend_region(backend: Backend) -> str | None:
     """The AWS region of a backend, or None."""
-    if getattr(backend, "name", None) != "aws":
+    if backend.name != "aws":
         return None
     from skyrun.backends.aws.session import region
 

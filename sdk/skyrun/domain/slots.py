@@ -36,7 +36,9 @@ This module imports nothing else from skyrun.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 FUNCTION, NAMESPACE = "function", "namespace"
 READY = "ready"
@@ -74,14 +76,14 @@ class Held:
         return [s for s in (self.function, self.namespace) if s is not None]
 
 
-def is_free(record: dict | None, worker_id: str, now: float) -> bool:
+def is_free(record: dict[str, Any] | None, worker_id: str, now: float) -> bool:
     """Whether a slot whose record is ``record`` (``holder``, ``expires``, ``revoked``;
     None: never taken) may be taken by ``worker_id`` at ``now``."""
     return (record is None or not record.get("holder") or record.get("revoked")
             or float(record.get("expires") or 0) < now or record["holder"] == worker_id)
 
 
-def may_take(slot: Slot, function: dict | None, namespace_limit: int) -> bool:
+def may_take(slot: Slot, function: dict[str, Any] | None, namespace_limit: int) -> bool:
     """Whether the slot is within its limit: a Function slot below the ``ready``
     Function's ``maximum_concurrency``, a namespace slot below ``namespace_limit``."""
     if slot.scope == NAMESPACE:
@@ -90,19 +92,19 @@ def may_take(slot: Slot, function: dict | None, namespace_limit: int) -> bool:
             and 0 <= slot.index < int(function["maximum_concurrency"]))
 
 
-def holds(record: dict | None, worker_id: str, now: float) -> bool:
+def holds(record: dict[str, Any] | None, worker_id: str, now: float) -> bool:
     """Whether ``worker_id`` holds the slot whose record is ``record`` at ``now`` (the
     check of a claim; a Function slot also needs :func:`may_take`)."""
     return (record is not None and record.get("holder") == worker_id
             and not record.get("revoked") and float(record.get("expires") or 0) >= now)
 
 
-def taken(worker_id: str, now: float, lease_seconds: float) -> dict:
+def taken(worker_id: str, now: float, lease_seconds: float) -> dict[str, Any]:
     """The record a take (or a renewal) writes."""
     return {"holder": worker_id, "expires": round(now + lease_seconds, 6), "revoked": False}
 
 
-def revoked(function: dict, taken_indexes) -> list[int]:
+def revoked(function: dict[str, Any], taken_indexes: Iterable[int]) -> list[int]:
     """The Function slots that a Function record as just written takes away, among
     those ever taken (``taken_indexes``): all of them unless it is ``ready``, else those
     at or above its ``maximum_concurrency``."""

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 PENDING, RUNNING, CANCEL, CANCELING = "pending", "running", "cancel", "canceling"
 SUCCESS, FAILURE, TIMEOUT, CANCELED = "success", "failure", "timeout", "canceled"
@@ -81,9 +82,9 @@ class Change:
     in the same write. ``edge`` names the edge of the diagram taken."""
 
     edge: str
-    expect: dict
-    changes: dict
-    increments: dict = field(default_factory=dict)
+    expect: dict[str, Any]
+    changes: dict[str, Any]
+    increments: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str | None:
@@ -91,17 +92,17 @@ class Change:
         return self.changes.get("status")
 
 
-Rule = Callable[[dict], "Change | None"]
+Rule = Callable[[dict[str, Any]], "Change | None"]
 
 
-def attempt(job: dict) -> dict:
+def attempt(job: dict[str, Any]) -> dict[str, Any]:
     """The condition that pins one attempt as read: its status, its worker and the
     instant of its claim (a new claim, even by the same worker, changes the instant)."""
     return {"status": job["status"], "worker_id": job.get("worker_id"),
             "last_execution_date": job.get("last_execution_date")}
 
 
-def same_attempt(a: dict, b: dict) -> bool:
+def same_attempt(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two records of a job show the same claim."""
     return (a.get("worker_id") == b.get("worker_id")
             and a.get("last_execution_date") == b.get("last_execution_date"))
@@ -119,24 +120,24 @@ def claim(worker_id: str, now: float, lease_seconds: float) -> Change:
 
 
 # -- ends of attempts -------------------------------------------------------------------
-def _ended(job: dict, fields: dict) -> dict:
+def _ended(job: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     return {**fields, "worker_id": None, "lease_expires": None}
 
 
-def _terminal(changes: dict, status: str, now: float) -> dict:
+def _terminal(changes: dict[str, Any], status: str, now: float) -> dict[str, Any]:
     changes["status"] = status
     changes["last_completion_date"] = now
     return changes
 
 
-def _requeue(changes: dict, now: float) -> dict:
+def _requeue(changes: dict[str, Any], now: float) -> dict[str, Any]:
     changes["status"] = PENDING
     changes["queued_date"] = now
     return changes
 
 
-def settle(job: dict, worker_id: str, outcome: str, now: float, retry_count: int,
-           fields: dict | None = None) -> Change | None:
+def settle(job: dict[str, Any], worker_id: str, outcome: str, now: float, retry_count: int,
+           fields: dict[str, Any] | None = None) -> Change | None:
     """The end of an attempt held by ``worker_id`` (``RETURNED``, ``FAILED``, ``TIMED_OUT``
     or ``KILLED``); ``fields`` are written with it (exit code, reason, runtime...). None
     if the job is no longer this worker's active attempt."""
@@ -172,7 +173,7 @@ def settle(job: dict, worker_id: str, outcome: str, now: float, retry_count: int
     return Change(edge, attempt(job), changes)
 
 
-def lose(job: dict, now: float) -> Change | None:
+def lose(job: dict[str, Any], now: float) -> Change | None:
     """The job's worker is gone: requeue without using the retry allowance, up to
     ``MAX_LOSSES`` losses in a run, then ``failure``; a job being canceled ends
     ``canceled``. None if the job is not active."""
@@ -198,7 +199,7 @@ def lose(job: dict, now: float) -> Change | None:
 
 
 # -- requests of the user ---------------------------------------------------------------
-def cancel(job: dict, now: float) -> Change | None:
+def cancel(job: dict[str, Any], now: float) -> Change | None:
     """``pending → canceled`` at once, ``running → cancel`` for the worker to act on;
     None for any other status (terminal jobs are unchanged, a cancel is under way)."""
     status = job.get("status")
@@ -210,14 +211,14 @@ def cancel(job: dict, now: float) -> Change | None:
     return None
 
 
-def begin_canceling(job: dict, worker_id: str) -> Change | None:
+def begin_canceling(job: dict[str, Any], worker_id: str) -> Change | None:
     """``cancel → canceling``: the worker holding the attempt is killing its process."""
     if job.get("status") != CANCEL or job.get("worker_id") != worker_id:
         return None
     return Change("worker acts on cancel", attempt(job), {"status": CANCELING})
 
 
-def rerun(job: dict, now: float) -> Change | None:
+def rerun(job: dict[str, Any], now: float) -> Change | None:
     """``failure | timeout | canceled → pending`` with a fresh allowance of attempts and
     the last attempt's outcome cleared; None for any other status."""
     status = job.get("status")
@@ -229,7 +230,7 @@ def rerun(job: dict, now: float) -> Change | None:
         "queued_date": now})
 
 
-def edit_inputs(job: dict, changes: dict) -> Change | None:
+def edit_inputs(job: dict[str, Any], changes: dict[str, Any]) -> Change | None:
     """New inputs (args, kwargs, environment) of a job that is not active; None if it
     is active."""
     status = job.get("status")
@@ -243,9 +244,9 @@ def edit_inputs(job: dict, changes: dict) -> Change | None:
 ATTEMPTS = 25
 
 
-def apply(read: Callable[[str], dict | None],
-          write: Callable[[str, Change], dict | None],
-          job: dict, rule: Rule) -> tuple[dict | None, Change | None]:
+def apply(read: Callable[[str], dict[str, Any] | None],
+          write: Callable[[str, Change], dict[str, Any] | None],
+          job: dict[str, Any], rule: Rule) -> tuple[dict[str, Any] | None, Change | None]:
     """Run ``rule`` on ``job`` as a compare-and-set.
 
     ``write(job_id, change)`` applies a change on its condition and returns the updated
@@ -253,7 +254,7 @@ def apply(read: Callable[[str], dict | None],
     Returns ``(updated record, change)``, or ``(record as last read, None)`` if the rule
     declined (the record is None if the job is gone).
     """
-    current: dict | None = job
+    current = job
     for _ in range(ATTEMPTS):
         change = rule(current)
         if change is None:
@@ -261,7 +262,8 @@ def apply(read: Callable[[str], dict | None],
         updated = write(current["id"], change)
         if updated is not None:
             return updated, change
-        current = read(job["id"])
-        if current is None:
+        again = read(job["id"])
+        if again is None:
             return None, None
+        current = again
     raise RuntimeError(f"job {job['id']} changed {ATTEMPTS} times while being updated")

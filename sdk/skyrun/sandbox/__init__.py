@@ -134,34 +134,43 @@ class Sandbox:
         self.stop()
 
     # -- what it offers -----------------------------------------------------------------
+    def _running(self) -> SandboxServer:
+        if self.server is None:
+            raise RuntimeError("the sandbox is not running: call start() or use it in a "
+                               "with block")
+        return self.server
+
     @property
     def outputs(self) -> dict[str, str]:
         """The deployment's stack outputs, by output key."""
+        if self.deployed is None:
+            raise RuntimeError("the sandbox is not running: call start() or use it in a "
+                               "with block")
         return dict(self.deployed.outputs)
 
     @property
     def environment(self) -> dict[str, str]:
         """The variables that point the SDK at this sandbox: the endpoint, region and fake
         credentials, ``SKYRUN_BACKEND=aws``, ``SKYRUN_STACK`` and every output."""
-        env = self.server.environment()
+        env = self._running().environment()
         env.update({"SKYRUN_BACKEND": "aws", r.DEPLOYMENT_VARIABLE: self.deployment})
         env.update({r.environment_variable(k): v for k, v in self.outputs.items()})
         return env
 
     def client(self, service: str):
         """A boto3 client of the sandbox's moto server (spared by injected faults)."""
-        return self.server.client(service)
+        return self._running().client(service)
 
     def set_faults(self, spec: str | None) -> dict:
         """Make a share of requests fail from now on (None: none); resets the counts."""
-        report = self.server.set_faults(spec)
+        report = self._running().set_faults(spec)
         self.faults = spec or None
         return report
 
     def fault_report(self) -> dict:
         """The fault spec in force and the faults injected since it was set: ``requests``
         seen, ``injected`` by kind, ``by_operation`` by ``"kind service.Operation"``."""
-        return self.server.fault_report()
+        return self._running().fault_report()
 
     @contextmanager
     def injected_faults(self, spec: str):

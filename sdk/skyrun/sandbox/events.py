@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from skyrun.sandbox.processes import child_environment, kill_group
 from skyrun.sandbox.provision import Deployed, LambdaFunction
@@ -66,9 +66,9 @@ class _Warm:
         self.function = function
         self.env = env
         self.lock = threading.Lock()
-        self.proc: subprocess.Popen | None = None
-        self.results = None
-        self.errors = None
+        self.proc: subprocess.Popen[str] | None = None
+        self.results: IO[str] | None = None
+        self.errors: IO[str] | None = None
         self.closed = False
 
     def _start(self) -> None:
@@ -92,6 +92,8 @@ class _Warm:
                 return 1, "the sandbox is stopping", None
             if self.proc is None or self.proc.poll() is not None:
                 self._start()
+            assert self.proc is not None and self.proc.stdin is not None
+            assert self.results is not None and self.errors is not None
             try:
                 self.proc.stdin.write(json.dumps(event) + "\n")
                 self.proc.stdin.flush()

@@ -141,6 +141,7 @@ class LambdaStandIn:
                                     env=env, cwd=self.work_dir, stdin=subprocess.PIPE,
                                     stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
+        assert proc.stdin is not None  # stdin=PIPE
         try:
             proc.stdin.write(json.dumps(event).encode())
             proc.stdin.close()

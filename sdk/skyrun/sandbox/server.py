@@ -267,6 +267,7 @@ def _complete_build(request: dict, response: dict) -> None:
                 for build in history:
                     if build["id"] != build_id:
                         continue
+                    assert project is not None  # a build of this project was found
                     metadata = project.project_metadata
                     variables = {v["name"]: v for v in
                                  (metadata.get("environment") or {}).get(
@@ -358,6 +359,7 @@ class SandboxServer:
             text=True, env=child_environment())
         deadline = time.monotonic() + timeout
         lines = []
+        assert self._proc.stdout is not None  # stdout=PIPE
         while time.monotonic() < deadline:
             line = self._proc.stdout.readline()
             if not line:

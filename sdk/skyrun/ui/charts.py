@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from skyrun.backends.ports import Store
 from skyrun.compute import usage as usage_module
 from skyrun.ui.views import JOB_STATUSES
 
@@ -22,33 +23,18 @@ def summary_view(fn, backend, now: float) -> dict:
                          "maximum_concurrency": fn.maximum_concurrency}}
 
 
-def timeline_json(store, function_id: str, now: float, limit: int) -> bytes:
+def timeline_json(store: Store, function_id: str, now: float, limit: int) -> bytes:
     """The timeline as JSON bytes, in columns: per bar its job id (``ids``), ``status``
     (an index into ``statuses``), and ``start`` and ``end`` in milliseconds from ``t0``
     (end -1 while running), by start. The page packs the bars into rows.
 
-    A store that writes the columns' JSON itself (the SQLite one) is asked for that
-    text, which goes out as it is; otherwise the rows of ``Store.job_timeline``
-    are turned into columns here."""
+    The store writes the columns' JSON text (``Store.job_timeline_json``: SQLite in its
+    own query), which goes out as it is."""
     head = {"now": now, "statuses": list(JOB_STATUSES)}
-    if hasattr(store, "job_timeline_json"):
-        cols = store.job_timeline_json(function_id, limit, JOB_STATUSES)
-        head.update(t0=now if cols["t0"] is None else cols["t0"], count=cols["count"],
-                    truncated=cols["count"] >= limit)
-        parts = [json.dumps(head)[:-1]]
-        for key in ("ids", "status", "start", "end"):
-            parts.append(f', "{key}": {cols[key]}')
-        return ("".join(parts) + "}").encode("utf-8")
-    view = dict(head, **timeline_view(store.job_timeline(function_id, limit), now, limit))
-    return json.dumps(view, ensure_ascii=False).encode("utf-8")
-
-
-def timeline_view(rows: list[tuple], now: float, limit: int) -> dict:
-    """The columns of ``timeline_json`` from ``(id, status, start, end)`` rows."""
-    t0 = rows[0][2] if rows else now
-    codes = {s: i for i, s in enumerate(JOB_STATUSES)}
-    return {"t0": t0, "now": now, "count": len(rows), "truncated": len(rows) >= limit,
-            "statuses": list(JOB_STATUSES), "ids": [r[0] for r in rows],
-            "status": [codes.get(r[1], 0) for r in rows],
-            "start": [round((r[2] - t0) * 1000) for r in rows],
-            "end": [-1 if r[3] is None else round((r[3] - t0) * 1000) for r in rows]}
+    cols = store.job_timeline_json(function_id, limit, JOB_STATUSES)
+    head.update(t0=now if cols["t0"] is None else cols["t0"], count=cols["count"],
+                truncated=cols["count"] >= limit)
+    parts = [json.dumps(head)[:-1]]
+    for key in ("ids", "status", "start", "end"):
+        parts.append(f', "{key}": {cols[key]}')
+    return ("".join(parts) + "}").encode("utf-8")

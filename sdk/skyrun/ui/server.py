@@ -262,14 +262,17 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return response
 
 
-def build_app(server: UIServer) -> Starlette:
+def build_app(server: UIServer) -> Guard:
     """The monitor's application for ``server`` (its API, token and stop flag)."""
     routes = [Route(path, _page(name)) for path, name in PAGES]
     routes.append(Route("/static/{name:path}", _static))
     routes += events.routes(server)
     for path, methods in server.api.paths():
         routes.append(_api_route(path, methods))
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    # Starlette types a handler's exception as Exception, though it passes the one
+    # registered for (HTTPException here).
+    app = Starlette(routes=routes,
+                    exception_handlers={HTTPException: _http_error})  # type: ignore[dict-item]
     return Guard(app, server)
 
 

@@ -6,17 +6,26 @@ import json
 import os
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from skyrun import config
 from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.session import new_client
+from skyrun.backends.ports import Backend, WorkerPace
 from skyrun.exceptions import ValidationError
+
+if TYPE_CHECKING:  # imported on first use: the SDK loads only what it needs
+    from skyrun.backends.aws.blobs import S3BlobStore
+    from skyrun.backends.aws.builder import CodeBuildBuilder
+    from skyrun.backends.aws.launcher import BatchLauncher
+    from skyrun.backends.aws.logs import CloudWatchLogStore
+    from skyrun.backends.aws.store import DynamoStore
 
 #: The config file under ``$SKYRUN_HOME`` that may name the deployment: ``{"stack": ...}``.
 CONFIG_FILE = "config.json"
 
 
-class AwsBackend:
+class AwsBackend(Backend):
     """DynamoDB, S3, CloudWatch Logs, CodeBuild and AWS Batch of one deployment.
 
     ``outputs`` maps :data:`resources.OUTPUTS` keys to the deployed values (the data
@@ -29,19 +38,18 @@ class AwsBackend:
     #: request, so an idle worker backs off to a poll a second, looks at its Function and
     #: for lost jobs every 5 s, and a busy one reads its Function's settings again at most
     #: once a second instead of once a job.
-    poll_seconds = (0.02, 1.0)
-    check_seconds = 5.0
-    refresh_seconds = 1.0
+    pace = WorkerPace(poll_seconds=(0.02, 1.0), check_seconds=5.0, refresh_seconds=1.0)
 
-    def __init__(self, outputs: dict[str, str], deployment: str | None = None, session=None):
+    def __init__(self, outputs: dict[str, str], deployment: str | None = None,
+                 session: Any = None) -> None:
         self.outputs = dict(outputs)
         self.deployment = deployment
         self.session = session
-        self._clients: dict[str, object] = {}
+        self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def client(self, service: str):
-        """The shared boto3 client of ``service``."""
+    def client(self, service: str) -> Any:
+        """The shared boto3 client of ``service`` (boto3 ships no types: Any)."""
         with self._lock:
             if service not in self._clients:
                 self._clients[service] = new_client(service, self.session)
@@ -57,7 +65,7 @@ class AwsBackend:
 
     # -- the ports ----------------------------------------------------------------------
     @cached_property
-    def store(self):
+    def store(self) -> DynamoStore:
         """Function and job records (DynamoDB)."""
         from skyrun.backends.aws.store import DynamoStore
 
@@ -68,7 +76,7 @@ class AwsBackend:
                            blobs=self.output(res.BLOBS_TABLE_NAME))
 
     @cached_property
-    def blobs(self):
+    def blobs(self) -> S3BlobStore:
         """Blob data (S3) and metadata (DynamoDB)."""
         from skyrun.backends.aws.blobs import S3BlobStore
 
@@ -76,7 +84,7 @@ class AwsBackend:
                            self.output(res.BUCKET_NAME), self.output(res.BLOBS_TABLE_NAME))
 
     @cached_property
-    def logs(self):
+    def logs(self) -> CloudWatchLogStore:
         """Job logs (CloudWatch Logs, sealed into log blobs)."""
         from skyrun.backends.aws.logs import CloudWatchLogStore
 
@@ -84,14 +92,14 @@ class AwsBackend:
                                   self.output(res.JOB_LOG_GROUP_NAME))
 
     @cached_property
-    def builder(self):
+    def builder(self) -> CodeBuildBuilder:
         """Function images (CodeBuild and ECR)."""
         from skyrun.backends.aws.builder import CodeBuildBuilder
 
         return CodeBuildBuilder(self)
 
     @cached_property
-    def launcher(self):
+    def launcher(self) -> BatchLauncher:
         """Workers: Lambda invocations for Functions that fit Lambda (unless the
         deployment turned that target off), else AWS Batch array jobs."""
         from skyrun.backends.aws import lambda_functions

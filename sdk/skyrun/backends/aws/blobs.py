@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import dynamo, plan
 from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.errors import error_code, translate_errors
-from skyrun.backends.aws.items import BLOB_SCHEMA, Expr, decode_item, encode_item, key, number
+from skyrun.backends.aws.items import (
+    BLOB_SCHEMA,
+    Expr,
+    decode_item,
+    decode_optional,
+    encode_item,
+    key,
+    number,
+)
+from skyrun.backends.ports import BlobStore
 from skyrun.backends.records import BLOB_COLUMNS, BLOB_JSON
 from skyrun.common.search import Expression, SortKey
 from skyrun.common.timeutil import now
@@ -26,7 +37,7 @@ from skyrun.exceptions import ConflictError, NotFoundError
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 
 
-def _view(record: dict) -> dict:
+def _view(record: dict[str, Any]) -> dict[str, Any]:
     """A record with each extra property also under ``extra_properties.<key>``, which
     filters and sorts may name."""
     extra = record.get("extra_properties")
@@ -38,7 +49,7 @@ def _view(record: dict) -> dict:
     return view
 
 
-def _expired(record: dict | None, t: float) -> bool:
+def _expired(record: dict[str, Any] | None, t: float) -> bool:
     return record is not None and record.get("expires") is not None and record["expires"] <= t
 
 
@@ -47,7 +58,7 @@ def _expired(record: dict | None, t: float) -> bool:
 KEEP_EXISTING = "_keep_existing"
 
 
-def blob_item(record: dict) -> dict:
+def blob_item(record: dict[str, Any]) -> dict[str, Any]:
     """The blobs-table item of a record."""
     record = {k: record.get(k) for k in BLOB_COLUMNS}
     item = encode_item(record, BLOB_SCHEMA)
@@ -58,7 +69,7 @@ def blob_item(record: dict) -> dict:
     return item
 
 
-def record_write(table: str, record: dict) -> dict:
+def record_write(table: str, record: dict[str, Any]) -> dict[str, Any]:
     """The ``TransactWriteItems`` entry that stores a blob record: a plain Put (the same
     record twice is the same item: idempotent by id), or, for a record marked
     ``KEEP_EXISTING``, an update that sets only attributes not there yet, so that an
@@ -74,10 +85,10 @@ def record_write(table: str, record: dict) -> dict:
 
 
 @translate_errors
-class S3BlobStore:
+class S3BlobStore(BlobStore):
     """Blob data in S3, metadata in DynamoDB."""
 
-    def __init__(self, s3, dynamodb, bucket: str, table: str):
+    def __init__(self, s3: Any, dynamodb: Any, bucket: str, table: str) -> None:
         self.s3 = s3
         self.dynamodb = dynamodb
         self.bucket = bucket
@@ -89,16 +100,16 @@ class S3BlobStore:
         return f"s3://{self.bucket}/{key_name}"
 
     # -- items --------------------------------------------------------------------------
-    def _item(self, record: dict) -> dict:
+    def _item(self, record: dict[str, Any]) -> dict[str, Any]:
         return blob_item(record)
 
-    def _raw(self, blob_id: str) -> dict | None:
+    def _raw(self, blob_id: str) -> dict[str, Any] | None:
         reply = self.dynamodb.get_item(TableName=self.table, Key=key(id=blob_id),
                                        ConsistentRead=True)
-        return decode_item(reply.get("Item"), BLOB_SCHEMA)
+        return decode_optional(reply.get("Item"), BLOB_SCHEMA)
 
     # -- the port -----------------------------------------------------------------------
-    def put(self, record: dict, data: bytes | None, overwrite: bool = False) -> dict:
+    def put(self, record: dict[str, Any], data: bytes | None, overwrite: bool = False) -> dict[str, Any]:
         """Store metadata (and data); ``ConflictError`` if the id exists and not
         ``overwrite``. Returns the stored record."""
         record = dict(record)
@@ -120,7 +131,7 @@ class S3BlobStore:
             self._create(blob_id, item, data, stamp)
         return decode_item(item, BLOB_SCHEMA)
 
-    def _create(self, blob_id: str, item: dict, data: bytes | None, stamp: float) -> None:
+    def _create(self, blob_id: str, item: dict[str, Any], data: bytes | None, stamp: float) -> None:
         existing = self._raw(blob_id)
         if existing is not None and not _expired(existing, stamp):
             raise ConflictError(f"Blob {blob_id} already exists")
@@ -163,9 +174,10 @@ class S3BlobStore:
             head = self.s3.head_object(Bucket=self.bucket, Key=blob_id)
         except ClientError:
             return False
-        return head.get("ETag", "").strip('"') == hashlib.md5(data).hexdigest()
+        etag: str = head.get("ETag", "")
+        return etag.strip('"') == hashlib.md5(data).hexdigest()
 
-    def staged_record(self, record: dict, data: bytes) -> dict:
+    def staged_record(self, record: dict[str, Any], data: bytes) -> dict[str, Any]:
         """Write a blob's data to S3 (replacing any) and return its full record, for
         :func:`record_write` in a transaction of the caller's: the data is there before
         the record is."""
@@ -175,7 +187,12 @@ class S3BlobStore:
                     href=self.href(record["id"]), created=record.get("created") or stamp,
                     modified=stamp)
 
-    def empty_record(self, record: dict) -> dict:
+    def may_exist(self, blob_id: str) -> bool:
+        """Whether the blob's record exists (one read; an S3 object is never without
+        it)."""
+        return self.get_record(blob_id) is not None
+
+    def empty_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record of an empty blob without an S3 object (as ``create_empty`` writes),
         marked to keep a blob already stored under its id."""
         stamp = now()
@@ -183,7 +200,7 @@ class S3BlobStore:
                     href=self.href(record["id"]), created=record.get("created") or stamp,
                     modified=stamp, **{KEEP_EXISTING: True})
 
-    def create_empty(self, record: dict) -> bool:
+    def create_empty(self, record: dict[str, Any]) -> bool:
         """Store an empty blob unless its id exists (expired or not): one conditional
         write of the metadata, and no S3 object (``get_data`` answers ``b""`` for a blob
         of size 0 that has none). False if the id exists. For the log blob of a job that
@@ -202,12 +219,12 @@ class S3BlobStore:
             return False
         return True
 
-    def get_record(self, blob_id: str) -> dict | None:
+    def get_record(self, blob_id: str) -> dict[str, Any] | None:
         """Metadata of a blob that exists and has not expired."""
         record = self._raw(blob_id)
         return None if record is None or _expired(record, now()) else record
 
-    def get_records(self, blob_ids: list[str]) -> dict[str, dict]:
+    def get_records(self, blob_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The records of those blobs that exist and have not expired, by id
         (BatchGetItem, 100 ids a request)."""
         keys = [key(id=i) for i in dict.fromkeys(blob_ids)]
@@ -217,7 +234,7 @@ class S3BlobStore:
         return {r["id"]: r for r in records if not _expired(r, t)}
 
     def get_data(self, blob_id: str, start: int | None = None, end: int | None = None,
-                 record: dict | None = None) -> bytes:
+                 record: dict[str, Any] | None = None) -> bytes:
         """The data, or bytes ``start``..``end`` inclusive. ``record``: the blob's
         record as just read (by ``get_records``), sparing a read of it."""
         record = record if record is not None else self.get_record(blob_id)
@@ -229,7 +246,8 @@ class S3BlobStore:
                 return b""
             params["Range"] = f"bytes={start}-{'' if end is None else end}"
         try:
-            return self.s3.get_object(**params)["Body"].read()
+            data: bytes = self.s3.get_object(**params)["Body"].read()
+            return data
         except ClientError as exc:
             code = error_code(exc)
             if code == "InvalidRange":
@@ -240,7 +258,7 @@ class S3BlobStore:
                 raise NotFoundError(f"Blob {blob_id} does not exist") from None
             raise
 
-    def update(self, blob_id: str, changes: dict) -> dict | None:
+    def update(self, blob_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Change metadata fields; the updated record, or None if there is none."""
         changes = {k: v for k, v in changes.items() if k in BLOB_COLUMNS and k != "id"}
         changes["modified"] = now()
@@ -273,7 +291,7 @@ class S3BlobStore:
         return [i for i in dynamo.fan_out(one, list(dict.fromkeys(blob_ids))) if i]
 
     def search(self, where: Expression | None, sort: list[SortKey],
-               limit: int | None = None, offset: int = 0) -> list[dict]:
+               limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
         """Unexpired blob records matching ``where``, sorted, one page."""
         plan.check_names(where, sort, set(BLOB_COLUMNS), open_objects=("extra_properties",))
         return self._pages.page(plan.PageCache.key("blob", where, sort), limit, offset,
@@ -285,12 +303,13 @@ class S3BlobStore:
         plan.check_names(where, [], set(BLOB_COLUMNS), open_objects=("extra_properties",))
         return len(plan.select(self._candidates(where), where, [], view=_view))
 
-    def _candidates(self, where: Expression | None):
+    def _candidates(self, where: Expression | None) -> Iterator[dict[str, Any]]:
         t = now()
         terms = plan.conjuncts(where)
         ids = plan.one_of(terms, "id")
         namespace = plan.equals(terms, "namespace")
         storage_type = plan.equals(terms, "storage_type")
+        source: Iterable[dict[str, Any]]
         if ids is not None:
             keys = [key(id=str(i)) for i in dict.fromkeys(ids)]
             source = dynamo.batch_get(self.dynamodb, self.table, keys)
@@ -334,7 +353,8 @@ class S3BlobStore:
     def get_object(self, key_name: str) -> bytes | None:
         """Internal data, or None."""
         try:
-            return self.s3.get_object(Bucket=self.bucket, Key=key_name)["Body"].read()
+            data: bytes = self.s3.get_object(Bucket=self.bucket, Key=key_name)["Body"].read()
+            return data
         except ClientError as exc:
             if error_code(exc) in _NOT_FOUND:
                 return None

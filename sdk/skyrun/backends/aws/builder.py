@@ -18,16 +18,21 @@ import logging
 import os
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import jobdefs, lambda_functions
 from skyrun.backends.aws import resources as r
+from skyrun.backends.ports import Builder
 from skyrun.compute import lifecycle
 from skyrun.compute.environment import environment_hash, normalize_requirements
 from skyrun.compute.resources import parse_image
 from skyrun.compute.statuses import FunctionStatus
 from skyrun.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from skyrun.backends.aws.backend import AwsBackend
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +50,10 @@ def runtime_pins() -> list[str]:
     return [f"skyrun=={getattr(skyrun, '__version__', '0')}"]
 
 
-class CodeBuildBuilder:
+class CodeBuildBuilder(Builder):
     """Images built by the deployment's CodeBuild project, cached in ECR by hash."""
 
-    def __init__(self, backend):
+    def __init__(self, backend: AwsBackend) -> None:
         self.backend = backend
 
     # -- the port -----------------------------------------------------------------------
@@ -64,11 +69,11 @@ class CodeBuildBuilder:
         return {"image": [f"{image} has no base image in this deployment; available: "
                           f"{available}"]}
 
-    def environment_hash(self, function: dict, requirements: list[str]) -> str:
+    def environment_hash(self, function: dict[str, Any], requirements: list[str]) -> str:
         """The hash that tags the Function's image."""
         return environment_hash(function["python"], requirements, runtime_pins())
 
-    def start(self, function: dict, requirements: list[str]) -> None:
+    def start(self, function: dict[str, Any], requirements: list[str]) -> None:
         """Reuse the image at once if ECR has it, else start a CodeBuild build."""
         fid = function["id"]
         env_hash = self.environment_hash(function, requirements)
@@ -99,7 +104,7 @@ class CodeBuildBuilder:
         )["build"]
         self._put_build(fid, build["id"], env_hash)
 
-    def live_log(self, function: dict) -> str:
+    def live_log(self, function: dict[str, Any]) -> str:
         """The output of the Function's build so far, after a header saying what is being
         built (empty if no build was started)."""
         item = self._get_build(function["id"])
@@ -113,7 +118,7 @@ class CodeBuildBuilder:
                                            logs.get("streamName"))
         return header + read_log(self.backend, group, stream)
 
-    def executable(self, function: dict) -> str:
+    def executable(self, function: dict[str, Any]) -> str:
         """The Python of the worker's image, which has the requirements installed.
 
         ``SKYRUN_EXECUTOR_PYTHON`` names another interpreter; the offline sandbox sets it
@@ -121,7 +126,7 @@ class CodeBuildBuilder:
         """
         return os.environ.get("SKYRUN_EXECUTOR_PYTHON") or sys.executable
 
-    def remove(self, function: dict) -> None:
+    def remove(self, function: dict[str, Any]) -> None:
         """Deregister the Function's job definition, remove its environment's Lambda
         function if no other Function uses it, and forget its build. The image stays in
         ECR as a cache for equal environments."""
@@ -160,7 +165,7 @@ class CodeBuildBuilder:
                   "build_id": {"S": build_id}, "env_hash": {"S": env_hash},
                   r.TTL_ATTRIBUTE: {"N": str(int(time.time() + BUILD_RECORD_SECONDS))}})
 
-    def _get_build(self, function_id: str) -> dict | None:
+    def _get_build(self, function_id: str) -> dict[str, Any] | None:
         item = self.backend.client("dynamodb").get_item(
             TableName=self.backend.outputs[r.LEASES_TABLE_NAME], ConsistentRead=True,
             Key={"pk": {"S": f"function#{function_id}"}, "sk": {"S": BUILD_ITEM}}).get("Item")
@@ -175,7 +180,7 @@ class CodeBuildBuilder:
                 stream or build_id.split("/")[-1].split(":", 1)[-1])
 
 
-def read_log(backend, group: str, stream: str) -> str:
+def read_log(backend: AwsBackend, group: str, stream: str) -> str:
     """The messages of one CloudWatch log stream, one per line (empty if it is missing)."""
     logs = backend.client("logs")
     lines: list[str] = []
@@ -197,7 +202,8 @@ def read_log(backend, group: str, stream: str) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def complete(backend, function: dict, env_hash: str, ok: bool, log_text: str) -> dict | None:
+def complete(backend: AwsBackend, function: dict[str, Any], env_hash: str, ok: bool,
+             log_text: str) -> dict[str, Any] | None:
     """End a build: register the job definition of a good image, then the log and status
     (a job definition that cannot be registered fails the build)."""
     if ok:
@@ -213,7 +219,7 @@ def complete(backend, function: dict, env_hash: str, ok: bool, log_text: str) ->
     return lifecycle.finish_build(backend, function, ok, log_text, changes={"env_hash": env_hash})
 
 
-def _ensure_lambda(backend, function: dict, env_hash: str, image: str) -> str:
+def _ensure_lambda(backend: AwsBackend, function: dict[str, Any], env_hash: str, image: str) -> str:
     # The Lambda function of the environment; without it the launcher falls back to
     # Batch, so a failure here is reported in the build log but fails nothing.
     from skyrun.compute.operations import bundle_key
@@ -227,14 +233,14 @@ def _ensure_lambda(backend, function: dict, env_hash: str, image: str) -> str:
     return f"Lambda function: {name}\n"
 
 
-def build_log_header(function: dict, env_hash: str, build_id: str) -> str:
+def build_log_header(function: dict[str, Any], env_hash: str, build_id: str) -> str:
     """The first lines of a build log, the same while the build runs and after."""
     return (f"Build of Function {function.get('name')} ({function['id']})\n"
             f"Image: {function['image']}\nEnvironment: {env_hash}\n"
             f"CodeBuild: {build_id.split('/')[-1]}\n")
 
 
-def finish_from_event(backend, event: dict) -> dict | None:
+def finish_from_event(backend: AwsBackend, event: dict[str, Any]) -> dict[str, Any] | None:
     """Handle a CodeBuild "Build State Change" event of a finished build: settle the
     Function it built (status, job definition, build log). Returns the Function record,
     or None when the event concerns no waiting Function (a base image build, a deleted

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -43,7 +44,7 @@ def is_active(status: str | None) -> bool:
     return status in ACTIVE_STATUSES
 
 
-def status_order(status: str, record: dict) -> str:
+def status_order(status: str, record: dict[str, Any]) -> str:
     """The ``status_order`` index key: status, then the claim order (the date the job was
     last queued, then its id)."""
     queued = record.get("queued_date") or record.get("creation_date") or 0.0
@@ -59,8 +60,8 @@ def spread(worker_id: str) -> float:
     return (n * 0.6180339887498949) % 1.0
 
 
-def _claimed_record(item: dict, worker_id: str, now: float, lease_seconds: float
-                    ) -> tuple[dict, dict, dict]:
+def _claimed_record(item: dict[str, Any], worker_id: str, now: float, lease_seconds: float
+                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """``(job, the claim's changes, the job as claimed)`` for a candidate item."""
     job = decode_item(item, JOB_SCHEMA)
     # What a claim writes is the state machine's; which job, and the limits, ours.
@@ -74,17 +75,17 @@ def _claimed_record(item: dict, worker_id: str, now: float, lease_seconds: float
 class ClaimsMixin:
     """``claim``, ``renew``, ``expired_claims`` and ``active_jobs`` of the DynamoStore."""
 
-    client: object
+    client: Any  # a boto3 DynamoDB client (boto3 ships no types)
     jobs: str
     functions: str
     leases: str
-    _claimed: dict
-    _claim_candidates: dict
+    _claimed: dict[str, Any]
+    _claim_candidates: dict[str, Any]
     #: Per Function: where the next candidate is taken, once a claim was lost to another
     #: worker (absent: oldest first).
-    _claim_position: dict
+    _claim_position: dict[str, Any]
 
-    def _pending(self, function_id: str) -> list[dict]:
+    def _pending(self, function_id: str) -> list[dict[str, Any]]:
         e = Expr()
         reply = self.client.query(
             TableName=self.jobs, IndexName=res.JOBS_BY_FUNCTION_STATUS, Limit=CANDIDATES,
@@ -92,7 +93,8 @@ class ClaimsMixin:
                                     f"begins_with({e.name('status_order')}, "
                                     f"{e.value('pending' + res.KEY_SEPARATOR)})"),
             ExpressionAttributeNames=e.names, ExpressionAttributeValues=e.values)
-        return reply.get("Items", [])
+        found: list[dict[str, Any]] = reply.get("Items", [])
+        return found
 
     def has_pending(self, function_id: str) -> bool:
         """Whether the Function has a pending job: the candidates this store holds, else
@@ -103,7 +105,7 @@ class ClaimsMixin:
         return bool(candidates)
 
     def claim(self, function_id: str, worker_id: str, lease_seconds: float,
-              namespace_limit: int, now: float, held: Held | None = None) -> dict | None:
+              namespace_limit: int, now: float, held: Held | None = None) -> dict[str, Any] | None:
         """Claim the oldest pending job of the Function for a worker that holds the
         slots ``held`` (checked in the claim's transaction; None without them).
 
@@ -153,7 +155,7 @@ class ClaimsMixin:
         return None
 
     def _next_candidate(self, function_id: str, worker_id: str,
-                        skip: str | None = None) -> dict | None:
+                        skip: str | None = None) -> dict[str, Any] | None:
         """The next candidate to try (querying when none is left), None when no job is
         pending; ``skip``: a job id not to take."""
         candidates = self._claim_candidates.setdefault(function_id, [])
@@ -174,9 +176,10 @@ class ClaimsMixin:
             positions[function_id] = at
         if item["id"]["S"] == skip:
             return self._next_candidate(function_id, worker_id, skip)
-        return item
+        found: dict[str, Any] = item
+        return found
 
-    def _remember_claim(self, item: dict, claimed: dict) -> None:
+    def _remember_claim(self, item: dict[str, Any], claimed: dict[str, Any]) -> None:
         # The worker settles what it claimed: keeping the job as the claim left it spares
         # ``update_job`` reading it again (its write is conditional on this revision).
         if len(self._claimed) >= 64:  # claims never settled here (the worker crashed)
@@ -184,8 +187,9 @@ class ClaimsMixin:
         revision = int(item["revision"]["N"]) + 1 if "revision" in item else 1
         self._claimed[claimed["id"]] = ({"revision": number(revision)}, claimed)
 
-    def _claim_items(self, item, job, changes, claimed, held: Held, worker_id: str,
-                     now: float) -> list[dict]:
+    def _claim_items(self, item: dict[str, Any], job: dict[str, Any], changes: dict[str, Any],
+                     claimed: dict[str, Any], held: Held, worker_id: str,
+                     now: float) -> list[dict[str, Any]]:
         """The claim's transaction items: the job's move, then a check of each slot."""
         j = Expr()
         revision = (f"{j.name('revision')} = {j.attr(item['revision'])}" if "revision" in item
@@ -195,6 +199,7 @@ class ClaimsMixin:
                           add={"execution_count": 1, "revision": 1})
         claim = {"Update": {"TableName": self.jobs, "Key": key(id=job["id"]),
                             **j.params(condition, update)}}
+        assert held.function is not None and held.namespace is not None  # held.complete
         checks = []
         for slot in (held.function, held.namespace):
             c = Expr()
@@ -218,11 +223,11 @@ class ClaimsMixin:
         return True
 
     def _active_in_index(self, function_id: str, extra: str = "",
-                         values: dict | None = None) -> list[dict]:
-        found: list[dict] = []
+                         values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
         for status in ACTIVE_STATUSES:
             e = Expr()
-            params = {
+            params: dict[str, Any] = {
                 "TableName": self.jobs, "IndexName": res.JOBS_BY_FUNCTION_STATUS,
                 "KeyConditionExpression": (
                     f"{e.name('function_id')} = {e.value(function_id)} AND "
@@ -236,14 +241,14 @@ class ClaimsMixin:
             found.extend(dynamo.items(self.client.query, **params))
         return found
 
-    def _current(self, items: list[dict]) -> list[dict]:
+    def _current(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Index items lag the table: read the jobs themselves before acting on them.
         if not items:
             return []
         keys = [key(id=i["id"]["S"]) for i in items]
         return [decode_item(i, JOB_SCHEMA) for i in dynamo.batch_get(self.client, self.jobs, keys)]
 
-    def expired_claims(self, now: float, function_id: str | None = None) -> list[dict]:
+    def expired_claims(self, now: float, function_id: str | None = None) -> list[dict[str, Any]]:
         """Active jobs whose lease expired before ``now`` (without a Function id: a
         filtered scan of the jobs table, for sweepers)."""
         values = {":now": number(now)}
@@ -262,14 +267,14 @@ class ClaimsMixin:
                 if is_active(r["status"]) and r.get("lease_expires") is not None
                 and r["lease_expires"] < now]
 
-    def active_jobs(self, function_id: str) -> list[dict]:
+    def active_jobs(self, function_id: str) -> list[dict[str, Any]]:
         """Active jobs of a Function.
 
         The index lags the table, and short jobs end between the index query and the
         read of the jobs it lists: while some listed job is no longer active when read,
         query again (briefly), so that callers see the jobs running now.
         """
-        found: list[dict] = []
+        found: list[dict[str, Any]] = []
         for attempt in range(6):  # about a second in all
             listed = self._active_in_index(function_id)
             current = [r for r in self._current(listed) if is_active(r["status"])]

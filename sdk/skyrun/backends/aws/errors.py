@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -85,27 +87,31 @@ def translate(exc: BaseException) -> BaseException:
     return exc
 
 
-def translated(fn):
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
+
+
+def translated(fn: F) -> F:
     """Decorate a method so that AWS errors leave it as skyrun exceptions."""
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
-        def generator(*args, **kwargs):
+        def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
             try:
                 yield from fn(*args, **kwargs)
             except (ClientError, BotoCoreError) as exc:
                 raise translate(exc) from exc
-        return generator
+        return cast(F, generator)
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc) from exc
-    return wrapper
+    return cast(F, wrapper)
 
 
-def translate_errors(cls):
+def translate_errors(cls: C) -> C:
     """Class decorator: :func:`translated` on every public method."""
     for name, member in list(vars(cls).items()):
         if not name.startswith("_") and inspect.isfunction(member):

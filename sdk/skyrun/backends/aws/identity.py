@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
-_cache: dict[tuple, tuple[str, str]] = {}
+_cache: dict[tuple[Any, ...], tuple[str, str]] = {}
 _lock = threading.Lock()
 
 
@@ -38,7 +39,7 @@ def account_of(arn: str) -> str:
     return arn.split(":", 5)[4]
 
 
-def caller_identity(sts) -> tuple[str, str]:
+def caller_identity(sts: Any) -> tuple[str, str]:
     """``(account id, principal name)`` from STS GetCallerIdentity."""
     reply = sts.get_caller_identity()
     return str(reply["Account"]), principal_name(reply["Arn"])

@@ -41,7 +41,7 @@ class Schema:
     lists: frozenset[str] = frozenset()
 
 
-def number(value: int | float | Decimal) -> dict:
+def number(value: int | float | Decimal) -> dict[str, Any]:
     """A DynamoDB number."""
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -50,7 +50,7 @@ def number(value: int | float | Decimal) -> dict:
     return {"N": str(value)}
 
 
-def encode_value(key: str, value: Any, json_fields: Iterable[str] = ()) -> dict:
+def encode_value(key: str, value: Any, json_fields: Iterable[str] = ()) -> dict[str, Any]:
     """The DynamoDB attribute value of one field (never None)."""
     if type(value) is JSONText:
         return {"S": str(value)}
@@ -67,7 +67,7 @@ def encode_value(key: str, value: Any, json_fields: Iterable[str] = ()) -> dict:
     raise TypeError(f"cannot store {key}={value!r} ({type(value).__name__})")
 
 
-def encode_item(record: dict, schema: Schema) -> dict:
+def encode_item(record: dict[str, Any], schema: Schema) -> dict[str, Any]:
     """The item of a record: every non-None field (lists of ``schema.lists`` default to
     empty)."""
     item = {}
@@ -89,7 +89,7 @@ def decode_number(key: str, text: str) -> int | float:
     return float(value)
 
 
-def decode_value(key: str, attr: dict, json_fields: Iterable[str] = ()) -> Any:
+def decode_value(key: str, attr: dict[str, Any], json_fields: Iterable[str] = ()) -> Any:
     """The record value of one attribute."""
     (kind, raw), = attr.items()
     if kind == "S":
@@ -103,11 +103,14 @@ def decode_value(key: str, attr: dict, json_fields: Iterable[str] = ()) -> Any:
     raise TypeError(f"unexpected DynamoDB type {kind} for {key}")
 
 
-def decode_item(item: dict | None, schema: Schema) -> dict | None:
+def decode_optional(item: dict[str, Any] | None, schema: Schema) -> dict[str, Any] | None:
+    """:func:`decode_item` of an item that may be missing (None: None)."""
+    return None if item is None else decode_item(item, schema)
+
+
+def decode_item(item: dict[str, Any], schema: Schema) -> dict[str, Any]:
     """The record of an item: every field of the schema, None where absent."""
-    if item is None:
-        return None
-    record = dict.fromkeys(schema.fields)
+    record: dict[str, Any] = dict.fromkeys(schema.fields)
     for key, attr in item.items():
         if key in INTERNAL:
             continue
@@ -115,7 +118,7 @@ def decode_item(item: dict | None, schema: Schema) -> dict | None:
     return record
 
 
-def key(**parts: str) -> dict:
+def key(**parts: str) -> dict[str, Any]:
     """A DynamoDB key of string attributes."""
     return {name: {"S": value} for name, value in parts.items()}
 
@@ -125,7 +128,7 @@ class Expr:
 
     def __init__(self, json_fields: Iterable[str] = ()):
         self.names: dict[str, str] = {}
-        self.values: dict[str, dict] = {}
+        self.values: dict[str, dict[str, Any]] = {}
         self.json_fields = frozenset(json_fields)
 
     def name(self, attribute: str) -> str:
@@ -141,13 +144,13 @@ class Expr:
         """The placeholder of a value (encoded as the field ``attribute`` is)."""
         return self.attr(encode_value(attribute, value, self.json_fields))
 
-    def attr(self, attribute_value: dict) -> str:
+    def attr(self, attribute_value: dict[str, Any]) -> str:
         """The placeholder of an already encoded DynamoDB attribute value."""
         placeholder = f":v{len(self.values)}"
         self.values[placeholder] = attribute_value
         return placeholder
 
-    def expect(self, expect: dict | None) -> list[str]:
+    def expect(self, expect: dict[str, Any] | None) -> list[str]:
         """Condition clauses for ``expect`` (field → value, list of values, or None)."""
         clauses = []
         for field, wanted in (expect or {}).items():
@@ -168,7 +171,7 @@ class Expr:
                 clauses.append(f"{n} = {self.value(wanted, field)}")
         return clauses
 
-    def update(self, changes: dict, add: dict | None = None) -> str:
+    def update(self, changes: dict[str, Any], add: dict[str, Any] | None = None) -> str:
         """An update expression: SET the non-None changes, REMOVE the None ones, ADD the
         numbers of ``add``."""
         sets, removes = [], []
@@ -188,9 +191,9 @@ class Expr:
         return " ".join(parts)
 
     def params(self, condition: list[str] | str | None = None, update: str | None = None
-               ) -> dict:
+               ) -> dict[str, Any]:
         """Request parameters: the expressions and their placeholders."""
-        out: dict = {}
+        out: dict[str, Any] = {}
         if update:
             out["UpdateExpression"] = update
         if condition:
@@ -203,7 +206,7 @@ class Expr:
         return out
 
 
-def matches_expect(record: dict, expect: dict | None) -> bool:
+def matches_expect(record: dict[str, Any], expect: dict[str, Any] | None) -> bool:
     """Whether a record satisfies ``expect`` (as the conditions above would)."""
     for field, wanted in (expect or {}).items():
         value = record.get(field)
@@ -215,7 +218,7 @@ def matches_expect(record: dict, expect: dict | None) -> bool:
     return True
 
 
-def _schemas():
+def _schemas() -> tuple[Schema, Schema, Schema]:
     from skyrun.backends.records import (
         BLOB_COLUMNS,
         BLOB_JSON,

@@ -7,7 +7,12 @@ the Function is a job (or an array child) of it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from skyrun.backends.aws import resources as r
+
+if TYPE_CHECKING:
+    from skyrun.backends.aws.backend import AwsBackend
 
 #: The worker's command; the function id comes from the environment, never arguments.
 WORKER_COMMAND = ["python", "-m", "skyrun_runtime.worker"]
@@ -30,23 +35,23 @@ RETRY_STRATEGY = {
 }
 
 
-def job_definition_name(backend, function_id: str) -> str:
+def job_definition_name(backend: AwsBackend, function_id: str) -> str:
     """The job definition of a Function in the backend's deployment."""
     return backend.outputs[r.JOB_DEFINITION_PREFIX] + function_id
 
 
-def resource_requirements(function: dict) -> list[dict[str, str]]:
+def resource_requirements(function: dict[str, Any]) -> list[dict[str, str]]:
     """Fargate's VCPU and MEMORY of a Function record (``0.25`` → ``"0.25"``)."""
     return [{"type": "VCPU", "value": f"{float(function['cpus']):g}"},
             {"type": "MEMORY", "value": str(int(function["memory"]))}]
 
 
-def image_uri(backend, tag: str) -> str:
+def image_uri(backend: AwsBackend, tag: str) -> str:
     """The URI of an image of the deployment's repository."""
     return f"{backend.outputs[r.REPOSITORY_URI]}:{tag}"
 
 
-def register(backend, function: dict, image: str) -> str:
+def register(backend: AwsBackend, function: dict[str, Any], image: str) -> str:
     """Register (a new revision of) the Function's job definition; returns its ARN."""
     outputs = backend.outputs
     batch = backend.client("batch")
@@ -74,10 +79,11 @@ def register(backend, function: dict, image: str) -> str:
         propagateTags=True,
         tags={"skyrun:function": function["id"], "skyrun:namespace": function["namespace"]},
     )
-    return response["jobDefinitionArn"]
+    arn: str = response["jobDefinitionArn"]
+    return arn
 
 
-def deregister(backend, function_id: str) -> int:
+def deregister(backend: AwsBackend, function_id: str) -> int:
     """Deregister every active revision of the Function's job definition; how many."""
     batch = backend.client("batch")
     name = job_definition_name(backend, function_id)

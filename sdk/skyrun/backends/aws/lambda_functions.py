@@ -18,12 +18,16 @@ import io
 import logging
 import math
 import zipfile
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import resources as r
 from skyrun.compute import targets
 from skyrun.compute.targets import LAMBDA_MAX_TIMEOUT
+
+if TYPE_CHECKING:
+    from skyrun.backends.aws.backend import AwsBackend
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +46,12 @@ LOG_RETENTION_DAYS = 30
 _MB = 2**20
 
 
-def enabled(backend) -> bool:
+def enabled(backend: AwsBackend) -> bool:
     """Whether the deployment runs Functions that fit Lambda there (``skyrun:lambda``)."""
     return backend.outputs.get(r.LAMBDA_TARGET, "false") == "true"
 
 
-def function_name(backend, env_hash: str) -> str:
+def function_name(backend: AwsBackend, env_hash: str) -> str:
     """The Lambda function of an environment."""
     return backend.outputs[r.LAMBDA_FUNCTION_PREFIX] + env_hash
 
@@ -68,7 +72,8 @@ def storage_mb(bundle: bytes | None) -> int:
     return max(MIN_STORAGE_MB, min(MAX_STORAGE_MB, wanted))
 
 
-def ensure(backend, function: dict, env_hash: str, image: str, bundle: bytes | None) -> str:
+def ensure(backend: AwsBackend, function: dict[str, Any], env_hash: str, image: str,
+           bundle: bytes | None) -> str:
     """Create the environment's Lambda function, or update its image and grow its memory
     and storage to what ``function`` needs; returns its name."""
     client = backend.client("lambda")
@@ -108,7 +113,7 @@ def ensure(backend, function: dict, env_hash: str, image: str, bundle: bytes | N
     return name
 
 
-def _ensure_log_group(backend, name: str) -> None:
+def _ensure_log_group(backend: AwsBackend, name: str) -> None:
     logs = backend.client("logs")
     group = log_group_name(name)
     try:
@@ -119,7 +124,7 @@ def _ensure_log_group(backend, name: str) -> None:
     logs.put_retention_policy(logGroupName=group, retentionInDays=LOG_RETENTION_DAYS)
 
 
-def others_using(backend, env_hash: str, function_id: str) -> bool:
+def others_using(backend: AwsBackend, env_hash: str, function_id: str) -> bool:
     """Whether a Function other than ``function_id`` uses the environment."""
     page = backend.client("dynamodb").query(
         TableName=backend.outputs[r.FUNCTIONS_TABLE_NAME], IndexName=r.FUNCTIONS_BY_ENVIRONMENT,
@@ -128,7 +133,7 @@ def others_using(backend, env_hash: str, function_id: str) -> bool:
     return any(item["id"]["S"] != function_id for item in page.get("Items", []))
 
 
-def remove_if_unused(backend, function: dict) -> bool:
+def remove_if_unused(backend: AwsBackend, function: dict[str, Any]) -> bool:
     """Delete the Lambda function (and its log group) of a deleted Function's
     environment when no other Function uses it; whether it was removed."""
     env_hash = function.get("env_hash")

@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -30,6 +31,9 @@ from skyrun.backends.aws import resources as r
 from skyrun.backends.aws.launcher import LAUNCH, MAX_ARRAY_SIZE, WORKER, BatchLauncher, _pk
 from skyrun.compute import targets
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+
+if TYPE_CHECKING:
+    from skyrun.backends.aws.backend import AwsBackend
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +49,11 @@ _DENIED = ("AccessDeniedException", "AccessDenied")
 class LambdaLauncher(BatchLauncher):
     """Starts each Function's workers on Lambda or Batch, by the Function's target."""
 
-    def __init__(self, backend):
+    def __init__(self, backend: AwsBackend) -> None:
         super().__init__(backend)
         self._memory: dict[str, int] = {}  # Lambda function name -> its memory (MB)
 
-    def launch(self, function: dict, count: int) -> None:
+    def launch(self, function: dict[str, Any], count: int) -> None:
         """``count`` invocations of the environment's Lambda function, for a Function
         that runs on Lambda; else a Batch launch."""
         if targets.choose(function) != targets.LAMBDA or not function.get("env_hash"):
@@ -88,7 +92,8 @@ class LambdaLauncher(BatchLauncher):
                               Payload=json.dumps(payload).encode())
                 return None
             except ClientError as exc:
-                return exc.response["Error"]["Code"]
+                code: str = exc.response["Error"]["Code"]
+                return code
 
         if count == 1:
             errors = [invoke(0)]
@@ -117,7 +122,7 @@ class LambdaLauncher(BatchLauncher):
             logger.warning("%d of %d Lambda invocations for %s failed: %s", len(failed), count,
                            fid, ", ".join(sorted(codes)))
 
-    def _sized_for(self, name: str, function: dict) -> bool:
+    def _sized_for(self, name: str, function: dict[str, Any]) -> bool:
         """Whether the Lambda function exists with the memory the Function needs (it
         may have grown since its build), growing it if it can; its size is read once
         per process and function and remembered."""

@@ -22,13 +22,17 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import jobdefs
 from skyrun.backends.aws import resources as r
-from skyrun.backends.ports import chunks
+from skyrun.backends.ports import Launcher, chunks
 from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+
+if TYPE_CHECKING:
+    from skyrun.backends.aws.backend import AwsBackend
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +50,17 @@ PASSED_SETTINGS = ("SKYRUN_WORKER_IDLE_SECONDS",)
 WORKER, LAUNCH = "worker#", "launch#"
 
 
-def _pk(function_id: str) -> dict:
+def _pk(function_id: str) -> dict[str, Any]:
     return {"S": f"function#{function_id}"}
 
 
-class BatchLauncher:
+class BatchLauncher(Launcher):
     """Launches and tracks the Batch workers of Functions."""
 
     #: How often the worker loop calls :meth:`heartbeat`.
-    heartbeat_seconds = HEARTBEAT_SECONDS
+    heartbeat_seconds: float | None = HEARTBEAT_SECONDS
 
-    def __init__(self, backend):
+    def __init__(self, backend: AwsBackend) -> None:
         self.backend = backend
         self._functions: dict[str, str] = {}  # worker id -> function id, of this process
 
@@ -64,9 +68,9 @@ class BatchLauncher:
     def _table(self) -> str:
         return self.backend.outputs[r.LEASES_TABLE_NAME]
 
-    def _items(self, function_id: str) -> list[dict]:
+    def _items(self, function_id: str) -> list[dict[str, Any]]:
         dynamodb = self.backend.client("dynamodb")
-        items: list[dict] = []
+        items: list[dict[str, Any]] = []
         kwargs = {"TableName": self._table, "ConsistentRead": True,
                   "KeyConditionExpression": "pk = :pk",
                   "ExpressionAttributeValues": {":pk": _pk(function_id)}}
@@ -96,7 +100,7 @@ class BatchLauncher:
                     live.add(f"{job_id}:{index}" if array else job_id)
         return live
 
-    def launch(self, function: dict, count: int) -> None:
+    def launch(self, function: dict[str, Any], count: int) -> None:
         """Submit ``count`` workers (at most 10,000 and the namespace limit) as one job."""
         count = min(int(count), MAX_ARRAY_SIZE, NAMESPACE_ACTIVE_LIMIT)
         if count <= 0:
@@ -187,6 +191,11 @@ class BatchLauncher:
             self.register(worker_id, function_id)
         else:
             self._renew(worker_id, function_id)
+
+    def should_leave(self, worker_id: str, function_id: str, idle_seconds: float) -> bool:
+        """Never early: each worker has capacity of its own; it leaves when idle for
+        ``SKYRUN_WORKER_IDLE_SECONDS``."""
+        return False
 
     def unregister(self, worker_id: str, function_id: str | None = None) -> None:
         """A worker is leaving: drop its lease."""

@@ -9,13 +9,17 @@ sealing writes the same bytes the local backend's log blob holds.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws.errors import error_code, translate_errors, translated
-from skyrun.backends.ports import bounded_chunks
+from skyrun.backends.ports import LogStore, bounded_chunks
 from skyrun.common.joblog import format_record, log_blob_id, log_blob_record, parse_records
 from skyrun.exceptions import NotFoundError
+
+if TYPE_CHECKING:
+    from skyrun.backends.aws.blobs import S3BlobStore
 
 #: PutLogEvents takes at most 10,000 events and 1,048,576 bytes, counting 26 bytes per
 #: event; an event's message is at most 256 KB. We stay under each.
@@ -32,7 +36,7 @@ def stream_name(function_id: str, job_id: str) -> str:
     return f"{function_id}/{job_id}"
 
 
-def _events(lines: list[tuple[float, str]]) -> list[dict]:
+def _events(lines: list[tuple[float, str]]) -> list[dict[str, Any]]:
     """Log events for records, in time order, long texts split so that each message fits
     an event."""
     events = []
@@ -49,16 +53,16 @@ def _events(lines: list[tuple[float, str]]) -> list[dict]:
     return events
 
 
-def _batches(events: list[dict]) -> Iterator[list[dict]]:
+def _batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     return bounded_chunks(events, [len(e["message"].encode()) + EVENT_OVERHEAD for e in events],
                           MAX_EVENTS, MAX_BATCH_BYTES)
 
 
 @translate_errors
-class CloudWatchLogStore:
+class CloudWatchLogStore(LogStore):
     """Job logs in CloudWatch Logs, sealed into log blobs in the blob store."""
 
-    def __init__(self, logs, blobs, group: str):
+    def __init__(self, logs: Any, blobs: S3BlobStore, group: str) -> None:
         self.client = logs
         self.blobs = blobs
         self.group = group
@@ -97,7 +101,7 @@ class CloudWatchLogStore:
             raise
 
         @translated
-        def messages():
+        def messages() -> Iterator[str]:
             nonlocal page
             empty = 0
             while True:
@@ -139,7 +143,7 @@ class CloudWatchLogStore:
         self.blobs.put(record, data, overwrite=True)
 
     def sealed_record(self, namespace: str, function_id: str, job_id: str,
-                      written: bool = True) -> dict:
+                      written: bool = True) -> dict[str, Any]:
         """The log blob's full record for a transaction that seals it with its job's
         settle (``DynamoStore.settle_and_claim``); the stream's lines, if any, are in S3
         before it returns. ``written`` as for :meth:`seal`."""

@@ -10,9 +10,10 @@ processes and threads still send requests concurrently. moto is a test dependenc
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 
-def serialized_moto_server(ip_address: str = "127.0.0.1", port: int = 0):
+def serialized_moto_server(ip_address: str = "127.0.0.1", port: int = 0) -> Any:
     """A started ``ThreadedMotoServer`` whose requests run one at a time; its
     ``endpoint`` attribute is the URL to put in ``AWS_ENDPOINT_URL``. Stop it with
     ``.stop()``."""
@@ -21,11 +22,13 @@ def serialized_moto_server(ip_address: str = "127.0.0.1", port: int = 0):
     from werkzeug.serving import make_server
 
     class SerializedMotoServer(ThreadedMotoServer):
+        endpoint: str
+
         def _server_entry(self) -> None:
             app = DomainDispatcherApplication(create_backend_app)
             lock = threading.Lock()
 
-            def serial(environ, start_response):
+            def serial(environ: Any, start_response: Any) -> list[bytes]:
                 with lock:
                     # Read the whole response under the lock: moto builds it lazily.
                     return list(app(environ, start_response))

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from skyrun.common.search import (
     LIST,
@@ -37,7 +38,7 @@ def conjuncts(expr: Expression | None) -> list[Expression]:
     return [expr]
 
 
-def equals(terms: list[Expression], name: str):
+def equals(terms: list[Expression], name: str) -> Any:
     """The value a term ``name == value`` pins, or None."""
     for term in terms:
         if (isinstance(term, Compare) and term.name == name and term.op == "=="
@@ -46,7 +47,7 @@ def equals(terms: list[Expression], name: str):
     return None
 
 
-def one_of(terms: list[Expression], name: str) -> tuple | None:
+def one_of(terms: list[Expression], name: str) -> tuple[Any, ...] | None:
     """The values a term ``name == v`` or ``name.in_([...])`` allows, or None."""
     for term in terms:
         if isinstance(term, In) and term.name == name and term.kind != LIST:
@@ -63,7 +64,7 @@ def prefix(terms: list[Expression], name: str) -> str | None:
     return None
 
 
-def bounds(terms: list[Expression], name: str) -> tuple[float | None, float | None, list]:
+def bounds(terms: list[Expression], name: str) -> tuple[float | None, float | None, list[Any]]:
     """Inclusive numeric bounds that the range terms on ``name`` imply, with the terms
     used (exclusive bounds are widened: the Python filter applies them exactly)."""
     low = high = None
@@ -93,7 +94,7 @@ def check_names(where: Expression | None, sort: list[SortKey], allowed: set[str]
         raise ValueError(f"Cannot filter on property: {name}")
 
 
-def natural_key(record: dict):
+def natural_key(record: dict[str, Any]) -> tuple[Any, str, int, str]:
     """The order of records that no sort key separates: creation, then id, with the
     number of a job id ``{reference_id}-{n}`` compared as a number."""
     created = record.get("creation_date") or record.get("created") or 0.0
@@ -103,8 +104,8 @@ def natural_key(record: dict):
     return (created, str(record.get("id", "")), -1, "")
 
 
-def select(records, where: Expression | None, sort: list[SortKey],
-           view: Callable[[dict], dict] | None = None) -> list[dict]:
+def select(records: Iterable[dict[str, Any]], where: Expression | None, sort: list[SortKey],
+           view: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The records matching ``where``, sorted by ``sort`` then :func:`natural_key`."""
     view = view or (lambda r: r)
     found = [r for r in records if matches(where, view(r))]
@@ -122,17 +123,17 @@ class PageCache:
     TTL = 30.0
     MAX_RECORDS = 50_000
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, int, list[dict]]] = {}
+        self._entries: dict[str, tuple[float, int, list[dict[str, Any]]]] = {}
 
     @staticmethod
-    def key(*parts) -> str:
+    def key(*parts: Any) -> str:
         """A cache key for a search (expressions have a structural ``repr``)."""
         return repr(parts)
 
     def page(self, key: str, limit: int | None, offset: int,
-             compute: Callable[[], list[dict]]) -> list[dict]:
+             compute: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         """``compute()[offset:offset + limit]``, reusing the result that a previous page
         of the same search computed."""
         stamp = time.monotonic()

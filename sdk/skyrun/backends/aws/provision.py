@@ -8,6 +8,8 @@ the sandbox) where no CloudFormation deploy runs. The key schemas come from the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.session import new_client, region
 
@@ -26,18 +28,18 @@ def data_outputs(deployment: str) -> dict[str, str]:
     return outputs
 
 
-def table_definition(name: str, table: res.Table) -> dict:
+def table_definition(name: str, table: res.Table) -> dict[str, Any]:
     """``CreateTable`` parameters for ``table`` (on-demand)."""
     attributes: dict[str, str] = {}
 
-    def schema(partition: res.Key, sort: res.Key | None) -> list[dict]:
+    def schema(partition: res.Key, sort: res.Key | None) -> list[dict[str, Any]]:
         keys = [partition] + ([sort] if sort else [])
         for k in keys:
             attributes[k.name] = k.type
         return [{"AttributeName": k.name, "KeyType": kind}
                 for k, kind in zip(keys, ("HASH", "RANGE"), strict=False)]
 
-    params: dict = {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
+    params: dict[str, Any] = {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
                     "KeySchema": schema(table.partition_key, table.sort_key)}
     if table.indexes:
         params["GlobalSecondaryIndexes"] = [
@@ -50,7 +52,7 @@ def table_definition(name: str, table: res.Table) -> dict:
     return params
 
 
-def create_data_resources(deployment: str, session=None) -> dict[str, str]:
+def create_data_resources(deployment: str, session: Any = None) -> dict[str, str]:
     """Create the bucket, tables and log groups of ``deployment``; returns the data stack
     outputs naming them. Resources that exist already are left as they are."""
     res.validate_deployment_name(deployment)

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 MAX_ATTEMPTS = 10
 #: Enough connections for the parallel requests of bulk calls (see ``dynamo.FAN_OUT``).
@@ -30,7 +31,7 @@ DEFAULT_REGION = "us-east-1"
 COUNT_VARIABLE = "SKYRUN_COUNT_AWS_REQUESTS"
 
 
-def client_config():
+def client_config() -> Any:
     """The botocore configuration of skyrun's clients."""
     from botocore.config import Config
 
@@ -39,7 +40,7 @@ def client_config():
                   connect_timeout=10, read_timeout=60)
 
 
-def region(session=None) -> str:
+def region(session: Any = None) -> str:
     """The region: the session's, else ``AWS_REGION``/``AWS_DEFAULT_REGION``, else
     us-east-1 (as the AWS CLI would fail without one, we pick the default)."""
     name = session.region_name if session is not None else None
@@ -47,7 +48,7 @@ def region(session=None) -> str:
             or DEFAULT_REGION)
 
 
-def new_client(service: str, session=None):
+def new_client(service: str, session: Any = None) -> Any:
     """A new client of ``service`` from ``session`` (default: a fresh boto3 session)."""
     import boto3
 
@@ -82,7 +83,7 @@ class _RequestCounter:
                 cls._instance = cls(directory)
             return cls._instance
 
-    def count(self, event_name: str, **kwargs) -> None:
+    def count(self, event_name: str, **kwargs: Any) -> None:
         # event_name is "before-send.<service id>.<operation>"; returning None lets the
         # request go out.
         _, service, operation = event_name.split(".", 2)

@@ -22,6 +22,8 @@ when a worker takes it, renews it (with its heartbeat) and gives it back, never 
 
 from __future__ import annotations
 
+from typing import Any
+
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import dynamo
@@ -35,14 +37,12 @@ READY = "ready"
 TAKEN = "slots_taken"
 
 
-def slot_key(slot: Slot) -> dict:
+def slot_key(slot: Slot) -> dict[str, Any]:
     """The ``leases`` key of a slot."""
     return key(pk=f"slot#{slot.key}", sk="slot")
 
 
-def _record(item: dict | None) -> dict | None:
-    if item is None:
-        return None
+def _record(item: dict[str, Any]) -> dict[str, Any]:
     return {"holder": item.get("holder", {}).get("S"),
             "expires": float(item["expires"]["N"]) if "expires" in item else None,
             "revoked": item.get("revoked", {}).get("BOOL", False)}
@@ -67,7 +67,7 @@ class SlotsMixin:
     """``take_slot``, ``renew_slots``, ``release_slot``, ``slot_holders`` and the
     revocation of ``update_function``, for the DynamoStore."""
 
-    client: object
+    client: Any  # a boto3 DynamoDB client (boto3 ships no types)
     functions: str
     leases: str
 
@@ -136,7 +136,7 @@ class SlotsMixin:
                     now: float) -> list[Slot]:
         """Extend the leases of the slots ``worker_id`` holds (one request for all);
         return those it no longer holds (taken by another, or revoked)."""
-        def item(slot: Slot) -> dict:
+        def item(slot: Slot) -> dict[str, Any]:
             e = Expr()
             condition = (f"{e.name('holder')} = {e.value(worker_id)} AND "
                          f"{e.name('revoked')} = {e.attr({'BOOL': False})}")
@@ -197,7 +197,7 @@ class SlotsMixin:
                 out[int(item["pk"]["S"].rpartition("#")[2])] = record["holder"]
         return out
 
-    def _revoke(self, function: dict, item: dict) -> None:
+    def _revoke(self, function: dict[str, Any], item: dict[str, Any]) -> None:
         """Mark revoked the taken slots that the Function record as just written takes
         away (``item``: its DynamoDB item, with ``slots_taken``)."""
         taken = [int(n) for n in item.get(TAKEN, {}).get("NS", [])]
@@ -216,7 +216,7 @@ class SlotsMixin:
 
         dynamo.fan_out(one, gone)
 
-    def _delete_slots(self, function_id: str, item: dict | None) -> None:
+    def _delete_slots(self, function_id: str, item: dict[str, Any] | None) -> None:
         """Remove the slot items of a deleted Function."""
         taken = [int(n) for n in (item or {}).get(TAKEN, {}).get("NS", [])]
         dynamo.fan_out(lambda index: self.client.delete_item(

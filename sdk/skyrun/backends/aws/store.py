@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -25,6 +26,7 @@ from skyrun.backends.aws.items import (
     Expr,
     Schema,
     decode_item,
+    decode_optional,
     decode_value,
     encode_item,
     key,
@@ -32,7 +34,7 @@ from skyrun.backends.aws.items import (
     number,
 )
 from skyrun.backends.aws.slotitems import SlotsMixin
-from skyrun.backends.ports import FUNCTION, JOB
+from skyrun.backends.ports import FUNCTION, JOB, Store
 from skyrun.backends.records import FUNCTION_JSON, JOB_JSON
 from skyrun.common.search import Expression, SortKey
 from skyrun.exceptions import ConflictError
@@ -52,11 +54,11 @@ def backoff(attempt: int) -> None:
 
 
 @translate_errors
-class DynamoStore(ClaimsMixin, SlotsMixin):
+class DynamoStore(ClaimsMixin, SlotsMixin, Store):
     """Records in DynamoDB, for any number of SDK processes and workers at once."""
 
-    def __init__(self, client, functions: str, jobs: str, batches: str, leases: str,
-                 blobs: str | None = None):
+    def __init__(self, client: Any, functions: str, jobs: str, batches: str, leases: str,
+                 blobs: str | None = None) -> None:
         self.client = client
         #: The blobs table, for result and log records written with a job's settle.
         self.blobs = blobs
@@ -66,13 +68,13 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
         self.leases = leases
         self._pages = plan.PageCache()
         #: Jobs claimed here, as the claim left them: ``({"revision": ...}, record)``.
-        self._claimed: dict[str, tuple[dict, dict]] = {}
+        self._claimed: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         #: Pending jobs of a Function read by the last claim's query, not yet tried.
-        self._claim_candidates: dict[str, list[dict]] = {}
+        self._claim_candidates: dict[str, list[dict[str, Any]]] = {}
         self._claim_position: dict[str, int] = {}
 
     # -- functions ----------------------------------------------------------------------
-    def create_function(self, record: dict) -> None:
+    def create_function(self, record: dict[str, Any]) -> None:
         """Store a new Function record; ``ConflictError`` if the id exists."""
         item = encode_item(record, FUNCTION_SCHEMA)
         if record.get("env_hash"):
@@ -85,14 +87,14 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
                 raise ConflictError(f"Function {record['id']} already exists") from None
             raise
 
-    def get_function(self, function_id: str) -> dict | None:
+    def get_function(self, function_id: str) -> dict[str, Any] | None:
         """The Function record, or None."""
         reply = self.client.get_item(TableName=self.functions, Key=key(id=function_id),
                                      ConsistentRead=True)
-        return decode_item(reply.get("Item"), FUNCTION_SCHEMA)
+        return decode_optional(reply.get("Item"), FUNCTION_SCHEMA)
 
-    def update_function(self, function_id: str, changes: dict,
-                        expect: dict | None = None) -> dict | None:
+    def update_function(self, function_id: str, changes: dict[str, Any],
+                        expect: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Conditional update; None if the record is missing or does not match."""
         if not changes:
             record = self.get_function(function_id)
@@ -124,7 +126,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
                                         ReturnValues="ALL_OLD")
         self._delete_slots(function_id, reply.get("Attributes"))
 
-    def defer_checkpoints(self):
+    def defer_checkpoints(self) -> Callable[[], None]:
         """Nothing to defer: DynamoDB has no housekeeping on the writer's side."""
         return lambda: None
 
@@ -147,7 +149,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
 
-    def functions_to_reconcile(self) -> list[tuple[dict, int, float]]:
+    def functions_to_reconcile(self) -> list[tuple[dict[str, Any], int, float]]:
         """``(record, runnable epoch, when it last moved)`` of every Function not marked
         idle at its current epoch (one scan of the Functions table, as the full list)."""
         out = []
@@ -178,7 +180,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
         return True
 
     # -- jobs ---------------------------------------------------------------------------
-    def insert_jobs(self, reference_id: str, records: list[dict]) -> list[dict]:
+    def insert_jobs(self, reference_id: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store a batch idempotently by ``reference_id``.
 
         The batch record is written first, conditionally: whoever writes it is the first
@@ -225,7 +227,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
         found = self.get_jobs([r["id"] for r in records])
         return sorted(found, key=plan.natural_key)
 
-    def _write_new_jobs(self, records: list[dict]) -> None:
+    def _write_new_jobs(self, records: list[dict[str, Any]]) -> None:
         items = [job_item(r) for r in records]
         operations = [{"Put": {"TableName": self.jobs, "Item": item,
                                "ConditionExpression": "attribute_not_exists(id)"}}
@@ -234,7 +236,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
         dynamo.fan_out(self._write_part,
                        list(dynamo.transaction_parts(operations, sizes)))
 
-    def _write_part(self, operations: list[dict]) -> None:
+    def _write_part(self, operations: list[dict[str, Any]]) -> None:
         for attempt in range(ATTEMPTS):
             try:
                 self.client.transact_write_items(TransactItems=operations)
@@ -251,26 +253,27 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
                     raise
                 backoff(attempt)
 
-    def _put_new(self, put: dict) -> None:
+    def _put_new(self, put: dict[str, Any]) -> None:
         try:
             self.client.put_item(**put)
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
 
-    def get_job(self, job_id: str) -> dict | None:
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
         """The job record, or None."""
         reply = self.client.get_item(TableName=self.jobs, Key=key(id=job_id),
                                      ConsistentRead=True)
-        return decode_item(reply.get("Item"), JOB_SCHEMA)
+        return decode_optional(reply.get("Item"), JOB_SCHEMA)
 
-    def get_jobs(self, job_ids: list[str]) -> list[dict]:
+    def get_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
         """The records of the ids that exist."""
         keys = [key(id=i) for i in dict.fromkeys(job_ids)]
         return [decode_item(item, JOB_SCHEMA)
                 for item in dynamo.batch_get(self.client, self.jobs, keys)]
 
-    def update_job(self, job_id: str, changes: dict, expect: dict | None = None) -> dict | None:
+    def update_job(self, job_id: str, changes: dict[str, Any],
+                   expect: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Conditional update; None if the record is missing or does not match.
 
         A change of status or queue date also moves ``status_order``, and a job that
@@ -283,9 +286,10 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
             return record if record is not None and _matches(record, expect) else None
         return self._update(job_id, changes, expect, [])
 
-    def settle_and_claim(self, job_id: str, changes: dict, expect: dict,
-                         blob_records: list[dict], delete_blobs: list[str],
-                         claim: dict | None) -> tuple[dict | None, dict | None, dict | None]:
+    def settle_and_claim(self, job_id: str, changes: dict[str, Any], expect: dict[str, Any],
+                         blob_records: list[dict[str, Any]], delete_blobs: list[str],
+                         claim: dict[str, Any] | None
+                         ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
         """The end of an attempt in one ``TransactWriteItems``, then the next claim.
 
         Applies ``changes`` to the job if it matches ``expect`` (else nothing is written
@@ -297,8 +301,12 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
         job or None, None)``: the Function is not read here. The caller removes the data
         of deleted blobs.
         """
-        extra = [record_write(self.blobs, r) for r in blob_records]
-        extra += [{"Delete": {"TableName": self.blobs, "Key": key(id=b)}} for b in delete_blobs]
+        if self.blobs is None and (blob_records or delete_blobs):
+            raise ValueError("this DynamoStore was made without the blobs table (blobs=), so "
+                             "it cannot write blob records with a settle")
+        table = self.blobs or ""
+        extra = [record_write(table, r) for r in blob_records]
+        extra += [{"Delete": {"TableName": table, "Key": key(id=b)}} for b in delete_blobs]
         held = self._claimed.get(job_id)
         if claim is not None and held is not None and _matches(held[1], expect):
             both = self._settle_and_take(job_id, changes, extra, claim, held)
@@ -312,8 +320,9 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
             claimed = self.claim(settled["function_id"], **claim)
         return settled, claimed, None
 
-    def _settle_and_take(self, job_id: str, changes: dict, extra: list[dict], claim: dict,
-                         held: tuple[dict, dict]) -> tuple | None:
+    def _settle_and_take(self, job_id: str, changes: dict[str, Any], extra: list[dict[str, Any]],
+                         claim: dict[str, Any],
+                         held: tuple[dict[str, Any], dict[str, Any]]) -> tuple[Any, ...] | None:
         """Settle a job this store claimed and claim the next one in one transaction.
 
         Only for a settle that takes the job out of the active statuses, by a worker
@@ -360,8 +369,8 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
         self._remember_claim(item, claimed)
         return new, claimed, None
 
-    def _update(self, job_id: str, changes: dict, expect: dict | None,
-                extra: list[dict]) -> dict | None:
+    def _update(self, job_id: str, changes: dict[str, Any], expect: dict[str, Any] | None,
+                extra: list[dict[str, Any]]) -> dict[str, Any] | None:
         """``update_job``, with ``extra`` items written in the same transaction."""
         if "status" not in changes and "queued_date" not in changes and not extra:
             e = Expr(JOB_JSON)
@@ -386,7 +395,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
         for attempt in range(ATTEMPTS):
             item = self.client.get_item(TableName=self.jobs, Key=key(id=job_id),
                                         ConsistentRead=True).get("Item")
-            current = decode_item(item, JOB_SCHEMA)
+            current = decode_optional(item, JOB_SCHEMA)
             if current is None or not _matches(current, expect):
                 return None
             updated = self._rewrite(item, current, changes, extra)
@@ -395,8 +404,8 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
             backoff(attempt)
         raise ConflictError(f"Job {job_id} changed too often to update it; try again")
 
-    def _rewrite(self, item: dict, current: dict, changes: dict,
-                 extra: list[dict] = ()) -> dict | None:
+    def _rewrite(self, item: dict[str, Any], current: dict[str, Any], changes: dict[str, Any],
+                 extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any] | None:
         """Apply ``changes`` if the item is still at its revision (with ``extra``
         transaction items); the new record, or None if it changed meanwhile."""
         new = dict(current, **changes)
@@ -445,7 +454,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
 
     # -- queries ------------------------------------------------------------------------
     def query(self, kind: str, where: Expression | None, sort: list[SortKey],
-              limit: int | None = None, offset: int = 0) -> list[dict]:
+              limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
         """Matching records, sorted, one page."""
         schema = _schema(kind)
         plan.check_names(where, sort, set(schema.fields))
@@ -461,7 +470,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
             return sum(dynamo.count(self.client.query, **q) for q in lookup.queries)
         return len(plan.select(self._candidates(kind, where), where, []))
 
-    def _candidates(self, kind: str, where: Expression | None):
+    def _candidates(self, kind: str, where: Expression | None) -> Iterator[dict[str, Any]]:
         schema = _schema(kind)
         lookup = self._lookup(kind, where)
         if lookup.ids is not None:
@@ -518,7 +527,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
         wanted = JOB_STATUSES if statuses is None else list(statuses)
         pairs = [(fid, status) for fid in function_ids for status in wanted]
 
-        def one(pair):
+        def one(pair: tuple[str, str]) -> int:
             fid, status = pair
             return dynamo.count(self.client.query, **_index_query(
                 self.jobs, res.JOBS_BY_FUNCTION_STATUS, "function_id", fid, "status_order",
@@ -533,7 +542,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
 
     # -- aggregates ---------------------------------------------------------------------
     def job_summary(self, function_id: str, now: float, buckets: int = 60,
-                    bins: int = 20) -> dict:
+                    bins: int = 20) -> dict[str, Any]:
         """Aggregates of the Function's jobs: DynamoDB cannot group, so a projected
         query reads the few attributes needed of the started jobs only (not their
         inputs, environments or tags), and :func:`summary.summarize` counts them."""
@@ -547,7 +556,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
             rows.append((status, start, end, reason, *values))
         return summary.summarize(rows, now, buckets, bins)
 
-    def job_timeline(self, function_id: str, limit: int) -> list[tuple]:
+    def job_timeline(self, function_id: str, limit: int) -> list[tuple[Any, ...]]:
         """``(id, status, start, end)`` of the started jobs, by start (a projected
         query of those four attributes)."""
         rows = []
@@ -559,14 +568,14 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
         rows.sort(key=lambda r: (r[2], r[0]))
         return rows[:limit]
 
-    def _started_items(self, function_id: str, with_details: bool):
+    def _started_items(self, function_id: str, with_details: bool) -> Iterator[dict[str, Any]]:
         """Items of the Function's active and ended jobs (pending ones are never read),
         with only the attributes the aggregates need."""
         names = ["id", "status", "last_execution_date", "last_completion_date"]
         if with_details:
             names += ["error_reason", "statistics"]
 
-        def one(status: str) -> list[dict]:
+        def one(status: str) -> list[dict[str, Any]]:
             q = _index_query(self.jobs, res.JOBS_BY_FUNCTION_STATUS, "function_id",
                              function_id, "status_order", prefix=f"{status}#")
             aliases = {f"#p{i}": name for i, name in enumerate(names)}
@@ -578,7 +587,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin):
             yield from part
 
 
-def _instants(item: dict) -> tuple[str, float | None, float | None]:
+def _instants(item: dict[str, Any]) -> tuple[str, float | None, float | None]:
     def instant(name: str) -> float | None:
         attr = item.get(name)
         return float(attr["N"]) if attr else None
@@ -594,15 +603,16 @@ class _Lookup:
     """How to find the candidates of a search: by ids, by index queries, or a scan.
     ``exact``: the key conditions alone decide the search (a count needs no filter)."""
 
-    def __init__(self, ids=None, queries=None, exact=False):
+    def __init__(self, ids: Sequence[Any] | None = None,
+                 queries: list[dict[str, Any]] | None = None, exact: bool = False) -> None:
         self.ids = ids
         self.queries = queries
         self.exact = exact
 
 
 def _index_query(table: str, index: str, hash_name: str, hash_value: str,
-                 range_name: str | None = None, prefix: str | None = None,
-                 low: float | None = None, high: float | None = None) -> dict:
+                 range_name: str = "", prefix: str | None = None,
+                 low: float | None = None, high: float | None = None) -> dict[str, Any]:
     e = Expr()
     condition = f"{e.name(hash_name)} = {e.value(hash_value)}"
     if prefix is not None:
@@ -626,17 +636,17 @@ def _schema(kind: str) -> Schema:
     raise ValueError(f"unknown record kind {kind!r}")
 
 
-def _matches(record: dict, expect: dict | None) -> bool:
+def _matches(record: dict[str, Any], expect: dict[str, Any] | None) -> bool:
     return matches_expect(record, expect)
 
 
-def _revision_condition(e: Expr, item: dict) -> str:
+def _revision_condition(e: Expr, item: dict[str, Any]) -> str:
     if "revision" in item:
         return f"{e.name('revision')} = {e.attr(item['revision'])}"
     return f"attribute_exists({e.name('id')}) AND attribute_not_exists({e.name('revision')})"
 
 
-def job_item(record: dict) -> dict:
+def job_item(record: dict[str, Any]) -> dict[str, Any]:
     """The item of a new job record: its fields (``failures`` and ``losses`` 0 unless
     given, as the local store's defaults), ``status_order`` and revision 0."""
     item = encode_item({"failures": 0, "losses": 0, **record}, JOB_SCHEMA)

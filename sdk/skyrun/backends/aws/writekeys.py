@@ -12,6 +12,7 @@ of the item it checks, 2 write units like the others).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 #: The key attributes of skyrun's tables (see ``resources``), tried in this order on an
 #: item whose key must be picked out of its attributes (a ``Put``).
@@ -44,14 +45,14 @@ def written_keys(operation: str, body: bytes | str | None) -> list[str]:
     return out
 
 
-def _name(table: str | None, item: dict) -> str:
+def _name(table: str | None, item: dict[str, Any]) -> str:
     for names in KEY_NAMES:
         if all(n in item for n in names):
             return f"{table} " + " ".join(f"{n}={_value(item[n])}" for n in names)
     return f"{table} ?"
 
 
-def _value(attribute: dict) -> str:
+def _value(attribute: dict[str, Any]) -> str:
     return str(next(iter(attribute.values()), "")) if isinstance(attribute, dict) else "?"
 
 

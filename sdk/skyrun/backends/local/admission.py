@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -95,7 +96,7 @@ def process_alive(pid: int, started: float) -> bool:
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
         # A recycled pid belongs to a process that started later.
-        return abs(proc.create_time() - started) < 1.0
+        return bool(abs(proc.create_time() - started) < 1.0)
     except psutil.Error:
         return False
 
@@ -144,7 +145,7 @@ class Admission:
         return (len(live), sum(float(r["cpus"] or 0) for r in live),
                 sum(float(r["memory"] or 0) for r in live))
 
-    def admit(self, function: dict, count: int) -> int:
+    def admit(self, function: dict[str, Any], count: int) -> int:
         """How many of ``count`` new workers of ``function`` fit beside the live ones
         (call under :meth:`locked`, and record the started workers before leaving it).
         Records the Function as waiting when some do not fit."""
@@ -208,7 +209,7 @@ class Admission:
                 warnings.warn(f"skyrun: could not start workers of Function {function_id}: "
                               f"{exc}", RuntimeWarning, stacklevel=2)
 
-    def _warn(self, function: dict, cap_cpus: float, cap_memory: float) -> None:
+    def _warn(self, function: dict[str, Any], cap_cpus: float, cap_memory: float) -> None:
         if function["id"] in self._warned:
             return
         self._warned.add(function["id"])
@@ -220,6 +221,6 @@ class Admission:
             CapacityWarning, stacklevel=4)
 
 
-def _fmt(value) -> str:
+def _fmt(value: float | str) -> str:
     value = float(value)
     return str(int(value)) if value.is_integer() else f"{value:g}"

@@ -5,6 +5,7 @@ of :mod:`skyrun.backends.summary` computed with ``GROUP BY`` in SQLite, so a Fun
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from skyrun.backends import summary as s
 
@@ -38,7 +39,7 @@ def _percent_bin(column: str) -> str:
 
 
 def job_summary(conn: sqlite3.Connection, function_id: str, now: float, buckets: int,
-                bins: int) -> dict:
+                bins: int) -> dict[str, Any]:
     """The summary of one Function's jobs (see :func:`skyrun.backends.summary.summarize`).
 
     The jobs table is read once, into a temporary table of this connection (each thread
@@ -52,7 +53,7 @@ def job_summary(conn: sqlite3.Connection, function_id: str, now: float, buckets:
         conn.execute(f"DROP TABLE IF EXISTS {_ROWS}")
 
 
-def _summary(conn: sqlite3.Connection, now: float, buckets: int, bins: int) -> dict:
+def _summary(conn: sqlite3.Connection, now: float, buckets: int, bins: int) -> dict[str, Any]:
     first, last_end, last_start, active, longest, started = conn.execute(
         f"SELECT min(s), max(e), max(s), max(e IS NULL), max(e - s), count(*) "
         f"FROM {_ROWS}").fetchone()
@@ -110,7 +111,7 @@ def job_timeline(conn: sqlite3.Connection, function_id: str,
 
 
 def job_timeline_json(conn: sqlite3.Connection, function_id: str, limit: int,
-                      statuses: tuple[str, ...]) -> dict:
+                      statuses: tuple[str, ...]) -> dict[str, Any]:
     """The timeline of :func:`job_timeline` in columns whose JSON text SQLite writes
     itself (``json_group_array``), so 100,000 bars never become Python objects:
     ``count``, ``t0`` (the first start, or None), and JSON arrays ``ids``, ``status``

@@ -10,12 +10,20 @@ from skyrun.backends.local.database import Database
 from skyrun.backends.local.launcher import ProcessLauncher
 from skyrun.backends.local.logs import FileLogStore
 from skyrun.backends.local.store import SQLiteStore
+from skyrun.backends.ports import Backend, WorkerPace
 
 
-class LocalBackend:
+class LocalBackend(Backend):
     """SQLite, files and local processes under one ``SKYRUN_HOME``."""
 
     name = "local"
+    #: Requests cost microseconds: the default pace.
+    pace = WorkerPace()
+    store: SQLiteStore
+    blobs: FileBlobStore
+    logs: FileLogStore
+    builder: LocalBuilder
+    launcher: ProcessLauncher
 
     def __init__(self, home: Path):
         self.home = Path(home)

@@ -6,11 +6,14 @@ import errno
 import hashlib
 import json
 import os
+import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from skyrun.backends.local import sql
 from skyrun.backends.local.database import Database
+from skyrun.backends.ports import BlobStore
 from skyrun.backends.records import BLOB_COLUMNS
 from skyrun.common.search import Expression, SortKey
 from skyrun.common.timeutil import now
@@ -26,7 +29,7 @@ _SEARCHABLE = _COLUMNS | {"extra_properties.*"}
 _LISTS = {"tags", "owners", "readers", "writers"}
 
 
-def _encode(record: dict) -> dict:
+def _encode(record: dict[str, Any]) -> dict[str, Any]:
     # A missing list is stored as an empty one, so that list filters (``tags != "x"``)
     # treat blobs written by the SDK and by workers alike.
     return {k: (json.dumps([] if v is None and k in _LISTS else v)
@@ -34,14 +37,16 @@ def _encode(record: dict) -> dict:
             for k, v in record.items() if k in _COLUMNS}
 
 
-def _new_row(record: dict) -> dict:
+def _new_row(record: dict[str, Any]) -> dict[str, Any]:
     """The encoded row of a new record, with every list column present."""
     return _encode({**dict.fromkeys(_LISTS), **record})
 
 
-def _decode(row) -> dict | None:
-    if row is None:
-        return None
+def _decode(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    return None if row is None else _record(row)
+
+
+def _record(row: sqlite3.Row) -> dict[str, Any]:
     record = dict(row)
     for key in _JSON:
         if record.get(key) is not None:
@@ -89,7 +94,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-class FileBlobStore:
+class FileBlobStore(BlobStore):
     """Blobs as files, their metadata in the SQLite database."""
 
     def __init__(self, db: Database, root: Path):
@@ -105,7 +110,12 @@ class FileBlobStore:
         # other bookkeeping on the worker's hot path.
         return Path(f"{self._blobs_dir}/{digest[:2]}/{digest[2:]}")
 
-    def put(self, record: dict, data: bytes | None, overwrite: bool = False) -> dict:
+    def may_exist(self, blob_id: str) -> bool:
+        """Whether the blob's data file exists (a stat, cheaper than reading the
+        record)."""
+        return self.path(blob_id).exists()
+
+    def put(self, record: dict[str, Any], data: bytes | None, overwrite: bool = False) -> dict[str, Any]:
         """Store metadata (and data); ``ConflictError`` if the id exists and not
         ``overwrite``. The data is written before the record, so a record always has its
         data."""
@@ -155,14 +165,14 @@ class FileBlobStore:
                 tmp.unlink(missing_ok=True)
         return _decode_record(record)
 
-    def seal_file(self, record: dict) -> None:
+    def seal_file(self, record: dict[str, Any]) -> None:
         """Record metadata for data already written at ``path(record["id"])`` (job logs
         are appended there while the job runs)."""
         record = self.sealed_record(record)
         with self.db.transaction() as tx:
             upsert_record(tx, record)
 
-    def sealed_record(self, record: dict) -> dict:
+    def sealed_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """The full record of data already at ``path(record["id"])``, for
         :func:`upsert_record` in a transaction of the caller's."""
         path = str(self.path(record["id"]))
@@ -176,7 +186,7 @@ class FileBlobStore:
         record.setdefault("created", record["modified"])
         return record
 
-    def staged_record(self, record: dict, data: bytes) -> dict:
+    def staged_record(self, record: dict[str, Any], data: bytes) -> dict[str, Any]:
         """Write a blob's data in place (replacing any) and return its full record, for
         :func:`upsert_record` in a transaction of the caller's: the data is there before
         the record is."""
@@ -186,7 +196,7 @@ class FileBlobStore:
         return dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
                     href=str(path), created=record.get("created") or stamp, modified=stamp)
 
-    def get_record(self, blob_id: str) -> dict | None:
+    def get_record(self, blob_id: str) -> dict[str, Any] | None:
         """Metadata of a blob that exists and has not expired."""
         row = self.db.connection().execute("SELECT * FROM blobs WHERE id = ?",
                                            (blob_id,)).fetchone()
@@ -195,9 +205,9 @@ class FileBlobStore:
             return None
         return record
 
-    def get_records(self, blob_ids: list[str]) -> dict[str, dict]:
+    def get_records(self, blob_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The records of those blobs that exist and have not expired, by id."""
-        out: dict[str, dict] = {}
+        out: dict[str, dict[str, Any]] = {}
         ids = list(dict.fromkeys(blob_ids))
         conn = self.db.connection()
         t = now()
@@ -205,13 +215,13 @@ class FileBlobStore:
             part = ids[i:i + 500]
             for row in conn.execute(f"SELECT * FROM blobs WHERE id IN "
                                     f"({','.join('?' * len(part))})", part):
-                record = _decode(row)
+                record = _record(row)
                 if record.get("expires") is None or record["expires"] > t:
                     out[record["id"]] = record
         return out
 
     def get_data(self, blob_id: str, start: int | None = None, end: int | None = None,
-                 record: dict | None = None) -> bytes:
+                 record: dict[str, Any] | None = None) -> bytes:
         """The data, or bytes ``start``..``end`` inclusive. ``record``: the blob's
         record as just read (by ``get_records``), sparing a read of it."""
         record = record if record is not None else self.get_record(blob_id)
@@ -228,7 +238,7 @@ class FileBlobStore:
                 return b""
             raise NotFoundError(f"Blob {blob_id} does not exist")
 
-    def update(self, blob_id: str, changes: dict) -> dict | None:
+    def update(self, blob_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Change metadata fields."""
         row = _encode(dict(changes, modified=now()))
         sets = ", ".join(f'"{k}" = ?' for k in row)
@@ -256,7 +266,7 @@ class FileBlobStore:
             pass
 
     def search(self, where: Expression | None, sort: list[SortKey],
-               limit: int | None = None, offset: int = 0) -> list[dict]:
+               limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
         """Matching blob records (expired ones excluded)."""
         clause, params = sql.where(where, _SEARCHABLE)
         order = sql.order_by(sort, _SEARCHABLE, "rowid")
@@ -264,14 +274,14 @@ class FileBlobStore:
         rows = self.db.connection().execute(
             f"SELECT * FROM blobs WHERE {clause} AND (expires IS NULL OR expires > ?) "
             f"{order} LIMIT ? OFFSET ?", params)
-        return [_decode(r) for r in rows]
+        return [_record(r) for r in rows]
 
     def count(self, where: Expression | None) -> int:
         """How many unexpired blobs match."""
         clause, params = sql.where(where, _SEARCHABLE)
-        return self.db.connection().execute(
+        return int(self.db.connection().execute(
             f"SELECT count(*) FROM blobs WHERE {clause} AND (expires IS NULL OR expires > ?)",
-            [*params, now()]).fetchone()[0]
+            [*params, now()]).fetchone()[0])
 
     def purge_expired(self) -> int:
         """Remove blobs past their ``expires``; returns how many."""
@@ -302,7 +312,7 @@ class FileBlobStore:
             pass
 
 
-def upsert_record(tx, record: dict) -> None:
+def upsert_record(tx: sqlite3.Connection, record: dict[str, Any]) -> None:
     """Insert or replace a blob record inside the transaction ``tx`` (its data is in
     place already)."""
     row = _new_row(record)
@@ -312,7 +322,7 @@ def upsert_record(tx, record: dict) -> None:
                f"ON CONFLICT(id) DO UPDATE SET {updates}", list(row.values()))
 
 
-def _decode_record(record: dict) -> dict:
+def _decode_record(record: dict[str, Any]) -> dict[str, Any]:
     # As stored: a missing list is an empty one (see _encode).
     return {k: ([] if k in _LISTS and record.get(k) is None else record.get(k))
             for k in BLOB_COLUMNS}

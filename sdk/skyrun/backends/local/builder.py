@@ -13,6 +13,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from skyrun.backends.local.envs import BuildError, EnvironmentCache
 from skyrun.backends.local.interpreters import (
@@ -20,18 +21,21 @@ from skyrun.backends.local.interpreters import (
     find_interpreter,
     running_version,
 )
-from skyrun.backends.ports import FUNCTION
+from skyrun.backends.ports import FUNCTION, Builder
 from skyrun.compute import lifecycle
 from skyrun.compute.resources import parse_image
 from skyrun.exceptions import ValidationError
 
-_children: list[subprocess.Popen] = []
+if TYPE_CHECKING:
+    from skyrun.backends.local.backend import LocalBackend
+
+_children: list[subprocess.Popen[bytes]] = []
 
 
-class LocalBuilder:
+class LocalBuilder(Builder):
     """Environments on this machine, under ``$SKYRUN_HOME/envs``."""
 
-    def __init__(self, backend):
+    def __init__(self, backend: LocalBackend) -> None:
         self.backend = backend
         self.home = Path(backend.home)
         self.envs = EnvironmentCache(self.home)
@@ -53,7 +57,7 @@ class LocalBuilder:
             f"found (looked for python{version} on PATH, in /usr/bin and /usr/local/bin, and "
             f"in ~/.pyenv/versions); available: {', '.join(available_images())}"]}
 
-    def start(self, function: dict, requirements: list[str]) -> None:
+    def start(self, function: dict[str, Any], requirements: list[str]) -> None:
         """Reuse the environment at once if it exists, build it here if there is nothing
         to install, else start a detached build process."""
         _reap()
@@ -82,14 +86,14 @@ class LocalBuilder:
         _children.append(proc)
         self.pid_path(fid).write_text(str(proc.pid))
 
-    def live_log(self, function: dict) -> str:
+    def live_log(self, function: dict[str, Any]) -> str:
         """The output of a build in progress (empty if there is none)."""
         try:
             return self.log_path(function["id"]).read_text(errors="replace")
         except OSError:
             return ""
 
-    def executable(self, function: dict) -> str:
+    def executable(self, function: dict[str, Any]) -> str:
         """The interpreter of the Function's environment."""
         env_hash = function.get("env_hash")
         if not env_hash or env_hash == "base":  # recorded before environments existed
@@ -100,7 +104,7 @@ class LocalBuilder:
                                "missing (was it removed by hand?)")
         return str(python)
 
-    def remove(self, function: dict) -> None:
+    def remove(self, function: dict[str, Any]) -> None:
         """Delete the Function's environment if no other Function uses it."""
         for path in (self.log_path(function["id"]), self.pid_path(function["id"])):
             path.unlink(missing_ok=True)
@@ -128,7 +132,7 @@ class LocalBuilder:
         return self.builds / f"{function_id}.pid"
 
 
-def run_build(backend, function: dict) -> None:
+def run_build(backend: LocalBackend, function: dict[str, Any]) -> None:
     """Build or reuse the Function's environment, then record the outcome: the build log
     blob and ``ready``/``stopped`` or ``build_failed``."""
     builder: LocalBuilder = backend.builder
@@ -164,7 +168,8 @@ def run_build(backend, function: dict) -> None:
     _finish(backend, function, False, log_path, {})
 
 
-def _finish(backend, function: dict, ok: bool, log_path: Path, changes: dict) -> None:
+def _finish(backend: LocalBackend, function: dict[str, Any], ok: bool, log_path: Path,
+            changes: dict[str, Any]) -> None:
     text = log_path.read_text(errors="replace")
     if backend.store.get_function(function["id"]) is not None:  # not deleted meanwhile
         lifecycle.finish_build(backend, function, ok, text, changes=changes)

@@ -12,6 +12,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -195,7 +196,7 @@ class Database:
         return conn
 
     @contextmanager
-    def transaction(self):
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction, taken at once (``BEGIN IMMEDIATE``) so it cannot deadlock
         on a lock upgrade."""
         conn = self.connection()
@@ -207,7 +208,7 @@ class Database:
             raise
         conn.execute("COMMIT")
 
-    def defer_checkpoints(self, interval: float = CHECKPOINT_SECONDS):
+    def defer_checkpoints(self, interval: float = CHECKPOINT_SECONDS) -> Callable[[], None]:
         """Move this thread's WAL checkpoints to a thread of their own, until the returned
         function is called; for a process that commits at a high rate (a worker).
 
@@ -261,4 +262,4 @@ class Database:
     @property
     def schema_version(self) -> int:
         """The schema version of the file."""
-        return self.connection().execute("PRAGMA user_version").fetchone()[0]
+        return int(self.connection().execute("PRAGMA user_version").fetchone()[0])

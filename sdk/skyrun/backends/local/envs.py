@@ -29,13 +29,16 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from skyrun.backends.local.interpreters import running_version
 from skyrun.compute.environment import environment_hash, normalize_requirements
+
+if TYPE_CHECKING:
+    from skyrun.backends.local.backend import LocalBackend
 
 # The distributions the runtime needs inside every environment (with their dependencies):
 # the SDK's own dependencies, and boto3 when the host has it, so jobs can reach the AWS
@@ -51,11 +54,12 @@ class BuildError(Exception):
 
 
 # -- the runtime packages ---------------------------------------------------------------
-def _closure(names) -> dict[str, importlib.metadata.Distribution]:
+def _closure(names: Iterable[str]) -> dict[str, importlib.metadata.Distribution]:
     from packaging.markers import default_environment
     from packaging.requirements import Requirement
 
-    marker_env = dict(default_environment(), extra="")
+    # A TypedDict of str values; evaluate() takes a plain mapping with "extra" added.
+    marker_env: dict[str, str] = dict(cast("dict[str, str]", default_environment()), extra="")
     found: dict[str, importlib.metadata.Distribution] = {}
     todo = list(names)
     while todo:
@@ -126,10 +130,11 @@ class EnvironmentCache:
         """Whether the environment was completely built."""
         return (self.path(env_hash) / MARKER).is_file()
 
-    def info(self, env_hash: str) -> dict | None:
+    def info(self, env_hash: str) -> dict[str, Any] | None:
         """What the environment was built from, or None if it is not ready."""
         try:
-            return json.loads((self.path(env_hash) / MARKER).read_text())
+            info: dict[str, Any] = json.loads((self.path(env_hash) / MARKER).read_text())
+            return info
         except (OSError, ValueError):
             return None
 
@@ -265,7 +270,7 @@ def _link_distributions(target: Path) -> None:
         for top in sorted(tops):
             if top in ("..", "__pycache__") or top.endswith(".pth"):
                 continue
-            source = Path(dist.locate_file(top))
+            source = Path(str(dist.locate_file(top)))
             link = target / top
             if source.exists() and not link.exists():
                 link.symlink_to(source)
@@ -283,7 +288,7 @@ def _site_packages(python: str) -> str:
     return out.stdout.strip()
 
 
-def _clean_env(**extra) -> dict[str, str]:
+def _clean_env(**extra: str) -> dict[str, str]:
     # The build must not see the SDK user's Python settings.
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PIP_USER")}
@@ -291,13 +296,14 @@ def _clean_env(**extra) -> dict[str, str]:
     return env
 
 
-def _run(command: list[str], log: TextIO, what: str, env: dict | None = None) -> None:
+def _run(command: list[str], log: TextIO, what: str, env: dict[str, Any] | None = None) -> None:
     """Run a build step, its output going to the log as it comes."""
     log.write(f"$ {' '.join(command)}\n")
     log.flush()
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
                             env=env if env is not None else _clean_env())
+    assert proc.stdout is not None  # stdout=PIPE
     for line in proc.stdout:
         log.write(line)
         log.flush()
@@ -306,16 +312,21 @@ def _run(command: list[str], log: TextIO, what: str, env: dict | None = None) ->
         raise BuildError(f"{what} failed (exit status {code})")
 
 
-def prune(backend=None) -> list[str]:
+def prune(backend: LocalBackend | None = None) -> list[str]:
     """Delete the environments that no Function of this ``SKYRUN_HOME`` uses (any
     namespace), skipping those being built or reused right now; returns their hashes.
     ``backend`` defaults to the default client's (it must be a local backend)."""
+    from skyrun.backends.local.backend import LocalBackend
     from skyrun.backends.ports import FUNCTION
 
     if backend is None:
         from skyrun.compute.client import ComputeClient
 
-        backend = ComputeClient.get_default_client().backend
+        default = ComputeClient.get_default_client().backend
+        if not isinstance(default, LocalBackend):
+            raise ValueError(f"prune() removes the environments of the local backend; the "
+                             f"default client's backend is {default.name!r}")
+        backend = default
     cache = EnvironmentCache(backend.home)
     used = {record.get("env_hash") for record in backend.store.query(FUNCTION, None, [])}
     removed = [h for h in cache.hashes() if h not in used and cache.remove(h)]

@@ -7,15 +7,18 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 from skyrun.backends.local.admission import IDLE_BEFORE_YIELD, Admission
 from skyrun.backends.local.admission import process_alive as _alive
 from skyrun.backends.local.database import Database
+from skyrun.backends.ports import Launcher
 
-_children: list[subprocess.Popen] = []
+_children: list[subprocess.Popen[bytes]] = []
 
 
 def _reap() -> None:
@@ -31,9 +34,12 @@ def worker_id_for(pid: int) -> str:
     return f"{socket.gethostname()}-{pid}"
 
 
-class ProcessLauncher:
+class ProcessLauncher(Launcher):
     """Starts ``python -m skyrun_runtime.worker`` processes, detached from the caller, as
     many as the machine admits (:mod:`skyrun.backends.local.admission`)."""
+
+    #: No heartbeats: a worker is alive while its process is (see :meth:`live_workers`).
+    heartbeat_seconds: float | None = None
 
     def __init__(self, db: Database, home: Path):
         self.db = db
@@ -41,7 +47,7 @@ class ProcessLauncher:
         self.admission = Admission(db, self.home)
         #: Called with a Function id when capacity is freed and that Function waits for
         #: it (the backend wires it to the lifecycle's ``ensure_workers``).
-        self.start_workers = None
+        self.start_workers: Callable[[str], None] | None = None
 
     def live_workers(self, function_id: str) -> set[str]:
         """Ids of the Function's workers whose process is alive; forgets dead ones."""
@@ -49,7 +55,8 @@ class ProcessLauncher:
         rows = self.db.connection().execute(
             "SELECT id, pid, started FROM workers WHERE function_id = ?", (function_id,)
         ).fetchall()
-        live, dead = set(), []
+        live: set[str] = set()
+        dead: list[str] = []
         for row in rows:
             (live.add if _alive(row["pid"], row["started"]) else dead.append)(row["id"])
         if dead:
@@ -57,7 +64,7 @@ class ProcessLauncher:
                 tx.executemany("DELETE FROM workers WHERE id = ?", [(d,) for d in dead])
         return live
 
-    def launch(self, function: dict, count: int) -> None:
+    def launch(self, function: dict[str, Any], count: int) -> None:
         """Start up to ``count`` worker processes for the Function: as many as fit beside
         the live workers of every Function of the home."""
         if count <= 0:
@@ -65,7 +72,7 @@ class ProcessLauncher:
         with self.admission.locked():
             self._launch(function, self.admission.admit(function, count))
 
-    def _launch(self, function: dict, count: int) -> None:
+    def _launch(self, function: dict[str, Any], count: int) -> None:
         if count <= 0:
             return
         log_dir = self.home / "workers"
@@ -91,15 +98,20 @@ class ProcessLauncher:
             tx.executemany("INSERT OR REPLACE INTO workers (id, function_id, pid, host, started)"
                            " VALUES (?, ?, ?, ?, ?)", rows)
 
-    def register(self, worker_id: str, function_id: str, pid: int) -> None:
-        """Record a worker that was started some other way (e.g. by hand)."""
+    def register(self, worker_id: str, function_id: str, pid: int | None = None) -> None:
+        """Record a worker that was started some other way (e.g. by hand): process
+        ``pid``, by default the caller's."""
+        pid = os.getpid() if pid is None else pid
         started = psutil.Process(pid).create_time()
         with self.db.transaction() as tx:
             tx.execute("INSERT OR REPLACE INTO workers (id, function_id, pid, host, started) "
                        "VALUES (?, ?, ?, ?, ?)",
                        (worker_id, function_id, pid, socket.gethostname(), started))
 
-    def unregister(self, worker_id: str) -> None:
+    def heartbeat(self, worker_id: str, function_id: str) -> None:
+        """Nothing to renew: the worker's process is its registration."""
+
+    def unregister(self, worker_id: str, function_id: str | None = None) -> None:
         """Forget a worker that is leaving, and hand its share of the machine on."""
         row = self.db.connection().execute(
             "SELECT function_id FROM workers WHERE id = ?", (worker_id,)).fetchone()
@@ -131,7 +143,8 @@ class ProcessLauncher:
 
     def worker_pids(self, function_id: str | None = None) -> list[int]:
         """Pids of recorded workers (all, or of one Function)."""
-        query, params = "SELECT pid FROM workers", ()
+        query = "SELECT pid FROM workers"
+        params: tuple[str, ...] = ()
         if function_id:
             query, params = query + " WHERE function_id = ?", (function_id,)
         return [r[0] for r in self.db.connection().execute(query, params)]

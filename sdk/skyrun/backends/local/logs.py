@@ -5,14 +5,16 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from skyrun.backends.local.blobs import FileBlobStore, disk_full
+from skyrun.backends.ports import LogStore
 from skyrun.common.joblog import format_records, log_blob_id, log_blob_record, parse_record
 
 __all__ = ["FileLogStore", "log_blob_id"]
 
 
-class FileLogStore:
+class FileLogStore(LogStore):
     """JSON-lines log files, one per job, sealed into log blobs when the job ends."""
 
     def __init__(self, blobs: FileBlobStore):
@@ -63,7 +65,7 @@ class FileLogStore:
         self.blobs.seal_file(log_blob_record(namespace, function_id, job_id))
 
     def sealed_record(self, namespace: str, function_id: str, job_id: str,
-                      written: bool = True) -> dict:
+                      written: bool = True) -> dict[str, Any]:
         """The log blob's full record, for a transaction that seals it with its job's
         settle (see ``SQLiteStore.settle_and_claim``). ``written`` is not needed here:
         the log file is read as it is."""

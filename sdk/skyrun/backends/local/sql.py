@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from skyrun.common.search import (
     LIST,
     And,
@@ -23,12 +25,12 @@ LOWER = "skyrun_lower"
 _OPS = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
-def lower(value):
+def lower(value: Any) -> Any:
     """``LOWER`` in Python: text lowered, anything else as it is."""
     return value.lower() if isinstance(value, str) else value
 
 
-def where(expr: Expression | None, columns: set[str]) -> tuple[str, list]:
+def where(expr: Expression | None, columns: set[str]) -> tuple[str, list[Any]]:
     """``(sql, params)`` for ``expr``; ``"1"`` when there is no filter.
 
     ``columns`` names what may be filtered on. An entry ``"<col>.*"`` marks ``col`` as a
@@ -36,7 +38,7 @@ def where(expr: Expression | None, columns: set[str]) -> tuple[str, list]:
     """
     if expr is None:
         return "1", []
-    params: list = []
+    params: list[Any] = []
     sql = _compile(expr, columns, params)
     return sql, params
 
@@ -63,7 +65,7 @@ def json_key(column: str, key: str) -> str:
     return f"json_extract(\"{column}\", '{literal}')"
 
 
-def _compile(expr: Expression, columns: set[str], params: list) -> str:
+def _compile(expr: Expression, columns: set[str], params: list[Any]) -> str:
     if isinstance(expr, (And, Or)):
         left = _compile(expr.left, columns, params)
         right = _compile(expr.right, columns, params)
@@ -112,7 +114,7 @@ def _compile(expr: Expression, columns: set[str], params: list) -> str:
     raise TypeError(f"Unknown expression {expr!r}")
 
 
-def _like(col: str, expr: Like, params: list, each: str | None) -> str:
+def _like(col: str, expr: Like, params: list[Any], each: str | None) -> str:
     params.append(expr.pattern)
     if expr.ignore_case:
         test = f"{LOWER}({col}) LIKE {LOWER}(?)"
@@ -144,7 +146,7 @@ def _like_to_glob(pattern: str) -> str:
     return "".join(out)
 
 
-def _value(value):
+def _value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return value

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
+from typing import Any
 
 from skyrun.backends.local import aggregates, sql
 from skyrun.backends.local.database import Database
-from skyrun.backends.ports import FUNCTION, JOB, JSONText
+from skyrun.backends.ports import FUNCTION, JOB, JSONText, Store
 from skyrun.backends.records import FUNCTION_COLUMNS, JOB_COLUMNS
 from skyrun.common.search import Expression, SortKey
 from skyrun.domain import slots as slot_rules
@@ -27,7 +29,7 @@ _TABLES = {FUNCTION: ("functions", set(FUNCTION_COLUMNS), _FUNCTION_JSON),
 _ACTIVE_SQL = "('running','cancel','canceling')"
 
 
-def _encode(record: dict, json_fields: set[str]) -> dict:
+def _encode(record: dict[str, Any], json_fields: set[str]) -> dict[str, Any]:
     out = {}
     for key, value in record.items():
         if type(value) is JSONText:
@@ -40,9 +42,8 @@ def _encode(record: dict, json_fields: set[str]) -> dict:
     return out
 
 
-def _decode(row: sqlite3.Row | None, json_fields: set[str], bools=frozenset()) -> dict | None:
-    if row is None:
-        return None
+def _decode(row: sqlite3.Row, json_fields: set[str],
+            bools: AbstractSet[str] = frozenset()) -> dict[str, Any]:
     record = dict(row)
     record.pop("seq", None)
     for key in json_fields:
@@ -55,15 +56,23 @@ def _decode(row: sqlite3.Row | None, json_fields: set[str], bools=frozenset()) -
     return record
 
 
-def _decode_function(row):
+def _function_record(row: sqlite3.Row) -> dict[str, Any]:
     return _decode(row, _FUNCTION_JSON, _FUNCTION_BOOL)
 
 
-def _decode_job(row):
+def _job_record(row: sqlite3.Row) -> dict[str, Any]:
     return _decode(row, _JOB_JSON)
 
 
-def _condition(expect: dict | None) -> tuple[str, list]:
+def _decode_function(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    return None if row is None else _decode(row, _FUNCTION_JSON, _FUNCTION_BOOL)
+
+
+def _decode_job(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    return None if row is None else _decode(row, _JOB_JSON)
+
+
+def _condition(expect: dict[str, Any] | None) -> tuple[str, list[Any]]:
     if not expect:
         return "", []
     parts, params = [], []
@@ -80,14 +89,14 @@ def _condition(expect: dict | None) -> tuple[str, list]:
     return " AND " + " AND ".join(parts), params
 
 
-class SQLiteStore:
+class SQLiteStore(Store):
     """Records in SQLite (WAL). Safe for many processes at once."""
 
     def __init__(self, db: Database):
         self.db = db
 
     # -- functions ----------------------------------------------------------------------
-    def create_function(self, record: dict) -> None:
+    def create_function(self, record: dict[str, Any]) -> None:
         """Store a new Function record."""
         row = _encode(record, _FUNCTION_JSON)
         cols = ",".join(f'"{k}"' for k in row)
@@ -98,14 +107,14 @@ class SQLiteStore:
         except sqlite3.IntegrityError:
             raise ConflictError(f"Function {record['id']} already exists")
 
-    def get_function(self, function_id: str) -> dict | None:
+    def get_function(self, function_id: str) -> dict[str, Any] | None:
         """The Function record, or None."""
         row = self.db.connection().execute(
             "SELECT * FROM functions WHERE id = ?", (function_id,)).fetchone()
         return _decode_function(row)
 
-    def update_function(self, function_id: str, changes: dict,
-                        expect: dict | None = None) -> dict | None:
+    def update_function(self, function_id: str, changes: dict[str, Any],
+                        expect: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Conditional update of a Function record."""
         return self._update("functions", function_id, changes, expect, _FUNCTION_JSON,
                             _decode_function)
@@ -122,16 +131,16 @@ class SQLiteStore:
     def note_runnable(self, function_id: str) -> None:
         """Nothing to do: this backend keeps no idle marks."""
 
-    def functions_to_reconcile(self) -> list[tuple[dict, int, float]]:
+    def functions_to_reconcile(self) -> list[tuple[dict[str, Any], int, float]]:
         """Every Function, at epoch 0."""
         rows = self.db.connection().execute("SELECT * FROM functions ORDER BY creation_date")
-        return [(_decode_function(r), 0, 0.0) for r in rows]
+        return [(_function_record(r), 0, 0.0) for r in rows]
 
     def mark_idle(self, function_id: str, epoch: int) -> bool:
         """Nothing is marked here."""
         return False
 
-    def insert_jobs(self, reference_id: str, records: list[dict]) -> list[dict]:
+    def insert_jobs(self, reference_id: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store a batch in one transaction, idempotently by ``reference_id``."""
         if not records:
             return []
@@ -153,30 +162,31 @@ class SQLiteStore:
             stored = tx.execute("SELECT * FROM jobs WHERE id >= ? AND id < ? AND reference_id = ? "
                                 "ORDER BY seq", (f"{reference_id}-", f"{reference_id}.",
                                                  reference_id)).fetchall()
-        return [_decode_job(r) for r in stored]
+        return [_job_record(r) for r in stored]
 
-    def get_job(self, job_id: str) -> dict | None:
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
         """The job record, or None."""
         row = self.db.connection().execute("SELECT * FROM jobs WHERE id = ?",
                                            (job_id,)).fetchone()
         return _decode_job(row)
 
-    def get_jobs(self, job_ids: list[str]) -> list[dict]:
+    def get_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
         """The records of the ids that exist."""
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         conn = self.db.connection()
         for i in range(0, len(job_ids), 500):
             part = job_ids[i:i + 500]
             rows = conn.execute(
                 f"SELECT * FROM jobs WHERE id IN ({','.join('?' * len(part))})", part)
-            out.extend(_decode_job(r) for r in rows)
+            out.extend(_job_record(r) for r in rows)
         return out
 
-    def update_job(self, job_id: str, changes: dict, expect: dict | None = None) -> dict | None:
+    def update_job(self, job_id: str, changes: dict[str, Any],
+                   expect: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Conditional update of a job record."""
         return self._update("jobs", job_id, changes, expect, _JOB_JSON, _decode_job)
 
-    def delete_jobs(self, job_ids: list[str], keep_statuses=()) -> list[str]:
+    def delete_jobs(self, job_ids: list[str], keep_statuses: Iterable[str] = ()) -> list[str]:
         """Remove job records, except those whose status is in ``keep_statuses``;
         returns the ids removed."""
         keep = list(keep_statuses)
@@ -192,7 +202,7 @@ class SQLiteStore:
 
     # -- queries ------------------------------------------------------------------------
     def query(self, kind: str, where: Expression | None, sort: list[SortKey],
-              limit: int | None = None, offset: int = 0) -> list[dict]:
+              limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
         """Matching records, sorted, one page."""
         table, columns, _ = _TABLES[kind]
         clause, params = sql.where(where, columns)
@@ -203,15 +213,15 @@ class SQLiteStore:
             params = [*params, -1 if limit is None else limit, offset]
         rows = self.db.connection().execute(
             f"SELECT * FROM {table} WHERE {clause} {order}{page}", params)
-        decode = _decode_function if kind == FUNCTION else _decode_job
+        decode = _function_record if kind == FUNCTION else _job_record
         return [decode(r) for r in rows]
 
     def count(self, kind: str, where: Expression | None) -> int:
         """How many records match."""
         table, columns, _ = _TABLES[kind]
         clause, params = sql.where(where, columns)
-        return self.db.connection().execute(
-            f"SELECT count(*) FROM {table} WHERE {clause}", params).fetchone()[0]
+        return int(self.db.connection().execute(
+            f"SELECT count(*) FROM {table} WHERE {clause}", params).fetchone()[0])
 
     def count_by_status(self, function_ids: list[str],
                         statuses: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
@@ -230,29 +240,29 @@ class SQLiteStore:
         return out
 
     def job_summary(self, function_id: str, now: float, buckets: int = 60,
-                    bins: int = 20) -> dict:
+                    bins: int = 20) -> dict[str, Any]:
         """Aggregates of the Function's jobs, with GROUP BY (see ``aggregates``)."""
         return aggregates.job_summary(self.db.connection(), function_id, now, buckets, bins)
 
-    def job_timeline(self, function_id: str, limit: int) -> list[tuple]:
+    def job_timeline(self, function_id: str, limit: int) -> list[tuple[Any, ...]]:
         """``(id, status, start, end)`` of the started jobs, by start."""
         return aggregates.job_timeline(self.db.connection(), function_id, limit)
 
     def job_timeline_json(self, function_id: str, limit: int,
-                          statuses: tuple[str, ...]) -> dict:
+                          statuses: tuple[str, ...]) -> dict[str, Any]:
         """The same bars as columns of JSON text, written by SQLite (the monitor's
         timeline at 100,000 jobs); see ``aggregates.job_timeline_json``."""
         return aggregates.job_timeline_json(self.db.connection(), function_id, limit,
                                             statuses)
 
-    def defer_checkpoints(self):
+    def defer_checkpoints(self) -> Callable[[], None]:
         """For a worker: WAL checkpoints off its commits, in a thread, until the
         returned function is called (see ``Database.defer_checkpoints``)."""
         return self.db.defer_checkpoints()
 
     # -- claims and leases -------------------------------------------------------------
     def claim(self, function_id: str, worker_id: str, lease_seconds: float,
-              namespace_limit: int, now: float, held: Held | None = None) -> dict | None:
+              namespace_limit: int, now: float, held: Held | None = None) -> dict[str, Any] | None:
         """Claim the oldest pending job of a ``ready`` Function for a worker that holds
         the slots ``held`` (see :mod:`skyrun.domain.slots`).
 
@@ -345,9 +355,10 @@ class SQLiteStore:
                 out[slot.index] = holder
         return out
 
-    def settle_and_claim(self, job_id: str, changes: dict, expect: dict,
-                         blob_records: list[dict], delete_blobs: list[str],
-                         claim: dict | None) -> tuple[dict | None, dict | None, dict | None]:
+    def settle_and_claim(self, job_id: str, changes: dict[str, Any], expect: dict[str, Any],
+                         blob_records: list[dict[str, Any]], delete_blobs: list[str],
+                         claim: dict[str, Any] | None
+                         ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
         """One write transaction for the end of an attempt and the start of the next.
 
         Applies ``changes`` to the job if it matches ``expect`` (else nothing at all is
@@ -385,24 +396,27 @@ class SQLiteStore:
                              f"AND status IN {_ACTIVE_SQL}", (lease_expires, job_id, worker_id))
             return cur.rowcount == 1
 
-    def expired_claims(self, now: float, function_id: str | None = None) -> list[dict]:
+    def expired_claims(self, now: float, function_id: str | None = None) -> list[dict[str, Any]]:
         """Active jobs whose lease has expired."""
         query = f"SELECT * FROM jobs WHERE status IN {_ACTIVE_SQL} AND lease_expires < ?"
-        params: list = [now]
+        params: list[Any] = [now]
         if function_id is not None:
             query += " AND function_id = ?"
             params.append(function_id)
-        return [_decode_job(r) for r in self.db.connection().execute(query, params)]
+        return [_job_record(r) for r in self.db.connection().execute(query, params)]
 
-    def active_jobs(self, function_id: str) -> list[dict]:
+    def active_jobs(self, function_id: str) -> list[dict[str, Any]]:
         """Active jobs of a Function."""
         rows = self.db.connection().execute(
             f"SELECT * FROM jobs WHERE function_id = ? AND status IN {_ACTIVE_SQL}",
             (function_id,))
-        return [_decode_job(r) for r in rows]
+        return [_job_record(r) for r in rows]
 
     # -- helpers ------------------------------------------------------------------------
-    def _update(self, table, key, changes, expect, json_fields, decode):
+    def _update(self, table: str, key: str, changes: dict[str, Any],
+                expect: dict[str, Any] | None, json_fields: set[str],
+                decode: Callable[[sqlite3.Row | None], dict[str, Any] | None]
+                ) -> dict[str, Any] | None:
         if not changes:
             row = self.db.connection().execute(f"SELECT * FROM {table} WHERE id = ?",
                                                (key,)).fetchone()
@@ -422,15 +436,15 @@ def _owner_range(slot: Slot) -> tuple[str, str]:
     return prefix, prefix[:-1] + chr(ord("#") + 1)
 
 
-def _write_slot(tx, slot: Slot, record: dict) -> None:
+def _write_slot(tx: sqlite3.Connection, slot: Slot, record: dict[str, Any]) -> None:
     tx.execute("INSERT INTO slots (key, holder, expires, revoked) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, "
                "expires = excluded.expires, revoked = excluded.revoked",
                (slot.key, record["holder"], record["expires"], int(record["revoked"])))
 
 
-def _holds(tx, held: Held | None, fn: dict, worker_id: str, namespace_limit: int,
-           now: float) -> bool:
+def _holds(tx: sqlite3.Connection, held: Held | None, fn: dict[str, Any], worker_id: str,
+           namespace_limit: int, now: float) -> bool:
     """Whether the claimer holds its slots, by the rules of ``skyrun.domain.slots``."""
     if held is None or not held.complete:
         return False
@@ -442,12 +456,13 @@ def _holds(tx, held: Held | None, fn: dict, worker_id: str, namespace_limit: int
         if not (slot_rules.holds(record, worker_id, now)
                 and slot_rules.may_take(slot, fn, namespace_limit)):
             return False
-    return held.function.owner == fn["id"] and held.namespace.owner == fn["namespace"]
+    assert held.function is not None and held.namespace is not None  # held.complete
+    return bool(held.function.owner == fn["id"] and held.namespace.owner == fn["namespace"])
 
 
-def _claim_in(tx, function_id: str, worker_id: str, lease_seconds: float,
+def _claim_in(tx: sqlite3.Connection, function_id: str, worker_id: str, lease_seconds: float,
               namespace_limit: int, now: float, held: Held | None = None
-              ) -> tuple[dict | None, dict | None]:
+              ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Claim inside ``tx``: ``(claimed job or None, the Function record or None)``."""
     fn = _decode_function(tx.execute("SELECT * FROM functions WHERE id = ?",
                                      (function_id,)).fetchone())
@@ -469,12 +484,12 @@ def _claim_in(tx, function_id: str, worker_id: str, lease_seconds: float,
     return _decode_job(row), fn
 
 
-def _job_rows(records: list[dict], cols: list[str]) -> list[tuple]:
+def _job_rows(records: list[dict[str, Any]], cols: list[str]) -> list[tuple[Any, ...]]:
     """Rows for ``executemany``, built column by column (much faster than cell by cell).
     Values shared by every job of a batch (its tags list, say) are encoded once."""
     memo: dict[int, str] = {}
 
-    def encode(value):
+    def encode(value: Any) -> Any:
         if value is None or type(value) is JSONText:
             return value
         key = id(value)
