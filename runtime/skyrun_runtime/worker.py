@@ -23,10 +23,11 @@ from pathlib import Path
 
 from skyrun.common.timeutil import now
 from skyrun.compute import lifecycle
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
-from skyrun.compute.statuses import FunctionStatus, JobStatus
 from skyrun.compute.workerslots import Renewer, WorkerSlots
 from skyrun.domain import transitions
+from skyrun.domain.keys import bundle_key
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
+from skyrun.domain.statuses import FunctionStatus, JobStatus
 from skyrun_runtime.stats import Sampler
 from skyrun_runtime.supervisor import ExecutorProcess
 
@@ -108,7 +109,6 @@ class Worker:
 
     # -- setup --------------------------------------------------------------------------
     def _prepare_bundle(self, function: dict) -> str:
-        from skyrun.compute.operations import bundle_key
 
         home = Path(os.environ.get("SKYRUN_WORK_DIR") or Path.home() / ".skyrun" / "work")
         target = home / "bundles" / function["id"]

@@ -13,9 +13,9 @@ import pytest
 
 from skyrun.common.joblog import log_blob_id
 from skyrun.compute import Job, lifecycle
-from skyrun.compute.lifecycle import result_blob_id
 from skyrun.compute.workerslots import take_both
 from skyrun.domain import transitions
+from skyrun.domain.keys import result_blob_id
 from tests.compute.transition_support import claim_as, function_record, job_record
 
 

@@ -13,19 +13,19 @@ from skyrun.common.document import Attribute, Document
 from skyrun.common.search import BOOL, DATETIME, JSON, NUM, STR
 from skyrun.common.timeutil import now
 from skyrun.compute import bundle as packaging
-from skyrun.compute import lifecycle, submission, targets, waiting
+from skyrun.compute import lifecycle, submission, waiting
 from skyrun.compute.bulk import JobBulkCreateResult
 from skyrun.compute.client import ComputeClient
 from skyrun.compute.job import (
     Job,
     JobSearch,
 )
-from skyrun.compute.operations import (
-    build_log_text,
-    bundle_key,
-    delete_function,
-)
-from skyrun.compute.resources import (
+from skyrun.compute.operations import build_log_text, delete_function
+from skyrun.compute.search import Search, scope_namespace
+from skyrun.compute.settings import parse_image, validate_settings
+from skyrun.domain import targets
+from skyrun.domain.keys import bundle_key
+from skyrun.domain.limits import (
     DEFAULT_CPUS,
     DEFAULT_MAXIMUM_CONCURRENCY,
     DEFAULT_MEMORY,
@@ -34,11 +34,8 @@ from skyrun.compute.resources import (
     Cpus,
     Memory,
     default_image,
-    parse_image,
-    validate_settings,
 )
-from skyrun.compute.search import Search, scope_namespace
-from skyrun.compute.statuses import FunctionStatus, JobStatus
+from skyrun.domain.statuses import FunctionStatus, JobStatus
 from skyrun.exceptions import ConflictError, NotFoundError, ValidationError
 
 _SETTINGS = ("name", "cpus", "memory", "maximum_concurrency", "timeout", "retry_count",

@@ -28,9 +28,9 @@ from skyrun.compute.operations import (
 )
 from skyrun.compute.search import scope_namespace, warn_deprecated
 from skyrun.compute.statistics import JobStatistics
-from skyrun.compute.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
 from skyrun.compute.waiting import ENSURE_EVERY
 from skyrun.domain import transitions
+from skyrun.domain.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
 from skyrun.exceptions import ConflictError, NotFoundError
 
 

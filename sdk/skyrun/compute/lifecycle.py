@@ -12,10 +12,11 @@ import json
 from skyrun.backends.ports import Backend
 from skyrun.common.namespaces import default_owners
 from skyrun.common.timeutil import now
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
-from skyrun.compute.statuses import ACTIVE, FunctionStatus
 from skyrun.domain import transitions
+from skyrun.domain.keys import build_log_blob_id, result_blob_id
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 from skyrun.domain.slots import Held
+from skyrun.domain.statuses import ACTIVE, TERMINAL, FunctionStatus
 
 # A claim lasts this long unless its worker renews it; an expired claim means the worker
 # was lost. Workers renew every LEASE_SECONDS / 4.
@@ -25,17 +26,6 @@ MAX_LOSSES = transitions.MAX_LOSSES
 # A worker whose claim is younger than this is not judged lost by a missing process
 # record (it may not be registered yet).
 CLAIM_GRACE_SECONDS = 5.0
-
-
-# -- identifiers ------------------------------------------------------------------------
-def result_blob_id(namespace: str, function_id: str, job_id: str) -> str:
-    """``compute/{ns}/{fid}/{jid}``."""
-    return f"compute/{namespace}/{function_id}/{job_id}"
-
-
-def build_log_blob_id(namespace: str, function_id: str) -> str:
-    """``logs/{ns}/{fid}``."""
-    return f"logs/{namespace}/{function_id}"
 
 
 # -- builds -----------------------------------------------------------------------------
@@ -290,7 +280,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
                           exit_code=1)
     if combined is None:
         settled = settle_attempt(backend, job, worker_id, outcome, retries, fields)
-        if settled is not None and settled["status"] in transitions.TERMINAL:
+        if settled is not None and settled["status"] in TERMINAL:
             backend.logs.seal(ns, fid, jid, written=log_written)
         return settled, None, None
     t = now()
@@ -301,7 +291,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
 
     def write(job_id: str, change: transitions.Change) -> dict | None:
         blobs = list(records)
-        if change.status in transitions.TERMINAL:
+        if change.status in TERMINAL:
             blobs.append(sealed(ns, fid, jid, written=log_written))
         settled, nxt, fn = combined(job_id, change.changes, change.expect, blobs, deletes,
                                     claim)

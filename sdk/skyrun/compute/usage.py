@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from skyrun.common.timeutil import now
-from skyrun.compute import pricing, targets
+from skyrun.compute import pricing
+from skyrun.domain import targets
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def from_totals(backend: str, totals: dict, cpus: float, memory_mb: float,
 
 def compute_target_of(fn) -> str:
     """Where the Function's jobs run on AWS, for pricing: ``"lambda"`` or ``"fargate"``
-    (Batch), by the rule of :func:`skyrun.compute.targets.choose`."""
+    (Batch), by the rule of :func:`skyrun.domain.targets.choose`."""
     return compute_target_of_record({"compute_target": getattr(fn, "compute_target", None),
                                      "timeout": fn.timeout, "cpus": fn.cpus,
                                      "memory": fn.memory})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from skyrun.compute import usage as usage_module
-from skyrun.ui.views import JOB_STATUSES
+from skyrun.domain.statuses import JOB_STATUSES
 
 #: The most jobs the timeline sends (the first by start time).
 TIMELINE_LIMIT = 200_000

@@ -9,7 +9,7 @@ import time
 from skyrun.backends.aws import resources as r
 from skyrun.backends.aws.launcher import WORKER, BatchLauncher
 from skyrun.compute import lifecycle
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 from skyrun_runtime.worker import batch_worker_id
 from tests.aws.compute.support import add_jobs, ready_function, submitted
 

@@ -24,10 +24,10 @@ from botocore.exceptions import ClientError
 from skyrun.backends.aws import jobdefs, lambda_functions
 from skyrun.backends.aws import resources as r
 from skyrun.compute import lifecycle
-from skyrun.compute.environment import environment_hash, normalize_requirements
-from skyrun.compute.resources import parse_image
-from skyrun.compute.statuses import FunctionStatus
-from skyrun.exceptions import ValidationError
+from skyrun.domain.environments import environment_hash, normalize_requirements
+from skyrun.domain.keys import bundle_key
+from skyrun.domain.limits import image_python
+from skyrun.domain.statuses import FunctionStatus
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +54,10 @@ class CodeBuildBuilder:
     # -- the port -----------------------------------------------------------------------
     def check(self, image: str, requirements: list[str]) -> dict[str, list[str]]:
         """An image whose Python has no base image in the deployment is refused."""
-        try:
-            major, minor = parse_image(image)
-        except ValidationError:
+        version = image_python(image)
+        if version is None:
             return {}  # reported by the Function's own check
+        major, minor = version
         if f"{major}.{minor}" in r.PYTHON_VERSIONS:
             return {}
         available = ", ".join(f"python{v}:latest" for v in r.PYTHON_VERSIONS)
@@ -216,7 +216,6 @@ def complete(backend, function: dict, env_hash: str, ok: bool, log_text: str) ->
 def _ensure_lambda(backend, function: dict, env_hash: str, image: str) -> str:
     # The Lambda function of the environment; without it the launcher falls back to
     # Batch, so a failure here is reported in the build log but fails nothing.
-    from skyrun.compute.operations import bundle_key
 
     try:
         bundle = backend.blobs.get_object(bundle_key(function["id"]))

@@ -28,9 +28,9 @@ from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.errors import cancellation_codes, error_code
 from skyrun.backends.aws.items import JOB_SCHEMA, Expr, decode_item, key, number
 from skyrun.backends.aws.slotitems import holds_condition, slot_key
-from skyrun.backends.records import ACTIVE_STATUSES
 from skyrun.domain import transitions
 from skyrun.domain.slots import Held
+from skyrun.domain.statuses import ACTIVE_STATUSES, PENDING
 
 #: How many pending jobs a claim reads from the index at a time; later claims of the same
 #: store take the rest before querying again.
@@ -190,7 +190,7 @@ class ClaimsMixin:
         j = Expr()
         revision = (f"{j.name('revision')} = {j.attr(item['revision'])}" if "revision" in item
                     else f"attribute_not_exists({j.name('revision')})")
-        condition = f"{j.name('status')} = {j.value(transitions.PENDING)} AND {revision}"
+        condition = f"{j.name('status')} = {j.value(PENDING)} AND {revision}"
         update = j.update(dict(changes, status_order=status_order(changes["status"], claimed)),
                           add={"execution_count": 1, "revision": 1})
         claim = {"Update": {"TableName": self.jobs, "Key": key(id=job["id"]),

@@ -22,8 +22,8 @@ import zipfile
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import resources as r
-from skyrun.compute import targets
-from skyrun.compute.targets import LAMBDA_MAX_TIMEOUT
+from skyrun.domain import targets
+from skyrun.domain.targets import LAMBDA_MAX_TIMEOUT
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from botocore.exceptions import ClientError
 from skyrun.backends.aws import lambda_functions
 from skyrun.backends.aws import resources as r
 from skyrun.backends.aws.launcher import LAUNCH, MAX_ARRAY_SIZE, WORKER, BatchLauncher, _pk
-from skyrun.compute import targets
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+from skyrun.domain import targets
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 
 logger = logging.getLogger(__name__)
 

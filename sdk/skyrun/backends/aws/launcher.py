@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from skyrun.backends.aws import jobdefs
 from skyrun.backends.aws import resources as r
 from skyrun.backends.ports import chunks
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 
 logger = logging.getLogger(__name__)
 

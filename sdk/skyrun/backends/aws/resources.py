@@ -169,7 +169,7 @@ WORKER_ASSIGN_PUBLIC_IP = "WorkerAssignPublicIp"
 JOB_DEFINITION_PREFIX = "JobDefinitionPrefix"
 SDK_USER_POLICY_ARN = "SdkUserPolicyArn"
 #: ``true`` or ``false`` (the CDK context ``skyrun:lambda``): whether Functions that fit
-#: Lambda run there (``skyrun.compute.targets``) or every job runs on Batch.
+#: Lambda run there (``skyrun.domain.targets``) or every job runs on Batch.
 LAMBDA_TARGET = "LambdaTarget"
 #: The execution role of the job Lambda functions: the job role's rights, no more.
 LAMBDA_ROLE_ARN = "LambdaJobRoleArn"

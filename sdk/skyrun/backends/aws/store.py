@@ -35,10 +35,9 @@ from skyrun.backends.aws.slotitems import SlotsMixin
 from skyrun.backends.ports import FUNCTION, JOB
 from skyrun.backends.records import FUNCTION_JSON, JOB_JSON
 from skyrun.common.search import Expression, SortKey
+from skyrun.domain.statuses import JOB_STATUSES
 from skyrun.exceptions import ConflictError
 
-JOB_STATUSES = ("pending", "running", "cancel", "canceling", "success", "failure",
-                "timeout", "canceled")
 #: How long the idempotency record of a ``map()`` batch is kept: far longer than any
 #: retry of the same batch can take to arrive.
 BATCH_RECORD_SECONDS = 7 * 86400

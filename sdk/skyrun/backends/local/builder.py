@@ -22,8 +22,7 @@ from skyrun.backends.local.interpreters import (
 )
 from skyrun.backends.ports import FUNCTION
 from skyrun.compute import lifecycle
-from skyrun.compute.resources import parse_image
-from skyrun.exceptions import ValidationError
+from skyrun.domain.limits import image_python
 
 _children: list[subprocess.Popen] = []
 
@@ -41,10 +40,10 @@ class LocalBuilder:
     def check(self, image: str, requirements: list[str]) -> dict[str, list[str]]:
         """Problems known before anything is stored: an image whose Python is not on
         this machine."""
-        try:
-            major, minor = parse_image(image)
-        except ValidationError:
+        version = image_python(image)
+        if version is None:
             return {}  # reported by the Function's own check
+        major, minor = version
         version = f"{major}.{minor}"
         if find_interpreter(version) is not None:
             return {}

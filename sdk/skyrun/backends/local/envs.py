@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TextIO
 
 from skyrun.backends.local.interpreters import running_version
-from skyrun.compute.environment import environment_hash, normalize_requirements
+from skyrun.domain.environments import environment_hash, normalize_requirements
 
 # The distributions the runtime needs inside every environment (with their dependencies):
 # the SDK's own dependencies, and boto3 when the host has it, so jobs can reach the AWS

@@ -14,9 +14,8 @@ from skyrun.common.search import Expression, SortKey
 from skyrun.domain import slots as slot_rules
 from skyrun.domain import transitions
 from skyrun.domain.slots import Held, Slot
+from skyrun.domain.statuses import ACTIVE_STATUSES
 from skyrun.exceptions import ConflictError
-
-ACTIVE = ("running", "cancel", "canceling")
 
 _FUNCTION_JSON = {"environment", "requirements"}
 _FUNCTION_BOOL = {"enabled", "auto_start"}
@@ -24,7 +23,7 @@ _JOB_JSON = {"args", "kwargs", "environment", "tags", "statistics"}
 
 _TABLES = {FUNCTION: ("functions", set(FUNCTION_COLUMNS), _FUNCTION_JSON),
            JOB: ("jobs", set(JOB_COLUMNS), _JOB_JSON)}
-_ACTIVE_SQL = "('running','cancel','canceling')"
+_ACTIVE_SQL = sql.in_list(ACTIVE_STATUSES)
 
 
 def _encode(record: dict, json_fields: set[str]) -> dict:
