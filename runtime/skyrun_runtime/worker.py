@@ -22,12 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from skyrun.common.timeutil import now
-from skyrun.compute import lifecycle
-from skyrun.compute.workerslots import Renewer, WorkerSlots
 from skyrun.domain import transitions
 from skyrun.domain.keys import bundle_key
 from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 from skyrun.domain.statuses import FunctionStatus, JobStatus
+from skyrun.engine import lifecycle
+from skyrun.engine.workerslots import Renewer, WorkerSlots
 from skyrun_runtime.stats import Sampler
 from skyrun_runtime.supervisor import ExecutorProcess
 
@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("SKYRUN_WORK_DIR", str(Path(args.home) / "work"))
     from skyrun import config
     from skyrun.auth import Auth
-    from skyrun.compute.client import open_backend
+    from skyrun.client import open_backend
 
     backend = open_backend(config.backend_name(), Auth())
     Worker(backend, args.function, worker_id=args.worker_id).run()

@@ -1,7 +1,7 @@
 """The compute API: Functions, Jobs, their statuses, results and searches."""
 
+from skyrun.client import ComputeClient
 from skyrun.compute.bulk import JobBulkCreateError, JobBulkCreateResult
-from skyrun.compute.client import ComputeClient
 from skyrun.compute.function import Function
 from skyrun.compute.job import Job, JobSearch
 from skyrun.compute.result import ComputeResult, Serializable

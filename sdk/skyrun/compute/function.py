@@ -9,13 +9,13 @@ import warnings
 from collections.abc import Iterable, Iterator
 
 from skyrun.backends.ports import FUNCTION, chunks
+from skyrun.client import ComputeClient
 from skyrun.common.document import Attribute, Document
 from skyrun.common.search import BOOL, DATETIME, JSON, NUM, STR
 from skyrun.common.timeutil import now
 from skyrun.compute import bundle as packaging
-from skyrun.compute import lifecycle, submission, waiting
+from skyrun.compute import submission, waiting
 from skyrun.compute.bulk import JobBulkCreateResult
-from skyrun.compute.client import ComputeClient
 from skyrun.compute.job import (
     Job,
     JobSearch,
@@ -36,6 +36,7 @@ from skyrun.domain.limits import (
     default_image,
 )
 from skyrun.domain.statuses import FunctionStatus, JobStatus
+from skyrun.engine import lifecycle
 from skyrun.exceptions import ConflictError, NotFoundError, ValidationError
 
 _SETTINGS = ("name", "cpus", "memory", "maximum_concurrency", "timeout", "retry_count",

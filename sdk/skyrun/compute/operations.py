@@ -7,9 +7,9 @@ import gzip
 
 from skyrun.backends.ports import JOB
 from skyrun.common.search import STR, Compare
-from skyrun.compute import lifecycle
 from skyrun.domain.keys import bundle_key
 from skyrun.domain.statuses import ACTIVE, FunctionStatus, JobStatus
+from skyrun.engine import lifecycle
 from skyrun.exceptions import ConflictError, NotFoundError
 
 

@@ -8,8 +8,8 @@ import time
 
 from skyrun.backends.aws import resources as r
 from skyrun.backends.aws.launcher import WORKER, BatchLauncher
-from skyrun.compute import lifecycle
 from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
+from skyrun.engine import lifecycle
 from skyrun_runtime.worker import batch_worker_id
 from tests.aws.compute.support import add_jobs, ready_function, submitted
 

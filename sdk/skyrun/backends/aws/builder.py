@@ -23,18 +23,18 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import jobdefs, lambda_functions
 from skyrun.backends.aws import resources as r
-from skyrun.compute import lifecycle
 from skyrun.domain.environments import environment_hash, normalize_requirements
 from skyrun.domain.keys import bundle_key
 from skyrun.domain.limits import image_python
-from skyrun.domain.statuses import FunctionStatus
+from skyrun.domain.statuses import BUILDING_STATUSES
+from skyrun.engine import lifecycle
 
 logger = logging.getLogger(__name__)
 
 BUILD_ITEM = "build"
 # A build record outlives any build (the project's timeout is an hour).
 BUILD_RECORD_SECONDS = 2 * 24 * 3600
-_WAITING = (FunctionStatus.AWAITING_BUNDLE.value, FunctionStatus.BUILDING.value)
+_WAITING = BUILDING_STATUSES
 
 
 def runtime_pins() -> list[str]:

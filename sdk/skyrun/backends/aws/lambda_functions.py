@@ -7,7 +7,7 @@ client as its entry point and ``skyrun_runtime.lambda_handler.handler`` as its c
 (the image's own command, the Batch worker's, is unchanged), with Lambda's longest
 timeout (the worker keeps each job inside it), the job Lambda role (the job role's
 rights), memory enough for the largest Function using it
-(``skyrun.compute.targets.lambda_memory``), ephemeral storage (``/tmp``) sized for the
+(``skyrun.domain.targets.lambda_memory``), ephemeral storage (``/tmp``) sized for the
 unpacked bundle, and its own log group with a retention. Deleting the last Function of
 an environment removes the Lambda function and its log group.
 """

@@ -2,7 +2,7 @@
 
 Behind the same ``Launcher`` port as :class:`~skyrun.backends.aws.launcher.BatchLauncher`,
 whose tracking it shares: ``launch(function, count)`` picks the target by the one rule
-(:func:`skyrun.compute.targets.choose`) and, for Lambda, makes ``count`` asynchronous
+(:func:`skyrun.domain.targets.choose`) and, for Lambda, makes ``count`` asynchronous
 invocations of the Lambda function of the Function's environment
 (:mod:`skyrun.backends.aws.lambda_functions`), each with ``{"function_id",
 "worker_id"}``. The worker ids are ``{launch id}:{index}`` as for a Batch array, and

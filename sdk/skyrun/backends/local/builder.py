@@ -21,8 +21,8 @@ from skyrun.backends.local.interpreters import (
     running_version,
 )
 from skyrun.backends.ports import FUNCTION
-from skyrun.compute import lifecycle
 from skyrun.domain.limits import image_python
+from skyrun.engine import lifecycle
 
 _children: list[subprocess.Popen] = []
 

@@ -309,15 +309,21 @@ def _run(command: list[str], log: TextIO, what: str, env: dict | None = None) ->
 def prune(backend=None) -> list[str]:
     """Delete the environments that no Function of this ``SKYRUN_HOME`` uses (any
     namespace), skipping those being built or reused right now; returns their hashes.
-    ``backend`` defaults to the default client's (it must be a local backend)."""
+    ``backend`` defaults to the embedded backend of ``$SKYRUN_HOME``."""
     from skyrun.backends.ports import FUNCTION
 
     if backend is None:
-        from skyrun.compute.client import ComputeClient
+        # Only the store is needed: open it, not a whole backend (whose builder is this).
+        from skyrun import config
+        from skyrun.backends.local.database import Database
+        from skyrun.backends.local.store import SQLiteStore
 
-        backend = ComputeClient.get_default_client().backend
-    cache = EnvironmentCache(backend.home)
-    used = {record.get("env_hash") for record in backend.store.query(FUNCTION, None, [])}
+        home = config.home()
+        store = SQLiteStore(Database.in_home(home))
+    else:
+        home, store = backend.home, backend.store
+    cache = EnvironmentCache(home)
+    used = {record.get("env_hash") for record in store.query(FUNCTION, None, [])}
     removed = [h for h in cache.hashes() if h not in used and cache.remove(h)]
     cache.prune_runtimes()
     return removed

@@ -249,7 +249,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     and seal its log once it is terminal. Where the store settles and claims in one step
     (``settle_and_claim``: the embedded backend), all of that is one write, which also
     claims the worker's next job when ``claim_next``, with the worker's slots ``held``
-    (see :mod:`skyrun.compute.workerslots`). ``log_written=False`` says no attempt of
+    (see :mod:`skyrun.engine.workerslots`). ``log_written=False`` says no attempt of
     this run wrote to the job's log (see ``LogStore.seal``).
 
     Returns ``(settled record or None if the attempt was no longer the worker's, the next
