@@ -25,7 +25,10 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import dynamo
 from skyrun.backends.aws import resources as res
-from skyrun.backends.aws.errors import cancellation_codes, error_code
+from skyrun.backends.aws.errors import (
+    cancellation_codes,
+    unless_condition_fails,
+)
 from skyrun.backends.aws.items import JOB_SCHEMA, Expr, decode_item, key, number
 from skyrun.backends.aws.slotitems import holds_condition, slot_key
 from skyrun.domain import transitions
@@ -207,15 +210,9 @@ class ClaimsMixin:
         """Extend the lease if ``worker_id`` still holds it."""
         e = Expr()
         condition = [*e.expect({"worker_id": worker_id, "status": list(ACTIVE_STATUSES)})]
-        try:
-            self.client.update_item(TableName=self.jobs, Key=key(id=job_id),
-                                    **e.params(condition,
-                                               e.update({"lease_expires": lease_expires})))
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return unless_condition_fails(
+            self.client.update_item, TableName=self.jobs, Key=key(id=job_id),
+            **e.params(condition, e.update({"lease_expires": lease_expires}))) is not None
 
     def _active_in_index(self, function_id: str, extra: str = "",
                          values: dict | None = None) -> list[dict]:
