@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from skyrun.common.sources import source_paths
 from skyrun.common.timeutil import now
 from skyrun.domain import transitions
 from skyrun.domain.keys import bundle_key
@@ -382,12 +383,9 @@ def _executor_env() -> dict[str, str]:
     """The executor's starting environment: the worker's, without skyrun's variables and
     without the caller's Python path, so the job's environment shows only its own
     packages plus the skyrun runtime (the same source as this worker's)."""
-    import skyrun
-
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("SKYRUN_") and k not in ("PYTHONPATH", "PYTHONHOME")}
-    paths = [str(Path(skyrun.__file__).parents[1]), str(Path(__file__).parents[1])]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["PYTHONPATH"] = os.pathsep.join(source_paths())
     env["PYTHONNOUSERSITE"] = "1"
     return env
 

@@ -52,11 +52,6 @@ def function_name(backend, env_hash: str) -> str:
     return backend.outputs[r.LAMBDA_FUNCTION_PREFIX] + env_hash
 
 
-def log_group_name(name: str) -> str:
-    """The log group Lambda writes a function's output to."""
-    return f"/aws/lambda/{name}"
-
-
 def storage_mb(bundle: bytes | None) -> int:
     """Ephemeral storage for a bundle: its unpacked size (code and ``include_data``)
     plus headroom, within Lambda's 512 MB to 10,240 MB."""
@@ -110,7 +105,7 @@ def ensure(backend, function: dict, env_hash: str, image: str, bundle: bytes | N
 
 def _ensure_log_group(backend, name: str) -> None:
     logs = backend.client("logs")
-    group = log_group_name(name)
+    group = r.lambda_log_group_name(name)
     try:
         logs.create_log_group(logGroupName=group)
     except ClientError as exc:
@@ -141,7 +136,7 @@ def remove_if_unused(backend, function: dict) -> bool:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
     try:
-        backend.client("logs").delete_log_group(logGroupName=log_group_name(name))
+        backend.client("logs").delete_log_group(logGroupName=r.lambda_log_group_name(name))
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TextIO
 
 from skyrun.backends.local.interpreters import running_version
+from skyrun.common.sources import source_paths
 from skyrun.domain.environments import environment_hash, normalize_requirements
 
 # The distributions the runtime needs inside every environment (with their dependencies):
@@ -92,15 +93,6 @@ def _installed(name: str) -> bool:
 def runtime_pins() -> list[str]:
     """``name==version`` of every runtime distribution, sorted."""
     return sorted(f"{d.metadata['Name']}=={d.version}" for d in runtime_distributions().values())
-
-
-def sdk_paths() -> list[str]:
-    """The directories the running skyrun and skyrun_runtime are imported from."""
-    import skyrun
-    import skyrun_runtime
-
-    return list(dict.fromkeys([str(Path(skyrun.__file__).parents[1]),
-                               str(Path(skyrun_runtime.__file__).parents[1])]))
 
 
 # -- the cache --------------------------------------------------------------------------
@@ -194,7 +186,7 @@ class EnvironmentCache:
         site = _site_packages(python)
         (Path(site) / PTH_NAME).write_text(str(runtime) + "\n")
         log.write("Checking that the skyrun runtime imports in the environment.\n")
-        env = _clean_env(PYTHONPATH=os.pathsep.join(sdk_paths()))
+        env = _clean_env(PYTHONPATH=os.pathsep.join(source_paths()))
         _run([python, "-c", "import cloudpickle, skyrun_runtime.executor, skyrun.compute.result"],
              log, "importing the skyrun runtime in the environment", env=env)
         (target / MARKER).write_text(json.dumps({
