@@ -7,9 +7,9 @@ project (see ``infra/skyrun_infra/buildspec.py``) with the requirements in S3 un
 ``builds/``; its end reaches the ``build_finished`` Lambda function (an EventBridge
 rule), which calls :func:`finish_from_event`.
 
-The build id of a Function is kept in the leases table (``pk = "function#{id}"``,
-``sk = "build"``) rather than on its record, so that the record keeps the fields every
-backend shares.
+The build id of a Function is kept in the leases table (under
+:func:`skyrun.backends.aws.leasekeys.build_key`) rather than on its record, so that the
+record keeps the fields every backend shares.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import jobdefs, lambda_functions
 from skyrun.backends.aws import resources as r
+from skyrun.backends.aws.leasekeys import build_key
 from skyrun.domain.environments import environment_hash, normalize_requirements
 from skyrun.domain.keys import bundle_key
 from skyrun.domain.limits import image_python
@@ -31,7 +32,6 @@ from skyrun.engine import lifecycle
 
 logger = logging.getLogger(__name__)
 
-BUILD_ITEM = "build"
 # A build record outlives any build (the project's timeout is an hour).
 BUILD_RECORD_SECONDS = 2 * 24 * 3600
 _WAITING = BUILDING_STATUSES
@@ -138,7 +138,7 @@ class CodeBuildBuilder:
                                function.get("env_hash"), exc)
         self.backend.client("dynamodb").delete_item(
             TableName=self.backend.outputs[r.LEASES_TABLE_NAME],
-            Key={"pk": {"S": f"function#{function['id']}"}, "sk": {"S": BUILD_ITEM}})
+            Key=build_key(function["id"]))
 
     # -- images and builds --------------------------------------------------------------
     def image_exists(self, tag: str) -> bool:
@@ -156,14 +156,14 @@ class CodeBuildBuilder:
     def _put_build(self, function_id: str, build_id: str, env_hash: str) -> None:
         self.backend.client("dynamodb").put_item(
             TableName=self.backend.outputs[r.LEASES_TABLE_NAME],
-            Item={"pk": {"S": f"function#{function_id}"}, "sk": {"S": BUILD_ITEM},
+            Item={**build_key(function_id),
                   "build_id": {"S": build_id}, "env_hash": {"S": env_hash},
                   r.TTL_ATTRIBUTE: {"N": str(int(time.time() + BUILD_RECORD_SECONDS))}})
 
     def _get_build(self, function_id: str) -> dict | None:
         item = self.backend.client("dynamodb").get_item(
             TableName=self.backend.outputs[r.LEASES_TABLE_NAME], ConsistentRead=True,
-            Key={"pk": {"S": f"function#{function_id}"}, "sk": {"S": BUILD_ITEM}}).get("Item")
+            Key=build_key(function_id)).get("Item")
         if not item:
             return None
         return {"build_id": item["build_id"]["S"], "env_hash": item["env_hash"]["S"]}

@@ -30,7 +30,8 @@ from skyrun.backends.aws.errors import (
     unless_condition_fails,
 )
 from skyrun.backends.aws.items import JOB_SCHEMA, Expr, decode_item, key, number
-from skyrun.backends.aws.slotitems import holds_condition, slot_key
+from skyrun.backends.aws.leasekeys import slot_key
+from skyrun.backends.aws.slotitems import holds_condition
 from skyrun.domain import transitions
 from skyrun.domain.slots import Held
 from skyrun.domain.statuses import ACTIVE_STATUSES, PENDING

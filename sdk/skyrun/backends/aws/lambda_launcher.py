@@ -27,7 +27,8 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import lambda_functions
 from skyrun.backends.aws import resources as r
-from skyrun.backends.aws.launcher import LAUNCH, MAX_ARRAY_SIZE, WORKER, BatchLauncher, _pk
+from skyrun.backends.aws.launcher import MAX_ARRAY_SIZE, BatchLauncher
+from skyrun.backends.aws.leasekeys import LAUNCH, WORKER, launch_key
 from skyrun.domain import targets
 from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 
@@ -67,7 +68,7 @@ class LambdaLauncher(BatchLauncher):
             return
         launch_id = LAMBDA_LAUNCH + uuid.uuid4().hex[:16]
         dynamodb = self.backend.client("dynamodb")
-        key = {"pk": _pk(fid), "sk": {"S": LAUNCH + launch_id}}
+        key = launch_key(fid, launch_id)
         # Recorded first: an invoked worker may register within milliseconds.
         dynamodb.update_item(
             TableName=self._table, Key=key,

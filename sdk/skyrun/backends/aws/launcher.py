@@ -5,7 +5,8 @@ worker, since arrays start at two), on the deployment's worker queue, with the F
 job definition. The overrides carry the function id, a few worker settings and the
 Function's current size; job arguments never travel in the request.
 
-Workers are tracked in the leases table, under ``pk = "function#{function_id}"``:
+Workers are tracked in the leases table (keys: :mod:`skyrun.backends.aws.leasekeys`),
+under ``pk = "function#{function_id}"``:
 
 * ``sk = "worker#{worker_id}"``: a worker's lease, renewed by its heartbeat; the worker
   id is its Batch job id (``{array job id}:{index}`` for a child);
@@ -27,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import jobdefs
 from skyrun.backends.aws import resources as r
+from skyrun.backends.aws.leasekeys import LAUNCH, WORKER, function_pk, launch_key, worker_key
 from skyrun.backends.ports import chunks
 from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 
@@ -42,13 +44,6 @@ HEARTBEAT_SECONDS = 5.0
 LAUNCH_GRACE_SECONDS = 600.0
 #: Worker settings passed on from the caller's environment when set there.
 PASSED_SETTINGS = ("SKYRUN_WORKER_IDLE_SECONDS",)
-
-WORKER, LAUNCH = "worker#", "launch#"
-
-
-def _pk(function_id: str) -> dict:
-    return {"S": f"function#{function_id}"}
-
 
 class BatchLauncher:
     """Launches and tracks the Batch workers of Functions."""
@@ -69,7 +64,7 @@ class BatchLauncher:
         items: list[dict] = []
         kwargs = {"TableName": self._table, "ConsistentRead": True,
                   "KeyConditionExpression": "pk = :pk",
-                  "ExpressionAttributeValues": {":pk": _pk(function_id)}}
+                  "ExpressionAttributeValues": {":pk": function_pk(function_id)}}
         while True:
             page = dynamodb.query(**kwargs)
             items.extend(page["Items"])
@@ -132,7 +127,7 @@ class BatchLauncher:
         # update that adds its indexes to ``pending``, and a registration adds its index
         # to ``started``, so the two meet in either order.
         self.backend.client("dynamodb").update_item(
-            TableName=self._table, Key={"pk": _pk(fid), "sk": {"S": LAUNCH + job_id}},
+            TableName=self._table, Key=launch_key(fid, job_id),
             UpdateExpression="SET #array = :array, #size = :size, #ttl = :ttl "
                              "ADD pending :pending",
             ExpressionAttributeNames={"#array": "array", "#size": "size",
@@ -174,7 +169,7 @@ class BatchLauncher:
         # started some other way leaves a record that expires like a launch.
         self.backend.client("dynamodb").update_item(
             TableName=self._table,
-            Key={"pk": _pk(function_id), "sk": {"S": LAUNCH + job_id}},
+            Key=launch_key(function_id, job_id),
             UpdateExpression="SET #ttl = if_not_exists(#ttl, :ttl) ADD started :index",
             ExpressionAttributeNames={"#ttl": r.TTL_ATTRIBUTE},
             ExpressionAttributeValues={
@@ -194,10 +189,10 @@ class BatchLauncher:
         if function_id is None:
             return
         self.backend.client("dynamodb").delete_item(
-            TableName=self._table, Key={"pk": _pk(function_id), "sk": {"S": WORKER + worker_id}})
+            TableName=self._table, Key=worker_key(function_id, worker_id))
 
     def _renew(self, worker_id: str, function_id: str) -> None:
         self.backend.client("dynamodb").put_item(TableName=self._table, Item={
-            "pk": _pk(function_id), "sk": {"S": WORKER + worker_id},
+            **worker_key(function_id, worker_id),
             r.TTL_ATTRIBUTE: {"N": f"{time.time() + WORKER_LEASE_SECONDS:.3f}"},
         })

@@ -31,17 +31,13 @@ from skyrun.backends.aws.errors import (
     unless_condition_fails,
 )
 from skyrun.backends.aws.items import Expr, key, number
+from skyrun.backends.aws.leasekeys import slot_key
 from skyrun.domain import slots as rules
 from skyrun.domain.slots import FUNCTION, Slot
 
 READY = "ready"
 #: The Function item's attribute listing the Function slots ever taken (a number set).
 TAKEN = "slots_taken"
-
-
-def slot_key(slot: Slot) -> dict:
-    """The ``leases`` key of a slot."""
-    return key(pk=f"slot#{slot.key}", sk="slot")
 
 
 def _record(item: dict | None) -> dict | None:
