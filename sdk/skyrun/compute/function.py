@@ -13,8 +13,7 @@ from skyrun.client import ComputeClient
 from skyrun.common.document import Attribute, Document
 from skyrun.common.search import BOOL, DATETIME, JSON, NUM, STR
 from skyrun.common.timeutil import now
-from skyrun.compute import bundle as packaging
-from skyrun.compute import submission, waiting
+from skyrun.compute import bundle, submission, waiting
 from skyrun.compute.bulk import JobBulkCreateResult
 from skyrun.compute.job import (
     Job,
@@ -134,9 +133,9 @@ class Function(Document):
             self._update()
 
     def _create(self) -> None:
-        packaging.check_entrypoint(self._function)
+        bundle.check_entrypoint(self._function)
         values = {
-            "name": self._get("name") or packaging.default_name(self._function),
+            "name": self._get("name") or bundle.default_name(self._function),
             "image": self._get("image") or default_image(),
             "cpus": self._get("cpus", DEFAULT_CPUS),
             "memory": self._get("memory", DEFAULT_MEMORY),
@@ -162,7 +161,7 @@ class Function(Document):
         python = self._check_image(values["image"], errors)
         requirements: list[str] = []
         try:
-            requirements = packaging.parse_requirements(self._requirements)
+            requirements = bundle.parse_requirements(self._requirements)
         except ValidationError as exc:
             for field, msgs in exc.errors.items():
                 errors.setdefault(field, []).extend(msgs)
@@ -173,7 +172,7 @@ class Function(Document):
             errors.setdefault(field, []).extend(msgs)
         if errors:
             raise ValidationError(errors=errors)
-        files = packaging.build_bundle(self._function, requirements, self._include_modules,
+        files = bundle.build_bundle(self._function, requirements, self._include_modules,
                                        self._include_data)
         t = now()
         fid = uuid.uuid4().hex
