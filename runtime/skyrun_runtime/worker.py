@@ -110,7 +110,6 @@ class Worker:
 
     # -- setup --------------------------------------------------------------------------
     def _prepare_bundle(self, function: dict) -> str:
-
         home = Path(os.environ.get("SKYRUN_WORK_DIR") or Path.home() / ".skyrun" / "work")
         target = home / "bundles" / function["id"]
         if not (target / "__skyrun_entrypoint__.json").exists():
