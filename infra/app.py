@@ -21,7 +21,7 @@ for _path in (_ROOT / "infra", _ROOT / "sdk"):
 
 import aws_cdk as cdk  # noqa: E402
 
-from skyrun_infra.builder import add_checks, build_deployment  # noqa: E402
+from skyrun_infra.deployment import add_checks, build_deployment  # noqa: E402
 
 app = cdk.App()
 build_deployment(app)

@@ -44,7 +44,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point: run the worker of ``event["function_id"]``."""
     from skyrun import config
     from skyrun.auth import Auth
-    from skyrun.compute.client import open_backend
+    from skyrun.client import open_backend
     from skyrun_runtime.worker import Worker
 
     function_id = event["function_id"]

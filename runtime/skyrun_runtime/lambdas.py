@@ -67,8 +67,8 @@ def _reconcile(backend, event: dict[str, Any] | None = None,
                idle_after: float = IDLE_AFTER_SECONDS) -> dict[str, Any]:
     import time
 
-    from skyrun.backends.records import ACTIVE_STATUSES
-    from skyrun.compute import lifecycle
+    from skyrun.domain.statuses import ACTIVE_STATUSES
+    from skyrun.engine import lifecycle
 
     reaped = launched = visited = idled = 0
     failed: list[str] = []

@@ -22,12 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from skyrun.backends.ports import Backend
+from skyrun.common.sources import source_paths
 from skyrun.common.timeutil import now
-from skyrun.compute import lifecycle
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
-from skyrun.compute.statuses import FunctionStatus, JobStatus
-from skyrun.compute.workerslots import Renewer, WorkerSlots
 from skyrun.domain import transitions
+from skyrun.domain.keys import bundle_key
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
+from skyrun.domain.statuses import FunctionStatus, JobStatus
+from skyrun.engine import lifecycle
+from skyrun.engine.workerslots import Renewer, WorkerSlots
 from skyrun_runtime.stats import Sampler
 from skyrun_runtime.supervisor import ExecutorProcess
 
@@ -101,8 +103,6 @@ class Worker:
 
     # -- setup --------------------------------------------------------------------------
     def _prepare_bundle(self, function: dict) -> str:
-        from skyrun.compute.operations import bundle_key
-
         home = Path(os.environ.get("SKYRUN_WORK_DIR") or Path.home() / ".skyrun" / "work")
         target = home / "bundles" / function["id"]
         if not (target / "__skyrun_entrypoint__.json").exists():
@@ -374,12 +374,9 @@ def _executor_env() -> dict[str, str]:
     """The executor's starting environment: the worker's, without skyrun's variables and
     without the caller's Python path, so the job's environment shows only its own
     packages plus the skyrun runtime (the same source as this worker's)."""
-    import skyrun
-
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("SKYRUN_") and k not in ("PYTHONPATH", "PYTHONHOME")}
-    paths = [str(Path(skyrun.__file__).parents[1]), str(Path(__file__).parents[1])]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["PYTHONPATH"] = os.pathsep.join(source_paths())
     env["PYTHONNOUSERSITE"] = "1"
     return env
 
@@ -407,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("SKYRUN_WORK_DIR", str(Path(args.home) / "work"))
     from skyrun import config
     from skyrun.auth import Auth
-    from skyrun.compute.client import open_backend
+    from skyrun.client import open_backend
 
     backend = open_backend(config.backend_name(), Auth())
     Worker(backend, args.function, worker_id=args.worker_id).run()

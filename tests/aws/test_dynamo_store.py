@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws.store import DynamoStore
 from skyrun.common.timeutil import now
-from skyrun.compute.workerslots import claim_as_worker
+from skyrun.engine.workerslots import claim_as_worker
 from tests.stores import function_record, job_records
 
 

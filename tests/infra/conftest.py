@@ -13,7 +13,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from aws_cdk import cx_api  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
-from skyrun_infra.builder import Deployment, build_app  # noqa: E402
+from skyrun_infra.deployment import Deployment, build_app  # noqa: E402
 
 
 @dataclass

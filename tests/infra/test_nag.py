@@ -41,7 +41,7 @@ def test_nag_would_report_an_unsuppressed_error(tmp_path):
     import aws_cdk as cdk
     from aws_cdk import aws_s3 as s3
 
-    from skyrun_infra.builder import add_checks
+    from skyrun_infra.deployment import add_checks
 
     app = cdk.App(outdir=str(tmp_path))
     stack = cdk.Stack(app, "Bad")

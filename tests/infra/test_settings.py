@@ -85,7 +85,7 @@ def test_context_strings_are_parsed_and_bad_ones_refused():
 
 
 def test_an_existing_vpc_needs_the_target_environment(monkeypatch):
-    from skyrun_infra.builder import build_app
+    from skyrun_infra.deployment import build_app
 
     monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
     monkeypatch.delenv("CDK_DEFAULT_REGION", raising=False)

@@ -3,7 +3,7 @@ backend is involved (the stored, searchable attribute is in tests/conformance/ma
 
 from __future__ import annotations
 
-from skyrun.compute import targets
+from skyrun.domain import targets
 
 
 def test_the_rule():

@@ -123,14 +123,14 @@ class LogGroups(Construct):
         self.job_logs = logs.LogGroup(
             self,
             "JobLogs",
-            log_group_name=f"/skyrun/{deployment}/jobs",
+            log_group_name=resources.log_group_name(deployment, resources.JOB_LOGS),
             retention=LOG_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.worker_logs = logs.LogGroup(
             self,
             "WorkerLogs",
-            log_group_name=f"/skyrun/{deployment}/workers",
+            log_group_name=resources.log_group_name(deployment, resources.WORKER_LOGS),
             retention=LOG_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )

@@ -17,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from skyrun.backends.aws import resources
 from skyrun_infra import sources
 from skyrun_infra.constructs.data import LOG_RETENTION
 from skyrun_infra.constructs.iam import suppress_scoped_wildcards
@@ -49,7 +50,7 @@ class Handler(Construct):
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            log_group_name=f"/skyrun/{deployment}/lambda/{handler.replace('_', '-')}",
+            log_group_name=resources.handler_log_group_name(deployment, handler),
             retention=LOG_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )

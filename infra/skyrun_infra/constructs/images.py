@@ -72,7 +72,7 @@ class ImageBuildProject(Construct):
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            log_group_name=f"/skyrun/{deployment}/builds",
+            log_group_name=resources.log_group_name(deployment, resources.BUILD_LOGS),
             retention=LOG_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )

@@ -2,7 +2,7 @@
 
 Everything the SDK and the worker need from a backend goes through these. The rules of
 the system (validation, retries, timeouts, concurrency, statuses, result encoding) live
-above them, in ``skyrun.compute``; an adapter only stores, fetches and launches.
+above them, in ``skyrun.domain`` and ``skyrun.engine``; an adapter only stores, fetches and launches.
 
 Records are plain dicts in their *stored form*: datetimes as UTC epoch seconds, enums as
 their string values, lists and dicts as themselves.
@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from skyrun.common.jsontext import JSONText  # noqa: F401  (part of the ports' vocabulary)
 from skyrun.common.search import Expression, SortKey
 from skyrun.domain.slots import Held, Slot
 
@@ -23,11 +24,6 @@ FUNCTION, JOB, BLOB = "function", "job", "blob"
 Record = dict[str, Any]
 #: ``(id, status, start, end)`` of one bar of a Function's timeline (``Store.job_timeline``).
 TimelineRow = tuple[str, str, float, "float | None"]
-
-
-class JSONText(str):
-    """A value already encoded as JSON text. ``map()`` encodes every job's inputs once to
-    check them; stores keep this text as it is instead of encoding the value again."""
 
 
 class Store(Protocol):

@@ -39,5 +39,3 @@ FLOAT_FIELDS = frozenset({
     "queued_date", "lease_expires", "created", "modified", "expires",
 })
 
-#: Job statuses that hold a worker slot.
-ACTIVE_STATUSES = ("running", "cancel", "canceling")

@@ -29,10 +29,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-ACTIVE = ("running", "cancel", "canceling")
-ENDED = ("success", "failure", "timeout", "canceled")
+from skyrun.domain.statuses import ACTIVE_STATUSES, ENDED_STATUSES, FAILURE, TIMEOUT
+
+ACTIVE = ACTIVE_STATUSES
+ENDED = ENDED_STATUSES
 #: Statuses whose ``error_reason`` the failure breakdown groups.
-FAILED = ("failure", "timeout")
+FAILED = (FAILURE, TIMEOUT)
 #: The width of a memory or CPU bin, in %, and how many bins (the last is open-ended).
 PERCENT_BIN = 10
 PERCENT_BINS = 11

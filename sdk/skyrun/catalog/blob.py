@@ -19,10 +19,10 @@ from skyrun.catalog.attributes import field_attribute as _attr
 from skyrun.catalog.enums import DocumentState, StorageState, StorageType
 from skyrun.catalog.fields import EXTRA, FIELDS, check
 from skyrun.catalog.search import BlobSearch, purge_expired
+from skyrun.client import ComputeClient
 from skyrun.common.document import Document
 from skyrun.common.namespaces import default_owners
 from skyrun.common.search import In
-from skyrun.compute.client import ComputeClient
 from skyrun.exceptions import NotFoundError, ValidationError
 
 _LISTS = ("tags", "owners", "readers", "writers")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from skyrun.cli.output import counts_text, emit_json, fields, fmt_value, table
-from skyrun.compute import targets
+from skyrun.domain import targets
+from skyrun.domain.statuses import ACTIVE_STATUSES, ENDED_STATUSES, PENDING
 
 #: Job counts shown as table columns: the active statuses are summed into one.
-_COUNT_COLUMNS = (("PENDING", ("pending",)), ("ACTIVE", ("running", "cancel", "canceling")),
-                  ("SUCCESS", ("success",)), ("FAILURE", ("failure",)),
-                  ("TIMEOUT", ("timeout",)), ("CANCELED", ("canceled",)))
+_COUNT_COLUMNS = (("PENDING", (PENDING,)), ("ACTIVE", ACTIVE_STATUSES),
+                  *((status.upper(), (status,)) for status in ENDED_STATUSES))
 
 #: ``functions set`` options and the Function attribute each one sets.
 _SETTABLE = (("maximum_concurrency", "--maximum-concurrency", int, "N",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from skyrun.cli.output import emit_json, fields, fmt_value, note, shorten, table
+from skyrun.domain.statuses import JOB_STATUSES
 
-_STATUSES = ("pending", "running", "cancel", "canceling", "success", "failure", "timeout",
-             "canceled")
+_STATUSES = JOB_STATUSES
 
 
 def _row(job) -> list:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from skyrun.backends.ports import JSONText
+from skyrun.common.jsontext import JSONText
 from skyrun.common.search import DATETIME, JSON, LIST, STR, Property
 from skyrun.common.timeutil import from_epoch, iso_utc, to_epoch
 

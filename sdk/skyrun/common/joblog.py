@@ -11,11 +11,7 @@ import json
 
 from skyrun.common.namespaces import default_owners
 from skyrun.common.timeutil import iso_utc, to_epoch
-
-
-def log_blob_id(namespace: str, function_id: str, job_id: str) -> str:
-    """The id of a job's log blob."""
-    return f"logs/{namespace}/{function_id}/{job_id}"
+from skyrun.domain.keys import log_blob_id
 
 
 def log_blob_record(namespace: str, function_id: str, job_id: str) -> dict:

@@ -1,10 +1,9 @@
 """The compute API: Functions, Jobs, their statuses, results and searches."""
 
+from skyrun.client import ComputeClient
 from skyrun.compute.bulk import JobBulkCreateError, JobBulkCreateResult
-from skyrun.compute.client import ComputeClient
 from skyrun.compute.function import Function
 from skyrun.compute.job import Job, JobSearch
-from skyrun.compute.resources import Cpus, Memory
 from skyrun.compute.result import ComputeResult, Serializable
 from skyrun.compute.search import Search
 from skyrun.compute.statistics import (
@@ -14,6 +13,7 @@ from skyrun.compute.statistics import (
     NetworkStatistics,
 )
 from skyrun.compute.statuses import FunctionStatus, JobStatus
+from skyrun.domain.limits import Cpus, Memory
 
 
 class BoundGlobalError(NameError):

@@ -9,23 +9,22 @@ import warnings
 from collections.abc import Iterable, Iterator
 
 from skyrun.backends.ports import FUNCTION, chunks
+from skyrun.client import ComputeClient
 from skyrun.common.document import Attribute, Document
 from skyrun.common.search import BOOL, DATETIME, JSON, NUM, STR
 from skyrun.common.timeutil import now
-from skyrun.compute import bundle as packaging
-from skyrun.compute import lifecycle, submission, targets, waiting
+from skyrun.compute import bundle, submission, waiting
 from skyrun.compute.bulk import JobBulkCreateResult
-from skyrun.compute.client import ComputeClient
 from skyrun.compute.job import (
     Job,
     JobSearch,
 )
-from skyrun.compute.operations import (
-    build_log_text,
-    bundle_key,
-    delete_function,
-)
-from skyrun.compute.resources import (
+from skyrun.compute.operations import build_log_text, delete_function
+from skyrun.compute.search import Search, scope_namespace
+from skyrun.compute.settings import parse_image, validate_settings
+from skyrun.domain import targets
+from skyrun.domain.keys import bundle_key
+from skyrun.domain.limits import (
     DEFAULT_CPUS,
     DEFAULT_MAXIMUM_CONCURRENCY,
     DEFAULT_MEMORY,
@@ -34,11 +33,9 @@ from skyrun.compute.resources import (
     Cpus,
     Memory,
     default_image,
-    parse_image,
-    validate_settings,
 )
-from skyrun.compute.search import Search, scope_namespace
-from skyrun.compute.statuses import FunctionStatus, JobStatus
+from skyrun.domain.statuses import FunctionStatus, JobStatus
+from skyrun.engine import lifecycle
 from skyrun.exceptions import ConflictError, NotFoundError, ValidationError
 
 _SETTINGS = ("name", "cpus", "memory", "maximum_concurrency", "timeout", "retry_count",
@@ -136,9 +133,9 @@ class Function(Document):
             self._update()
 
     def _create(self) -> None:
-        packaging.check_entrypoint(self._function)
+        bundle.check_entrypoint(self._function)
         values = {
-            "name": self._get("name") or packaging.default_name(self._function),
+            "name": self._get("name") or bundle.default_name(self._function),
             "image": self._get("image") or default_image(),
             "cpus": self._get("cpus", DEFAULT_CPUS),
             "memory": self._get("memory", DEFAULT_MEMORY),
@@ -164,7 +161,7 @@ class Function(Document):
         python = self._check_image(values["image"], errors)
         requirements: list[str] = []
         try:
-            requirements = packaging.parse_requirements(self._requirements)
+            requirements = bundle.parse_requirements(self._requirements)
         except ValidationError as exc:
             for field, msgs in exc.errors.items():
                 errors.setdefault(field, []).extend(msgs)
@@ -174,7 +171,7 @@ class Function(Document):
             errors.setdefault(field, []).extend(msgs)
         if errors:
             raise ValidationError(errors=errors)
-        files = packaging.build_bundle(self._function, requirements, self._include_modules,
+        files = bundle.build_bundle(self._function, requirements, self._include_modules,
                                        self._include_data)
         t = now()
         fid = uuid.uuid4().hex

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 
 from skyrun.backends.ports import JSONText
 from skyrun.compute.environment import reserved_in, reserved_message
-from skyrun.compute.resources import MAX_ARGS_BYTES
+from skyrun.domain.limits import MAX_ARGS_BYTES
 from skyrun.exceptions import ValidationError
 
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode

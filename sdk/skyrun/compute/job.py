@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 from skyrun.backends.ports import JOB
+from skyrun.client import ComputeClient
 from skyrun.common.document import Attribute, Document
 from skyrun.common.search import (
     DATETIME,
@@ -16,8 +17,6 @@ from skyrun.common.search import (
     STR,
 )
 from skyrun.common.timeutil import from_epoch, now
-from skyrun.compute import lifecycle
-from skyrun.compute.client import ComputeClient
 from skyrun.compute.inputs import encode_inputs
 from skyrun.compute.jobsearch import JobSearch
 from skyrun.compute.operations import (
@@ -28,9 +27,10 @@ from skyrun.compute.operations import (
 )
 from skyrun.compute.search import scope_namespace, warn_deprecated
 from skyrun.compute.statistics import JobStatistics
-from skyrun.compute.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
 from skyrun.compute.waiting import ENSURE_EVERY
 from skyrun.domain import transitions
+from skyrun.domain.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
+from skyrun.engine import lifecycle
 from skyrun.exceptions import ConflictError, NotFoundError
 
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from skyrun.backends.ports import JOB
 from skyrun.common.lazysearch import PAGE
 from skyrun.common.search import STR, And, Compare, Expression, In, SortKey
-from skyrun.compute import lifecycle
 from skyrun.compute.operations import cancel_record, check_accepts_jobs, delete_job_records
 from skyrun.compute.search import Search
-from skyrun.compute.statuses import ACTIVE, TERMINAL, JobStatus
+from skyrun.domain.statuses import ACTIVE, TERMINAL, JobStatus
+from skyrun.engine import lifecycle
 from skyrun.exceptions import NotFoundError
 
 _ALL = [s.value for s in JobStatus]

@@ -7,8 +7,9 @@ import gzip
 
 from skyrun.backends.ports import JOB, Backend
 from skyrun.common.search import STR, Compare
-from skyrun.compute import lifecycle
-from skyrun.compute.statuses import ACTIVE, FunctionStatus, JobStatus
+from skyrun.domain.keys import bundle_key
+from skyrun.domain.statuses import ACTIVE, FunctionStatus, JobStatus
+from skyrun.engine import lifecycle
 from skyrun.exceptions import ConflictError, NotFoundError
 
 
@@ -61,11 +62,6 @@ def delete_job_records(backend, records: list[dict], delete_results: bool) -> li
         backend.blobs.delete([lifecycle.result_blob_id(r["namespace"], r["function_id"], r["id"])
                               for r in gone])
     return gone
-
-
-def bundle_key(function_id: str) -> str:
-    """Where a Function's bundle is stored."""
-    return f"bundles/{function_id}.zip"
 
 
 def build_log_text(backend: Backend, function: dict) -> str:

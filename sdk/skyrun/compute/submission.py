@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Iterable
 
 from skyrun.common.timeutil import now
-from skyrun.compute import lifecycle
 from skyrun.compute.bulk import JobBulkCreateError, JobBulkCreateResult
 from skyrun.compute.inputs import as_args, as_mapping, encode_inputs
 from skyrun.compute.job import Job
 from skyrun.compute.operations import check_accepts_jobs, new_job_record
 from skyrun.compute.progress import make_bar
+from skyrun.engine import lifecycle
 from skyrun.exceptions import NotFoundError, ValidationError
 
 # A submission's reference becomes part of job ids, blob ids and AWS log stream names.

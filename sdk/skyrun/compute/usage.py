@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 
 from skyrun.backends.ports import Backend
 from skyrun.common.timeutil import now
-from skyrun.compute import pricing, targets
+from skyrun.compute import pricing
+from skyrun.domain import targets
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def from_totals(backend: str, totals: dict, cpus: float, memory_mb: float,
 
 def compute_target_of(fn) -> str:
     """Where the Function's jobs run on AWS, for pricing: ``"lambda"`` or ``"fargate"``
-    (Batch), by the rule of :func:`skyrun.compute.targets.choose`."""
+    (Batch), by the rule of :func:`skyrun.domain.targets.choose`."""
     return compute_target_of_record({"compute_target": getattr(fn, "compute_target", None),
                                      "timeout": fn.timeout, "cpus": fn.cpus,
                                      "memory": fn.memory})

@@ -16,9 +16,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from skyrun.compute import lifecycle
 from skyrun.compute.progress import make_bar, stderr_is_terminal
-from skyrun.compute.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
+from skyrun.domain.statuses import ACTIVE, TERMINAL, FunctionStatus, JobStatus
+from skyrun.engine import lifecycle
 from skyrun.exceptions import NotFoundError
 
 _WAITING = (JobStatus.PENDING.value, *ACTIVE)

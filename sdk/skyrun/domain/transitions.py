@@ -37,10 +37,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-PENDING, RUNNING, CANCEL, CANCELING = "pending", "running", "cancel", "canceling"
-SUCCESS, FAILURE, TIMEOUT, CANCELED = "success", "failure", "timeout", "canceled"
-ACTIVE = frozenset({RUNNING, CANCEL, CANCELING})
-TERMINAL = frozenset({SUCCESS, FAILURE, TIMEOUT, CANCELED})
+from skyrun.domain.statuses import (
+    ACTIVE,
+    CANCEL,
+    CANCELED,
+    CANCELING,
+    FAILURE,
+    PENDING,
+    RUNNING,
+    SUCCESS,
+    TIMEOUT,
+)
+
 RERUNNABLE = (FAILURE, TIMEOUT, CANCELED)
 #: A job whose worker is lost this many times in one run ends in failure.
 MAX_LOSSES = 4

@@ -6,21 +6,12 @@ import os
 import signal
 import subprocess
 from collections.abc import Mapping
-from pathlib import Path
+
+from skyrun.common.sources import source_paths
 
 #: Settings of this process that its children keep: request counting
 #: (``skyrun.backends.aws.session``) covers the workers and handlers too.
 KEPT = ("SKYRUN_COUNT_AWS_REQUESTS",)
-
-
-def source_paths() -> list[str]:
-    """Where the running ``skyrun`` and ``skyrun_runtime`` are imported from, so that
-    children run the same code even from a source tree that is not installed."""
-    import skyrun
-    import skyrun_runtime
-
-    return list(dict.fromkeys([str(Path(skyrun.__file__).parents[1]),
-                               str(Path(skyrun_runtime.__file__).parents[1])]))
 
 
 def child_environment(*layers: Mapping[str, str]) -> dict[str, str]:

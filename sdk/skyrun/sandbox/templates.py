@@ -71,7 +71,7 @@ def synthesize(deployment: str) -> dict[str, dict]:
     if str(_infra_dir()) not in sys.path:
         sys.path.insert(0, str(_infra_dir()))
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
-    from skyrun_infra.builder import build_app
+    from skyrun_infra.deployment import build_app
     from skyrun_infra.settings import PREFIX
 
     with tempfile.TemporaryDirectory(prefix="skyrun-synth-") as outdir:

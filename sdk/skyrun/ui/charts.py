@@ -8,7 +8,7 @@ import json
 
 from skyrun.backends.ports import Store
 from skyrun.compute import usage as usage_module
-from skyrun.ui.views import JOB_STATUSES
+from skyrun.domain.statuses import JOB_STATUSES
 
 #: The most jobs the timeline sends (the first by start time).
 TIMELINE_LIMIT = 200_000

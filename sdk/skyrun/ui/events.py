@@ -28,6 +28,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from skyrun.ui.api import Api
+from skyrun.ui.responses import to_response
 
 #: How often a stream reads the store: this often, or less when reading takes more than
 #: a tenth of the time (a Function of 100,000 jobs takes tens of ms to count, a long log
@@ -79,8 +80,6 @@ def _stream(generator) -> StreamingResponse:
 
 def _function_stream(server):
     async def endpoint(request: Request) -> Response:
-        from skyrun.ui.server import to_response
-
         function_id = request.path_params["function_id"]
 
         async def read():
@@ -119,8 +118,6 @@ def _function_stream(server):
 
 def _log_stream(server):
     async def endpoint(request: Request) -> Response:
-        from skyrun.ui.server import to_response
-
         job_id = request.path_params["job_id"]
 
         async def read(offset: int):

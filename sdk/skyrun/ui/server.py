@@ -44,6 +44,7 @@ from starlette.routing import Route
 
 from skyrun.ui import events
 from skyrun.ui.api import Api, Reply
+from skyrun.ui.responses import to_response
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -80,19 +81,6 @@ def static_file(name: str) -> bytes | None:
         return None
     path = resources.files("skyrun.ui").joinpath("static", *name.split("/"))
     return path.read_bytes() if path.is_file() else None
-
-
-def to_response(reply: Reply) -> Response:
-    """The Starlette response of an API ``Reply``."""
-    if reply.body is not None:
-        data = reply.body
-    else:
-        data = json.dumps(reply.payload, ensure_ascii=False).encode("utf-8")
-    content_type = reply.content_type
-    if content_type == "application/json":
-        content_type += "; charset=utf-8"
-    return Response(data, status_code=reply.status, headers=reply.headers,
-                    media_type=content_type)
 
 
 def _text(status: int, message: str) -> Response:

@@ -7,18 +7,20 @@ import json
 import re
 from datetime import date, datetime, timedelta
 
-from skyrun.compute import targets, usage
+from skyrun.compute import usage
+from skyrun.domain import targets
+from skyrun.domain.statuses import (
+    ACTIVE_STATUSES,
+    BUILDING_STATUSES,
+    JOB_STATUSES,
+    LIVE_STATUSES,
+    READY,
+)
 from skyrun.exceptions import ValidationError
 
-#: Statuses in the order the pages show them.
-JOB_STATUSES = ("pending", "running", "cancel", "canceling", "success", "failure", "timeout",
-                "canceled")
-#: Job statuses that keep a page refreshing: queued or holding a worker slot.
-LIVE_STATUSES = ("pending", "running", "cancel", "canceling")
-#: Job statuses that hold a worker slot.
-ACTIVE_STATUSES = ("running", "cancel", "canceling")
-#: Function statuses that keep a page refreshing.
-LIVE_FUNCTION_STATUSES = ("awaiting_bundle", "building")
+# Statuses in the order the pages show them; LIVE_STATUSES (queued or holding a worker
+# slot) and the Function statuses of a build not yet ended keep a page refreshing.
+LIVE_FUNCTION_STATUSES = BUILDING_STATUSES
 #: Job attributes the job table may sort by.
 JOB_SORT_KEYS = ("creation_date", "status", "execution_count", "exit_code", "runtime",
                  "last_execution_date", "last_completion_date", "id")
@@ -43,7 +45,7 @@ def function_view(fn) -> dict:
     data["compute_target"] = data.get("compute_target") or targets.DEFAULT_TARGET
     data["aws_target"] = targets.choose(data)
     # Pending jobs of a stopped or build_failed Function wait for a person, not a worker.
-    dispatching = data["status"] in ("ready", *LIVE_FUNCTION_STATUSES)
+    dispatching = data["status"] in (READY, *LIVE_FUNCTION_STATUSES)
     data["live"] = (data["status"] in LIVE_FUNCTION_STATUSES
                     or any(counts[s] for s in ACTIVE_STATUSES)
                     or (dispatching and counts["pending"] > 0))

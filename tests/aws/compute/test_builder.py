@@ -12,8 +12,8 @@ from pathlib import Path
 from skyrun.backends.aws import jobdefs
 from skyrun.backends.aws import resources as r
 from skyrun.backends.aws.builder import finish_from_event
-from skyrun.compute import lifecycle
 from skyrun.compute.statuses import FunctionStatus
+from skyrun.engine import lifecycle
 from tests.aws.compute.support import make_function
 
 REPO = Path(__file__).resolve().parents[3]

@@ -18,8 +18,8 @@ from skyrun.backends.aws import resources as r
 from skyrun.backends.aws.builder import complete
 from skyrun.backends.aws.lambda_launcher import LambdaLauncher
 from skyrun.backends.aws.store import DynamoStore
-from skyrun.compute import lifecycle
-from skyrun.compute.operations import bundle_key
+from skyrun.domain.keys import bundle_key
+from skyrun.engine import lifecycle
 from tests.aws.compute.support import make_function, submitted
 
 REPO = Path(__file__).resolve().parents[3]

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from skyrun.compute import lifecycle
+from skyrun.engine import lifecycle
 from skyrun_runtime import lambdas
 from tests.aws.compute.support import (
     StandInBackend,

@@ -7,9 +7,10 @@ import copy
 import time
 
 from skyrun.backends.aws import resources as r
-from skyrun.backends.aws.launcher import WORKER, BatchLauncher
-from skyrun.compute import lifecycle
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+from skyrun.backends.aws.launcher import BatchLauncher
+from skyrun.backends.aws.leasekeys import WORKER
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
+from skyrun.engine import lifecycle
 from skyrun_runtime.worker import batch_worker_id
 from tests.aws.compute.support import add_jobs, ready_function, submitted
 

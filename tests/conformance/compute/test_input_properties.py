@@ -20,7 +20,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from skyrun.compute import Function, Job
-from skyrun.compute.resources import MAX_ARGS_BYTES
+from skyrun.domain.limits import MAX_ARGS_BYTES
 from skyrun.exceptions import ValidationError
 from tests.properties import property_settings
 

@@ -13,7 +13,7 @@ import pytest
 
 from skyrun.compute import Function, Job, JobStatus
 from skyrun.compute.statuses import ACTIVE
-from skyrun.compute.workerslots import claim_as_worker
+from skyrun.engine.workerslots import claim_as_worker
 from tests.conftest import wait_until
 from tests.support import kill_worker, worker_processes
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from skyrun.compute import Function, lifecycle
+from skyrun.compute import Function
 from skyrun.compute.operations import cancel_record
+from skyrun.engine import lifecycle
 from tests.conformance.compute.transition_support import (
     before_first_write,
     claim_as,

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from skyrun.compute.workerslots import SLOT_LEASE_SECONDS, WorkerSlots, take_both
 from skyrun.domain.slots import FUNCTION, NAMESPACE
+from skyrun.engine.workerslots import SLOT_LEASE_SECONDS, WorkerSlots, take_both
 from tests.conformance.compute.transition_support import function_record, job_record
 
 LEASE = 600.0

@@ -12,10 +12,11 @@ import time
 import pytest
 
 from skyrun.common.joblog import log_blob_id
-from skyrun.compute import Job, lifecycle
-from skyrun.compute.lifecycle import result_blob_id
-from skyrun.compute.workerslots import take_both
+from skyrun.compute import Job
 from skyrun.domain import transitions
+from skyrun.domain.keys import result_blob_id
+from skyrun.engine import lifecycle
+from skyrun.engine.workerslots import take_both
 from tests.conformance.compute.transition_support import claim_as, function_record, job_record
 
 

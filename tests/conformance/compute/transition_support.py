@@ -13,8 +13,8 @@ import time
 import uuid
 
 from skyrun.compute.operations import new_job_record
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
-from skyrun.compute.workerslots import claim_as_worker
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
+from skyrun.engine.workerslots import claim_as_worker
 
 LEASE = 600.0
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from skyrun.compute import Function, targets
+from skyrun.compute import Function
+from skyrun.domain import targets
 from skyrun.exceptions import ValidationError
 
 

@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from skyrun.compute import ComputeClient, Function, Job, JobStatus
-from skyrun.compute.lifecycle import build_log_blob_id, result_blob_id
+from skyrun.domain.keys import build_log_blob_id, result_blob_id
 from skyrun.exceptions import ConflictError, NotFoundError
 from tests.conftest import wait_until
 

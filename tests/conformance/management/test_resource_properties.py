@@ -2,7 +2,7 @@
 backends.
 
 The table and the parsing rules are written out below from API.md, independently of
-``skyrun.compute.resources``. Every allowed (cpus, memory) pair is accepted by ``save()``
+``skyrun.domain.limits``. Every allowed (cpus, memory) pair is accepted by ``save()``
 and stored exactly; any other pair is refused with a ``ValidationError`` whose lines are
 those of API.md 9.2 (naming the value given, listing what is allowed) and changes nothing
 stored; an input that does not parse is refused when assigned, with a ``ValueError`` that

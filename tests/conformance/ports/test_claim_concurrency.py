@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from skyrun.common.timeutil import now
-from skyrun.compute.workerslots import claim_as_worker
+from skyrun.engine.workerslots import claim_as_worker
 from tests.stores import function_record, job_records, new_namespace
 
 THREADS = 8

@@ -9,8 +9,8 @@ import pytest
 from skyrun.backends.ports import FUNCTION, JOB, JSONText
 from skyrun.common.search import And, Compare, In, Like, Prefix, SortKey
 from skyrun.common.timeutil import now
-from skyrun.compute.workerslots import claim_as_worker
 from skyrun.domain.slots import Slot
+from skyrun.engine.workerslots import claim_as_worker
 from skyrun.exceptions import ConflictError
 from tests.stores import function_record, job_records, new_namespace
 

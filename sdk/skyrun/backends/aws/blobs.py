@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import dynamo, plan
 from skyrun.backends.aws import resources as res
-from skyrun.backends.aws.errors import error_code, translate_errors
+from skyrun.backends.aws.errors import condition_failed, error_code, translate_errors, unless_condition_fails
 from skyrun.backends.aws.items import (
     BLOB_SCHEMA,
     Expr,
@@ -155,7 +155,7 @@ class S3BlobStore(BlobStore):
             self.dynamodb.put_item(TableName=self.table, Item=item,
                                    **e.params(f"attribute_not_exists({e.name('id')})"))
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
             if self._raw(blob_id) == decode_item(item, BLOB_SCHEMA):
                 return  # our own write, retried after its answer was lost
@@ -210,14 +210,9 @@ class S3BlobStore(BlobStore):
                       href=self.href(record["id"]), modified=stamp)
         record.setdefault("created", stamp)
         e = Expr()
-        try:
-            self.dynamodb.put_item(TableName=self.table, Item=self._item(record),
-                                   **e.params(f"attribute_not_exists({e.name('id')})"))
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        return unless_condition_fails(
+            self.dynamodb.put_item, TableName=self.table, Item=self._item(record),
+            **e.params(f"attribute_not_exists({e.name('id')})")) is not None
 
     def get_record(self, blob_id: str) -> dict[str, Any] | None:
         """Metadata of a blob that exists and has not expired."""
@@ -270,15 +265,10 @@ class S3BlobStore(BlobStore):
             changes[res.TTL_ATTRIBUTE] = None if expires is None else math.ceil(expires)
         e = Expr(BLOB_JSON)
         condition = f"attribute_exists({e.name('id')})"
-        try:
-            reply = self.dynamodb.update_item(TableName=self.table, Key=key(id=blob_id),
-                                              ReturnValues="ALL_NEW",
-                                              **e.params(condition, e.update(changes)))
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise
-        return decode_item(reply["Attributes"], BLOB_SCHEMA)
+        reply = unless_condition_fails(self.dynamodb.update_item, TableName=self.table,
+                                       Key=key(id=blob_id), ReturnValues="ALL_NEW",
+                                       **e.params(condition, e.update(changes)))
+        return None if reply is None else decode_item(reply["Attributes"], BLOB_SCHEMA)
 
     def delete(self, blob_ids: list[str]) -> list[str]:
         """Remove blobs: record first, then data; returns the ids that existed."""

@@ -1,15 +1,15 @@
 """``CodeBuildBuilder``: a Function's environment is an image in ECR, built by CodeBuild.
 
-An image is tagged with the environment hash (:mod:`skyrun.compute.environment`), so
+An image is tagged with the environment hash (:mod:`skyrun.domain.environments`), so
 Functions with the same Python version and requirements share it: a build whose image
 exists finishes inside ``save()``. Any other build is a StartBuild of the deployment's
 project (see ``infra/skyrun_infra/buildspec.py``) with the requirements in S3 under
 ``builds/``; its end reaches the ``build_finished`` Lambda function (an EventBridge
 rule), which calls :func:`finish_from_event`.
 
-The build id of a Function is kept in the leases table (``pk = "function#{id}"``,
-``sk = "build"``) rather than on its record, so that the record keeps the fields every
-backend shares.
+The build id of a Function is kept in the leases table (under
+:func:`skyrun.backends.aws.leasekeys.build_key`) rather than on its record, so that the
+record keeps the fields every backend shares.
 """
 
 from __future__ import annotations
@@ -24,22 +24,22 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import jobdefs, lambda_functions
 from skyrun.backends.aws import resources as r
+from skyrun.backends.aws.leasekeys import build_key
 from skyrun.backends.ports import Builder
-from skyrun.compute import lifecycle
-from skyrun.compute.environment import environment_hash, normalize_requirements
-from skyrun.compute.resources import parse_image
-from skyrun.compute.statuses import FunctionStatus
-from skyrun.exceptions import ValidationError
+from skyrun.domain.environments import environment_hash, normalize_requirements
+from skyrun.domain.keys import bundle_key
+from skyrun.domain.limits import image_python
+from skyrun.domain.statuses import BUILDING_STATUSES
+from skyrun.engine import lifecycle
 
 if TYPE_CHECKING:
     from skyrun.backends.aws.backend import AwsBackend
 
 logger = logging.getLogger(__name__)
 
-BUILD_ITEM = "build"
 # A build record outlives any build (the project's timeout is an hour).
 BUILD_RECORD_SECONDS = 2 * 24 * 3600
-_WAITING = (FunctionStatus.AWAITING_BUNDLE.value, FunctionStatus.BUILDING.value)
+_WAITING = BUILDING_STATUSES
 
 
 def runtime_pins() -> list[str]:
@@ -59,10 +59,10 @@ class CodeBuildBuilder(Builder):
     # -- the port -----------------------------------------------------------------------
     def check(self, image: str, requirements: list[str]) -> dict[str, list[str]]:
         """An image whose Python has no base image in the deployment is refused."""
-        try:
-            major, minor = parse_image(image)
-        except ValidationError:
+        version = image_python(image)
+        if version is None:
             return {}  # reported by the Function's own check
+        major, minor = version
         if f"{major}.{minor}" in r.PYTHON_VERSIONS:
             return {}
         available = ", ".join(f"python{v}:latest" for v in r.PYTHON_VERSIONS)
@@ -143,7 +143,7 @@ class CodeBuildBuilder(Builder):
                                function.get("env_hash"), exc)
         self.backend.client("dynamodb").delete_item(
             TableName=self.backend.outputs[r.LEASES_TABLE_NAME],
-            Key={"pk": {"S": f"function#{function['id']}"}, "sk": {"S": BUILD_ITEM}})
+            Key=build_key(function["id"]))
 
     # -- images and builds --------------------------------------------------------------
     def image_exists(self, tag: str) -> bool:
@@ -161,14 +161,14 @@ class CodeBuildBuilder(Builder):
     def _put_build(self, function_id: str, build_id: str, env_hash: str) -> None:
         self.backend.client("dynamodb").put_item(
             TableName=self.backend.outputs[r.LEASES_TABLE_NAME],
-            Item={"pk": {"S": f"function#{function_id}"}, "sk": {"S": BUILD_ITEM},
+            Item={**build_key(function_id),
                   "build_id": {"S": build_id}, "env_hash": {"S": env_hash},
                   r.TTL_ATTRIBUTE: {"N": str(int(time.time() + BUILD_RECORD_SECONDS))}})
 
     def _get_build(self, function_id: str) -> dict[str, Any] | None:
         item = self.backend.client("dynamodb").get_item(
             TableName=self.backend.outputs[r.LEASES_TABLE_NAME], ConsistentRead=True,
-            Key={"pk": {"S": f"function#{function_id}"}, "sk": {"S": BUILD_ITEM}}).get("Item")
+            Key=build_key(function_id)).get("Item")
         if not item:
             return None
         return {"build_id": item["build_id"]["S"], "env_hash": item["env_hash"]["S"]}
@@ -222,7 +222,6 @@ def complete(backend: AwsBackend, function: dict[str, Any], env_hash: str, ok: b
 def _ensure_lambda(backend: AwsBackend, function: dict[str, Any], env_hash: str, image: str) -> str:
     # The Lambda function of the environment; without it the launcher falls back to
     # Batch, so a failure here is reported in the build log but fails nothing.
-    from skyrun.compute.operations import bundle_key
 
     try:
         bundle = backend.blobs.get_object(bundle_key(function["id"]))

@@ -26,12 +26,16 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import dynamo
 from skyrun.backends.aws import resources as res
-from skyrun.backends.aws.errors import cancellation_codes, error_code
+from skyrun.backends.aws.errors import (
+    cancellation_codes,
+    unless_condition_fails,
+)
 from skyrun.backends.aws.items import JOB_SCHEMA, Expr, decode_item, key, number
-from skyrun.backends.aws.slotitems import holds_condition, slot_key
-from skyrun.backends.records import ACTIVE_STATUSES
+from skyrun.backends.aws.leasekeys import slot_key
+from skyrun.backends.aws.slotitems import holds_condition
 from skyrun.domain import transitions
 from skyrun.domain.slots import Held
+from skyrun.domain.statuses import ACTIVE_STATUSES, PENDING
 
 #: How many pending jobs a claim reads from the index at a time; later claims of the same
 #: store take the rest before querying again.
@@ -194,7 +198,7 @@ class ClaimsMixin:
         j = Expr()
         revision = (f"{j.name('revision')} = {j.attr(item['revision'])}" if "revision" in item
                     else f"attribute_not_exists({j.name('revision')})")
-        condition = f"{j.name('status')} = {j.value(transitions.PENDING)} AND {revision}"
+        condition = f"{j.name('status')} = {j.value(PENDING)} AND {revision}"
         update = j.update(dict(changes, status_order=status_order(changes["status"], claimed)),
                           add={"execution_count": 1, "revision": 1})
         claim = {"Update": {"TableName": self.jobs, "Key": key(id=job["id"]),
@@ -212,15 +216,9 @@ class ClaimsMixin:
         """Extend the lease if ``worker_id`` still holds it."""
         e = Expr()
         condition = [*e.expect({"worker_id": worker_id, "status": list(ACTIVE_STATUSES)})]
-        try:
-            self.client.update_item(TableName=self.jobs, Key=key(id=job_id),
-                                    **e.params(condition,
-                                               e.update({"lease_expires": lease_expires})))
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return unless_condition_fails(
+            self.client.update_item, TableName=self.jobs, Key=key(id=job_id),
+            **e.params(condition, e.update({"lease_expires": lease_expires}))) is not None
 
     def _active_in_index(self, function_id: str, extra: str = "",
                          values: dict[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -41,6 +41,9 @@ THROTTLED = frozenset({
     "TransactionInProgressException",
 })
 CONDITION_FAILED = frozenset({"ConditionalCheckFailedException", "PreconditionFailed"})
+#: DynamoDB's code for a write whose condition did not hold (``…Exception`` on a single
+#: request; a cancelled transaction gives ``ConditionalCheckFailed`` per item).
+CONDITION_CHECK_FAILED = "ConditionalCheckFailedException"
 
 
 def error_code(exc: BaseException) -> str:
@@ -48,6 +51,22 @@ def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def condition_failed(exc: BaseException) -> bool:
+    """Whether a DynamoDB request failed because its condition did not hold."""
+    return error_code(exc) == CONDITION_CHECK_FAILED
+
+
+def unless_condition_fails(call: Callable[..., dict], **request) -> dict | None:
+    """The reply of a conditional DynamoDB request, or None when its condition did not
+    hold; any other error is raised. (Replies are dicts, so None says only that.)"""
+    try:
+        return call(**request)
+    except ClientError as exc:
+        if condition_failed(exc):
+            return None
+        raise
 
 
 def cancellation_codes(exc: BaseException) -> list[str]:

@@ -7,7 +7,7 @@ client as its entry point and ``skyrun_runtime.lambda_handler.handler`` as its c
 (the image's own command, the Batch worker's, is unchanged), with Lambda's longest
 timeout (the worker keeps each job inside it), the job Lambda role (the job role's
 rights), memory enough for the largest Function using it
-(``skyrun.compute.targets.lambda_memory``), ephemeral storage (``/tmp``) sized for the
+(``skyrun.domain.targets.lambda_memory``), ephemeral storage (``/tmp``) sized for the
 unpacked bundle, and its own log group with a retention. Deleting the last Function of
 an environment removes the Lambda function and its log group.
 """
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import resources as r
-from skyrun.compute import targets
-from skyrun.compute.targets import LAMBDA_MAX_TIMEOUT
+from skyrun.domain import targets
+from skyrun.domain.targets import LAMBDA_MAX_TIMEOUT
 
 if TYPE_CHECKING:
     from skyrun.backends.aws.backend import AwsBackend
@@ -54,11 +54,6 @@ def enabled(backend: AwsBackend) -> bool:
 def function_name(backend: AwsBackend, env_hash: str) -> str:
     """The Lambda function of an environment."""
     return backend.outputs[r.LAMBDA_FUNCTION_PREFIX] + env_hash
-
-
-def log_group_name(name: str) -> str:
-    """The log group Lambda writes a function's output to."""
-    return f"/aws/lambda/{name}"
 
 
 def storage_mb(bundle: bytes | None) -> int:
@@ -115,7 +110,7 @@ def ensure(backend: AwsBackend, function: dict[str, Any], env_hash: str, image: 
 
 def _ensure_log_group(backend: AwsBackend, name: str) -> None:
     logs = backend.client("logs")
-    group = log_group_name(name)
+    group = r.lambda_log_group_name(name)
     try:
         logs.create_log_group(logGroupName=group)
     except ClientError as exc:
@@ -146,7 +141,7 @@ def remove_if_unused(backend: AwsBackend, function: dict[str, Any]) -> bool:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
     try:
-        backend.client("logs").delete_log_group(logGroupName=log_group_name(name))
+        backend.client("logs").delete_log_group(logGroupName=r.lambda_log_group_name(name))
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise

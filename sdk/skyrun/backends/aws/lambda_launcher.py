@@ -2,7 +2,7 @@
 
 Behind the same ``Launcher`` port as :class:`~skyrun.backends.aws.launcher.BatchLauncher`,
 whose tracking it shares: ``launch(function, count)`` picks the target by the one rule
-(:func:`skyrun.compute.targets.choose`) and, for Lambda, makes ``count`` asynchronous
+(:func:`skyrun.domain.targets.choose`) and, for Lambda, makes ``count`` asynchronous
 invocations of the Lambda function of the Function's environment
 (:mod:`skyrun.backends.aws.lambda_functions`), each with ``{"function_id",
 "worker_id"}``. The worker ids are ``{launch id}:{index}`` as for a Batch array, and
@@ -28,9 +28,10 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import lambda_functions
 from skyrun.backends.aws import resources as r
-from skyrun.backends.aws.launcher import LAUNCH, MAX_ARRAY_SIZE, WORKER, BatchLauncher, _pk
-from skyrun.compute import targets
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+from skyrun.backends.aws.launcher import MAX_ARRAY_SIZE, BatchLauncher
+from skyrun.backends.aws.leasekeys import LAUNCH, WORKER, launch_key
+from skyrun.domain import targets
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 
 if TYPE_CHECKING:
     from skyrun.backends.aws.backend import AwsBackend
@@ -71,7 +72,7 @@ class LambdaLauncher(BatchLauncher):
             return
         launch_id = LAMBDA_LAUNCH + uuid.uuid4().hex[:16]
         dynamodb = self.backend.client("dynamodb")
-        key = {"pk": _pk(fid), "sk": {"S": LAUNCH + launch_id}}
+        key = launch_key(fid, launch_id)
         # Recorded first: an invoked worker may register within milliseconds.
         dynamodb.update_item(
             TableName=self._table, Key=key,

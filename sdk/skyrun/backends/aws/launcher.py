@@ -5,7 +5,8 @@ worker, since arrays start at two), on the deployment's worker queue, with the F
 job definition. The overrides carry the function id, a few worker settings and the
 Function's current size; job arguments never travel in the request.
 
-Workers are tracked in the leases table, under ``pk = "function#{function_id}"``:
+Workers are tracked in the leases table (keys: :mod:`skyrun.backends.aws.leasekeys`),
+under ``pk = "function#{function_id}"``:
 
 * ``sk = "worker#{worker_id}"``: a worker's lease, renewed by its heartbeat; the worker
   id is its Batch job id (``{array job id}:{index}`` for a child);
@@ -28,8 +29,9 @@ from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import jobdefs
 from skyrun.backends.aws import resources as r
+from skyrun.backends.aws.leasekeys import LAUNCH, WORKER, function_pk, launch_key, worker_key
 from skyrun.backends.ports import Launcher, chunks
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 
 if TYPE_CHECKING:
     from skyrun.backends.aws.backend import AwsBackend
@@ -46,13 +48,6 @@ HEARTBEAT_SECONDS = 5.0
 LAUNCH_GRACE_SECONDS = 600.0
 #: Worker settings passed on from the caller's environment when set there.
 PASSED_SETTINGS = ("SKYRUN_WORKER_IDLE_SECONDS",)
-
-WORKER, LAUNCH = "worker#", "launch#"
-
-
-def _pk(function_id: str) -> dict[str, Any]:
-    return {"S": f"function#{function_id}"}
-
 
 class BatchLauncher(Launcher):
     """Launches and tracks the Batch workers of Functions."""
@@ -73,7 +68,7 @@ class BatchLauncher(Launcher):
         items: list[dict[str, Any]] = []
         kwargs = {"TableName": self._table, "ConsistentRead": True,
                   "KeyConditionExpression": "pk = :pk",
-                  "ExpressionAttributeValues": {":pk": _pk(function_id)}}
+                  "ExpressionAttributeValues": {":pk": function_pk(function_id)}}
         while True:
             page = dynamodb.query(**kwargs)
             items.extend(page["Items"])
@@ -136,7 +131,7 @@ class BatchLauncher(Launcher):
         # update that adds its indexes to ``pending``, and a registration adds its index
         # to ``started``, so the two meet in either order.
         self.backend.client("dynamodb").update_item(
-            TableName=self._table, Key={"pk": _pk(fid), "sk": {"S": LAUNCH + job_id}},
+            TableName=self._table, Key=launch_key(fid, job_id),
             UpdateExpression="SET #array = :array, #size = :size, #ttl = :ttl "
                              "ADD pending :pending",
             ExpressionAttributeNames={"#array": "array", "#size": "size",
@@ -178,7 +173,7 @@ class BatchLauncher(Launcher):
         # started some other way leaves a record that expires like a launch.
         self.backend.client("dynamodb").update_item(
             TableName=self._table,
-            Key={"pk": _pk(function_id), "sk": {"S": LAUNCH + job_id}},
+            Key=launch_key(function_id, job_id),
             UpdateExpression="SET #ttl = if_not_exists(#ttl, :ttl) ADD started :index",
             ExpressionAttributeNames={"#ttl": r.TTL_ATTRIBUTE},
             ExpressionAttributeValues={
@@ -203,10 +198,10 @@ class BatchLauncher(Launcher):
         if function_id is None:
             return
         self.backend.client("dynamodb").delete_item(
-            TableName=self._table, Key={"pk": _pk(function_id), "sk": {"S": WORKER + worker_id}})
+            TableName=self._table, Key=worker_key(function_id, worker_id))
 
     def _renew(self, worker_id: str, function_id: str) -> None:
         self.backend.client("dynamodb").put_item(TableName=self._table, Item={
-            "pk": _pk(function_id), "sk": {"S": WORKER + worker_id},
+            **worker_key(function_id, worker_id),
             r.TTL_ATTRIBUTE: {"N": f"{time.time() + WORKER_LEASE_SECONDS:.3f}"},
         })

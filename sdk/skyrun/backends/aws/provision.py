@@ -23,8 +23,8 @@ def data_outputs(deployment: str) -> dict[str, str]:
     """The data stack outputs of the resources :func:`create_data_resources` makes."""
     outputs = {table.output_key: table_name(deployment, table) for table in res.TABLES}
     outputs[res.BUCKET_NAME] = f"{deployment}-blobs"
-    outputs[res.JOB_LOG_GROUP_NAME] = f"/skyrun/{deployment}/jobs"
-    outputs[res.WORKER_LOG_GROUP_NAME] = f"/skyrun/{deployment}/workers"
+    outputs[res.JOB_LOG_GROUP_NAME] = res.log_group_name(deployment, res.JOB_LOGS)
+    outputs[res.WORKER_LOG_GROUP_NAME] = res.log_group_name(deployment, res.WORKER_LOGS)
     return outputs
 
 

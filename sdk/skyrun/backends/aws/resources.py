@@ -169,7 +169,7 @@ WORKER_ASSIGN_PUBLIC_IP = "WorkerAssignPublicIp"
 JOB_DEFINITION_PREFIX = "JobDefinitionPrefix"
 SDK_USER_POLICY_ARN = "SdkUserPolicyArn"
 #: ``true`` or ``false`` (the CDK context ``skyrun:lambda``): whether Functions that fit
-#: Lambda run there (``skyrun.compute.targets``) or every job runs on Batch.
+#: Lambda run there (``skyrun.domain.targets``) or every job runs on Batch.
 LAMBDA_TARGET = "LambdaTarget"
 #: The execution role of the job Lambda functions: the job role's rights, no more.
 LAMBDA_ROLE_ARN = "LambdaJobRoleArn"
@@ -410,9 +410,31 @@ def lambda_function_prefix(deployment: str) -> str:
     return f"{deployment}-env-"
 
 
+def lambda_log_group_name(function_name: str) -> str:
+    """The log group a Lambda function writes to (Lambda's own naming)."""
+    return f"/aws/lambda/{function_name}"
+
+
 def lambda_log_group_prefix(deployment: str) -> str:
-    """The prefix of the log groups of the job Lambda functions (Lambda's own naming)."""
-    return f"/aws/lambda/{lambda_function_prefix(deployment)}"
+    """The prefix of the log groups of the job Lambda functions."""
+    return lambda_log_group_name(lambda_function_prefix(deployment))
+
+
+#: The log groups a deployment creates, by what they hold: job logs (one stream per job
+#: attempt), the workers' own output, and the CodeBuild image builds.
+JOB_LOGS, WORKER_LOGS, BUILD_LOGS = "jobs", "workers", "builds"
+
+
+def log_group_name(deployment: str, kind: str) -> str:
+    """``/skyrun/{deployment}/{kind}``: a log group of the deployment (``kind`` one of
+    :data:`JOB_LOGS`, :data:`WORKER_LOGS`, :data:`BUILD_LOGS`)."""
+    return f"/skyrun/{deployment}/{kind}"
+
+
+def handler_log_group_name(deployment: str, handler: str) -> str:
+    """The log group of an event handler's Lambda function (``build_finished`` →
+    ``/skyrun/{deployment}/lambda/build-finished``)."""
+    return log_group_name(deployment, f"lambda/{handler.replace('_', '-')}")
 
 
 def job_definition_name(deployment: str, function_id: str) -> str:

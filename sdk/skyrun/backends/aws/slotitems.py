@@ -27,8 +27,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws import dynamo
-from skyrun.backends.aws.errors import cancellation_codes, error_code
+from skyrun.backends.aws.errors import (
+    cancellation_codes,
+    condition_failed,
+    unless_condition_fails,
+)
 from skyrun.backends.aws.items import Expr, key, number
+from skyrun.backends.aws.leasekeys import slot_key
 from skyrun.domain import slots as rules
 from skyrun.domain.slots import FUNCTION, Slot
 
@@ -37,12 +42,9 @@ READY = "ready"
 TAKEN = "slots_taken"
 
 
-def slot_key(slot: Slot) -> dict[str, Any]:
-    """The ``leases`` key of a slot."""
-    return key(pk=f"slot#{slot.key}", sk="slot")
-
-
-def _record(item: dict[str, Any]) -> dict[str, Any]:
+def _record(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    if item is None:
+        return None
     return {"holder": item.get("holder", {}).get("S"),
             "expires": float(item["expires"]["N"]) if "expires" in item else None,
             "revoked": item.get("revoked", {}).get("BOOL", False)}
@@ -109,13 +111,7 @@ class SlotsMixin:
             "expires": number(record["expires"]), "revoked": {"BOOL": False}},
             **e.params(_free_condition(e, worker_id, now))}
         if slot.scope != FUNCTION:
-            try:
-                self.client.put_item(**put)
-                return True
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    return None
-                raise
+            return None if unless_condition_fails(self.client.put_item, **put) is None else True
         f = Expr()
         limit = (f"{f.name('status')} = {f.value(READY)} AND "
                  f"{f.name('maximum_concurrency')} > {f.attr(number(slot.index))}")
@@ -156,7 +152,7 @@ class SlotsMixin:
                     self.client.transact_write_items(TransactItems=[item(s) for s in slots])
                 return []
             except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
+                if condition_failed(exc):
                     return slots
                 codes = cancellation_codes(exc)
                 if not codes:
@@ -173,14 +169,10 @@ class SlotsMixin:
     def release_slot(self, slot: Slot, worker_id: str) -> None:
         """Free the slot if ``worker_id`` holds it."""
         e = Expr()
-        try:
-            self.client.update_item(
-                TableName=self.leases, Key=slot_key(slot),
-                **e.params(f"{e.name('holder')} = {e.value(worker_id)}",
-                           f"REMOVE {e.name('holder')}, {e.name('expires')}"))
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        unless_condition_fails(  # held by another worker (or by none): nothing to free
+            self.client.update_item, TableName=self.leases, Key=slot_key(slot),
+            **e.params(f"{e.name('holder')} = {e.value(worker_id)}",
+                       f"REMOVE {e.name('holder')}, {e.name('expires')}"))
 
     def slot_holders(self, scope: str, owner: str, now: float) -> dict[int, str]:
         """Who holds the slots of ``scope`` and ``owner`` at ``now``, by index (a scan:
@@ -205,14 +197,11 @@ class SlotsMixin:
 
         def one(index: int) -> None:
             e = Expr()
-            try:
-                self.client.update_item(
-                    TableName=self.leases, Key=slot_key(Slot(FUNCTION, function["id"], index)),
-                    **e.params(f"attribute_exists({e.name('pk')})",
-                               f"SET {e.name('revoked')} = {e.attr({'BOOL': True})}"))
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
+            unless_condition_fails(  # a slot never taken has nothing to revoke
+                self.client.update_item, TableName=self.leases,
+                Key=slot_key(Slot(FUNCTION, function["id"], index)),
+                **e.params(f"attribute_exists({e.name('pk')})",
+                           f"SET {e.name('revoked')} = {e.attr({'BOOL': True})}"))
 
         dynamo.fan_out(one, gone)
 

@@ -19,7 +19,12 @@ from skyrun.backends.aws import dynamo, plan
 from skyrun.backends.aws import resources as res
 from skyrun.backends.aws.blobs import record_write
 from skyrun.backends.aws.claims import ClaimsMixin, _claimed_record, is_active, status_order
-from skyrun.backends.aws.errors import cancellation_codes, error_code, translate_errors
+from skyrun.backends.aws.errors import (
+    cancellation_codes,
+    condition_failed,
+    translate_errors,
+    unless_condition_fails,
+)
 from skyrun.backends.aws.items import (
     FUNCTION_SCHEMA,
     JOB_SCHEMA,
@@ -37,10 +42,9 @@ from skyrun.backends.aws.slotitems import SlotsMixin
 from skyrun.backends.ports import FUNCTION, JOB, Store
 from skyrun.backends.records import FUNCTION_JSON, JOB_JSON
 from skyrun.common.search import Expression, SortKey
+from skyrun.domain.statuses import JOB_STATUSES
 from skyrun.exceptions import ConflictError
 
-JOB_STATUSES = ("pending", "running", "cancel", "canceling", "success", "failure",
-                "timeout", "canceled")
 #: How long the idempotency record of a ``map()`` batch is kept: far longer than any
 #: retry of the same batch can take to arrive.
 BATCH_RECORD_SECONDS = 7 * 86400
@@ -79,13 +83,9 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         item = encode_item(record, FUNCTION_SCHEMA)
         if record.get("env_hash"):
             item["environment_hash"] = {"S": record["env_hash"]}
-        try:
-            self.client.put_item(TableName=self.functions, Item=item,
-                                 ConditionExpression="attribute_not_exists(id)")
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise ConflictError(f"Function {record['id']} already exists") from None
-            raise
+        if unless_condition_fails(self.client.put_item, TableName=self.functions, Item=item,
+                                  ConditionExpression="attribute_not_exists(id)") is None:
+            raise ConflictError(f"Function {record['id']} already exists")
 
     def get_function(self, function_id: str) -> dict[str, Any] | None:
         """The Function record, or None."""
@@ -105,14 +105,11 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         e = Expr(FUNCTION_JSON)
         condition = [f"attribute_exists({e.name('id')})", *e.expect(expect)]
         update = e.update(changes)
-        try:
-            reply = self.client.update_item(TableName=self.functions, Key=key(id=function_id),
-                                            ReturnValues="ALL_NEW",
-                                            **e.params(condition, update))
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise
+        reply = unless_condition_fails(self.client.update_item, TableName=self.functions,
+                                       Key=key(id=function_id), ReturnValues="ALL_NEW",
+                                       **e.params(condition, update))
+        if reply is None:
+            return None
         record = decode_item(reply["Attributes"], FUNCTION_SCHEMA)
         if "status" in changes or "maximum_concurrency" in changes:
             # Before returning, so that the next claims hold the new limit (slotitems).
@@ -139,15 +136,11 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
     # rerun moves the epoch on, so a mark made on stale counts never sticks.
     def note_runnable(self, function_id: str) -> None:
         """Move the Function's runnable epoch on (it is visited again by the reconciler)."""
-        try:
-            self.client.update_item(
-                TableName=self.functions, Key=key(id=function_id),
-                UpdateExpression="ADD runnable_epoch :one SET runnable_at = :now",
-                ConditionExpression="attribute_exists(id)",
-                ExpressionAttributeValues={":one": number(1), ":now": number(time.time())})
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        unless_condition_fails(  # a deleted Function has no epoch to move
+            self.client.update_item, TableName=self.functions, Key=key(id=function_id),
+            UpdateExpression="ADD runnable_epoch :one SET runnable_at = :now",
+            ConditionExpression="attribute_exists(id)",
+            ExpressionAttributeValues={":one": number(1), ":now": number(time.time())})
 
     def functions_to_reconcile(self) -> list[tuple[dict[str, Any], int, float]]:
         """``(record, runnable epoch, when it last moved)`` of every Function not marked
@@ -167,17 +160,11 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         values = {":e": number(epoch)}
         current = ("runnable_epoch = :e" if epoch else
                    "(attribute_not_exists(runnable_epoch) OR runnable_epoch = :e)")
-        try:
-            self.client.update_item(
-                TableName=self.functions, Key=key(id=function_id),
-                UpdateExpression="SET idle_epoch = :e",
-                ConditionExpression=f"attribute_exists(id) AND {current}",
-                ExpressionAttributeValues=values)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return unless_condition_fails(
+            self.client.update_item, TableName=self.functions, Key=key(id=function_id),
+            UpdateExpression="SET idle_epoch = :e",
+            ConditionExpression=f"attribute_exists(id) AND {current}",
+            ExpressionAttributeValues=values) is not None
 
     # -- jobs ---------------------------------------------------------------------------
     def insert_jobs(self, reference_id: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -202,12 +189,8 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         }
         batch_key = key(reference_id=reference_id)
         stored = None
-        try:
-            self.client.put_item(TableName=self.batches, Item=batch,
-                                 ConditionExpression="attribute_not_exists(reference_id)")
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        if unless_condition_fails(self.client.put_item, TableName=self.batches, Item=batch,
+                                  ConditionExpression="attribute_not_exists(reference_id)") is None:
             stored = self.client.get_item(TableName=self.batches, Key=batch_key,
                                           ConsistentRead=True).get("Item") or batch
         if stored is None or "complete" not in stored:
@@ -254,11 +237,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
                 backoff(attempt)
 
     def _put_new(self, put: dict[str, Any]) -> None:
-        try:
-            self.client.put_item(**put)
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        unless_condition_fails(self.client.put_item, **put)  # exists already: done
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         """The job record, or None."""
@@ -376,15 +355,10 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
             e = Expr(JOB_JSON)
             condition = [f"attribute_exists({e.name('id')})", *e.expect(expect)]
             update = e.update(changes, add={"revision": 1})
-            try:
-                reply = self.client.update_item(TableName=self.jobs, Key=key(id=job_id),
-                                                ReturnValues="ALL_NEW",
-                                                **e.params(condition, update))
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    return None
-                raise
-            return decode_item(reply["Attributes"], JOB_SCHEMA)
+            reply = unless_condition_fails(self.client.update_item, TableName=self.jobs,
+                                           Key=key(id=job_id), ReturnValues="ALL_NEW",
+                                           **e.params(condition, update))
+            return None if reply is None else decode_item(reply["Attributes"], JOB_SCHEMA)
         claimed = self._claimed.pop(job_id, None)
         if claimed is not None and _matches(claimed[1], expect):
             # Claimed here: try the job as the claim left it, without reading it; if it
@@ -423,7 +397,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
                                 **e.params(condition, update)}},
                     *extra])
         except ClientError as exc:
-            if (error_code(exc) == "ConditionalCheckFailedException"
+            if (condition_failed(exc)
                     or "ConditionalCheckFailed" in cancellation_codes(exc)
                     or "TransactionConflict" in cancellation_codes(exc)):
                 return None
@@ -441,14 +415,9 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
             if keep:
                 marks = ", ".join(e.value(s) for s in keep)
                 condition.append(f"NOT ({e.name('status')} IN ({marks}))")
-            try:
-                self.client.delete_item(TableName=self.jobs, Key=key(id=job_id),
-                                        **e.params(condition))
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    return None
-                raise
-            return job_id
+            deleted = unless_condition_fails(self.client.delete_item, TableName=self.jobs,
+                                             Key=key(id=job_id), **e.params(condition))
+            return None if deleted is None else job_id
 
         return [i for i in dynamo.fan_out(one, list(dict.fromkeys(job_ids))) if i]
 

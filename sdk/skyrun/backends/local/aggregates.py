@@ -8,9 +8,11 @@ import sqlite3
 from typing import Any
 
 from skyrun.backends import summary as s
+from skyrun.backends.local import sql
+from skyrun.domain.statuses import ACTIVE_STATUSES, ENDED_STATUSES
 
-_ENDED = "('success','failure','timeout','canceled')"
-_ACTIVE = "('running','cancel','canceling')"
+_ENDED = sql.in_list(ENDED_STATUSES)
+_ACTIVE = sql.in_list(ACTIVE_STATUSES)
 #: The jobs that count as started (summary.is_started), for one Function.
 _STARTED = (f"function_id = ? AND last_execution_date IS NOT NULL AND (status IN {_ACTIVE} "
             f"OR (status IN {_ENDED} AND last_completion_date IS NOT NULL))")

@@ -28,7 +28,7 @@ class LocalBackend(Backend):
     def __init__(self, home: Path):
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
-        self.db = Database(self.home / "skyrun.db")
+        self.db = Database.in_home(self.home)
         self.store = SQLiteStore(self.db)
         self.blobs = FileBlobStore(self.db, self.home)
         self.logs = FileLogStore(self.blobs)
@@ -38,7 +38,7 @@ class LocalBackend(Backend):
 
     def _start_workers(self, function_id: str) -> None:
         # Capacity was freed while this Function waited for it: start what now fits.
-        from skyrun.compute import lifecycle
+        from skyrun.engine import lifecycle
 
         function = self.store.get_function(function_id)
         if function is not None:

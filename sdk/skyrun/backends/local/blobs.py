@@ -14,32 +14,30 @@ from typing import Any
 from skyrun.backends.local import sql
 from skyrun.backends.local.database import Database
 from skyrun.backends.ports import BlobStore
-from skyrun.backends.records import BLOB_COLUMNS
+from skyrun.backends.records import BLOB_COLUMNS, BLOB_JSON, BLOB_LISTS
 from skyrun.common.search import Expression, SortKey
 from skyrun.common.timeutil import now
 from skyrun.exceptions import ConflictError, NotFoundError
 
-_JSON = {"extra_properties", "tags", "owners", "readers", "writers"}
 _COLUMNS = set(BLOB_COLUMNS)
 # What searches may name: the columns, and the keys of extra_properties as
 # ``extra_properties.<key>`` (see sql.where).
 _SEARCHABLE = _COLUMNS | {"extra_properties.*"}
 
 
-_LISTS = {"tags", "owners", "readers", "writers"}
 
 
 def _encode(record: dict[str, Any]) -> dict[str, Any]:
     # A missing list is stored as an empty one, so that list filters (``tags != "x"``)
     # treat blobs written by the SDK and by workers alike.
-    return {k: (json.dumps([] if v is None and k in _LISTS else v)
-                if k in _JSON and (v is not None or k in _LISTS) else v)
+    return {k: (json.dumps([] if v is None and k in BLOB_LISTS else v)
+                if k in BLOB_JSON and (v is not None or k in BLOB_LISTS) else v)
             for k, v in record.items() if k in _COLUMNS}
 
 
 def _new_row(record: dict[str, Any]) -> dict[str, Any]:
     """The encoded row of a new record, with every list column present."""
-    return _encode({**dict.fromkeys(_LISTS), **record})
+    return _encode({**dict.fromkeys(BLOB_LISTS), **record})
 
 
 def _decode(row: sqlite3.Row | None) -> dict[str, Any] | None:
@@ -48,7 +46,7 @@ def _decode(row: sqlite3.Row | None) -> dict[str, Any] | None:
 
 def _record(row: sqlite3.Row) -> dict[str, Any]:
     record = dict(row)
-    for key in _JSON:
+    for key in BLOB_JSON:
         if record.get(key) is not None:
             record[key] = json.loads(record[key])
     return record
@@ -324,5 +322,5 @@ def upsert_record(tx: sqlite3.Connection, record: dict[str, Any]) -> None:
 
 def _decode_record(record: dict[str, Any]) -> dict[str, Any]:
     # As stored: a missing list is an empty one (see _encode).
-    return {k: ([] if k in _LISTS and record.get(k) is None else record.get(k))
+    return {k: ([] if k in BLOB_LISTS and record.get(k) is None else record.get(k))
             for k in BLOB_COLUMNS}

@@ -22,9 +22,8 @@ from skyrun.backends.local.interpreters import (
     running_version,
 )
 from skyrun.backends.ports import FUNCTION, Builder
-from skyrun.compute import lifecycle
-from skyrun.compute.resources import parse_image
-from skyrun.exceptions import ValidationError
+from skyrun.domain.limits import image_python
+from skyrun.engine import lifecycle
 
 if TYPE_CHECKING:
     from skyrun.backends.local.backend import LocalBackend
@@ -45,10 +44,10 @@ class LocalBuilder(Builder):
     def check(self, image: str, requirements: list[str]) -> dict[str, list[str]]:
         """Problems known before anything is stored: an image whose Python is not on
         this machine."""
-        try:
-            major, minor = parse_image(image)
-        except ValidationError:
+        version = image_python(image)
+        if version is None:
             return {}  # reported by the Function's own check
+        major, minor = version
         version = f"{major}.{minor}"
         if find_interpreter(version) is not None:
             return {}

@@ -171,11 +171,19 @@ def _begin_immediate(conn: sqlite3.Connection, timeout: float = 60.0) -> None:
 class Database:
     """A path to the SQLite file, with one connection per thread and process."""
 
+    #: The file's name under ``SKYRUN_HOME``.
+    FILE_NAME = "skyrun.db"
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._migrate()
+
+    @classmethod
+    def in_home(cls, home: Path) -> Database:
+        """The database of the embedded backend at ``home``."""
+        return cls(Path(home) / cls.FILE_NAME)
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use, reopened after a fork)."""

@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from skyrun.backends.local.interpreters import running_version
-from skyrun.compute.environment import environment_hash, normalize_requirements
+from skyrun.common.sources import source_paths
+from skyrun.domain.environments import environment_hash, normalize_requirements
 
 if TYPE_CHECKING:
     from skyrun.backends.local.backend import LocalBackend
@@ -96,15 +97,6 @@ def _installed(name: str) -> bool:
 def runtime_pins() -> list[str]:
     """``name==version`` of every runtime distribution, sorted."""
     return sorted(f"{d.metadata['Name']}=={d.version}" for d in runtime_distributions().values())
-
-
-def sdk_paths() -> list[str]:
-    """The directories the running skyrun and skyrun_runtime are imported from."""
-    import skyrun
-    import skyrun_runtime
-
-    return list(dict.fromkeys([str(Path(skyrun.__file__).parents[1]),
-                               str(Path(skyrun_runtime.__file__).parents[1])]))
 
 
 # -- the cache --------------------------------------------------------------------------
@@ -199,7 +191,7 @@ class EnvironmentCache:
         site = _site_packages(python)
         (Path(site) / PTH_NAME).write_text(str(runtime) + "\n")
         log.write("Checking that the skyrun runtime imports in the environment.\n")
-        env = _clean_env(PYTHONPATH=os.pathsep.join(sdk_paths()))
+        env = _clean_env(PYTHONPATH=os.pathsep.join(source_paths()))
         _run([python, "-c", "import cloudpickle, skyrun_runtime.executor, skyrun.compute.result"],
              log, "importing the skyrun runtime in the environment", env=env)
         (target / MARKER).write_text(json.dumps({
@@ -315,20 +307,21 @@ def _run(command: list[str], log: TextIO, what: str, env: dict[str, Any] | None 
 def prune(backend: LocalBackend | None = None) -> list[str]:
     """Delete the environments that no Function of this ``SKYRUN_HOME`` uses (any
     namespace), skipping those being built or reused right now; returns their hashes.
-    ``backend`` defaults to the default client's (it must be a local backend)."""
-    from skyrun.backends.local.backend import LocalBackend
+    ``backend`` defaults to the embedded backend of ``$SKYRUN_HOME``."""
     from skyrun.backends.ports import FUNCTION
 
     if backend is None:
-        from skyrun.compute.client import ComputeClient
+        # Only the store is needed: open it, not a whole backend (whose builder is this).
+        from skyrun import config
+        from skyrun.backends.local.database import Database
+        from skyrun.backends.local.store import SQLiteStore
 
-        default = ComputeClient.get_default_client().backend
-        if not isinstance(default, LocalBackend):
-            raise ValueError(f"prune() removes the environments of the local backend; the "
-                             f"default client's backend is {default.name!r}")
-        backend = default
-    cache = EnvironmentCache(backend.home)
-    used = {record.get("env_hash") for record in backend.store.query(FUNCTION, None, [])}
+        home = config.home()
+        store = SQLiteStore(Database.in_home(home))
+    else:
+        home, store = backend.home, backend.store
+    cache = EnvironmentCache(home)
+    used = {record.get("env_hash") for record in store.query(FUNCTION, None, [])}
     removed = [h for h in cache.hashes() if h not in used and cache.remove(h)]
     cache.prune_runtimes()
     return removed

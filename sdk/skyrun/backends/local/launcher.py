@@ -17,6 +17,7 @@ from skyrun.backends.local.admission import IDLE_BEFORE_YIELD, Admission
 from skyrun.backends.local.admission import process_alive as _alive
 from skyrun.backends.local.database import Database
 from skyrun.backends.ports import Launcher
+from skyrun.common.sources import source_paths
 
 _children: list[subprocess.Popen[bytes]] = []
 
@@ -154,10 +155,7 @@ def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
     # A worker must import the same skyrun as the SDK that starts it, even when the SDK
     # runs from a source tree that is not installed.
-    import skyrun
-    import skyrun_runtime
-
-    paths = [str(Path(skyrun.__file__).parents[1]), str(Path(skyrun_runtime.__file__).parents[1])]
+    paths = source_paths()
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))

@@ -25,6 +25,11 @@ LOWER = "skyrun_lower"
 _OPS = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
+def in_list(values: tuple[str, ...]) -> str:
+    """``('a','b')``: fixed words (statuses, never user input) as an SQL ``IN`` list."""
+    return "(" + ",".join(f"'{v}'" for v in values) + ")"
+
+
 def lower(value: Any) -> Any:
     """``LOWER`` in Python: text lowered, anything else as it is."""
     return value.lower() if isinstance(value, str) else value

@@ -11,25 +11,22 @@ from typing import Any
 from skyrun.backends.local import aggregates, sql
 from skyrun.backends.local.database import Database
 from skyrun.backends.ports import FUNCTION, JOB, JSONText, Store
-from skyrun.backends.records import FUNCTION_COLUMNS, JOB_COLUMNS
+from skyrun.backends.records import FUNCTION_COLUMNS, FUNCTION_JSON, JOB_COLUMNS, JOB_JSON
 from skyrun.common.search import Expression, SortKey
 from skyrun.domain import slots as slot_rules
 from skyrun.domain import transitions
 from skyrun.domain.slots import Held, Slot
+from skyrun.domain.statuses import ACTIVE_STATUSES
 from skyrun.exceptions import ConflictError
 
-ACTIVE = ("running", "cancel", "canceling")
-
-_FUNCTION_JSON = {"environment", "requirements"}
 _FUNCTION_BOOL = {"enabled", "auto_start"}
-_JOB_JSON = {"args", "kwargs", "environment", "tags", "statistics"}
 
-_TABLES = {FUNCTION: ("functions", set(FUNCTION_COLUMNS), _FUNCTION_JSON),
-           JOB: ("jobs", set(JOB_COLUMNS), _JOB_JSON)}
-_ACTIVE_SQL = "('running','cancel','canceling')"
+_TABLES = {FUNCTION: ("functions", set(FUNCTION_COLUMNS), FUNCTION_JSON),
+           JOB: ("jobs", set(JOB_COLUMNS), JOB_JSON)}
+_ACTIVE_SQL = sql.in_list(ACTIVE_STATUSES)
 
 
-def _encode(record: dict[str, Any], json_fields: set[str]) -> dict[str, Any]:
+def _encode(record: dict[str, Any], json_fields: frozenset[str]) -> dict[str, Any]:
     out = {}
     for key, value in record.items():
         if type(value) is JSONText:
@@ -42,7 +39,7 @@ def _encode(record: dict[str, Any], json_fields: set[str]) -> dict[str, Any]:
     return out
 
 
-def _decode(row: sqlite3.Row, json_fields: set[str],
+def _decode(row: sqlite3.Row, json_fields: frozenset[str],
             bools: AbstractSet[str] = frozenset()) -> dict[str, Any]:
     record = dict(row)
     record.pop("seq", None)
@@ -57,19 +54,19 @@ def _decode(row: sqlite3.Row, json_fields: set[str],
 
 
 def _function_record(row: sqlite3.Row) -> dict[str, Any]:
-    return _decode(row, _FUNCTION_JSON, _FUNCTION_BOOL)
+    return _decode(row, FUNCTION_JSON, _FUNCTION_BOOL)
 
 
 def _job_record(row: sqlite3.Row) -> dict[str, Any]:
-    return _decode(row, _JOB_JSON)
+    return _decode(row, JOB_JSON)
 
 
 def _decode_function(row: sqlite3.Row | None) -> dict[str, Any] | None:
-    return None if row is None else _decode(row, _FUNCTION_JSON, _FUNCTION_BOOL)
+    return None if row is None else _decode(row, FUNCTION_JSON, _FUNCTION_BOOL)
 
 
 def _decode_job(row: sqlite3.Row | None) -> dict[str, Any] | None:
-    return None if row is None else _decode(row, _JOB_JSON)
+    return None if row is None else _decode(row, JOB_JSON)
 
 
 def _condition(expect: dict[str, Any] | None) -> tuple[str, list[Any]]:
@@ -98,7 +95,7 @@ class SQLiteStore(Store):
     # -- functions ----------------------------------------------------------------------
     def create_function(self, record: dict[str, Any]) -> None:
         """Store a new Function record."""
-        row = _encode(record, _FUNCTION_JSON)
+        row = _encode(record, FUNCTION_JSON)
         cols = ",".join(f'"{k}"' for k in row)
         try:
             with self.db.transaction() as tx:
@@ -116,7 +113,7 @@ class SQLiteStore(Store):
     def update_function(self, function_id: str, changes: dict[str, Any],
                         expect: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Conditional update of a Function record."""
-        return self._update("functions", function_id, changes, expect, _FUNCTION_JSON,
+        return self._update("functions", function_id, changes, expect, FUNCTION_JSON,
                             _decode_function)
 
     def delete_function(self, function_id: str) -> None:
@@ -184,7 +181,7 @@ class SQLiteStore(Store):
     def update_job(self, job_id: str, changes: dict[str, Any],
                    expect: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Conditional update of a job record."""
-        return self._update("jobs", job_id, changes, expect, _JOB_JSON, _decode_job)
+        return self._update("jobs", job_id, changes, expect, JOB_JSON, _decode_job)
 
     def delete_jobs(self, job_ids: list[str], keep_statuses: Iterable[str] = ()) -> list[str]:
         """Remove job records, except those whose status is in ``keep_statuses``;
@@ -371,7 +368,7 @@ class SQLiteStore(Store):
         """
         from skyrun.backends.local.blobs import upsert_record
 
-        row_values = _encode(changes, _JOB_JSON)
+        row_values = _encode(changes, JOB_JSON)
         sets = ", ".join(f'"{k}" = ?' for k in row_values)
         cond, cond_params = _condition(expect)
         with self.db.transaction() as tx:
@@ -473,7 +470,7 @@ def _claim_in(tx: sqlite3.Connection, function_id: str, worker_id: str, lease_se
         return None, fn
     # What a claim writes is the state machine's; which job, and the limits, are ours.
     change = transitions.claim(worker_id, round(now, 6), lease_seconds)
-    values = _encode(change.changes, _JOB_JSON)
+    values = _encode(change.changes, JOB_JSON)
     sets = [f'"{k}" = ?' for k in values]
     sets += [f'"{k}" = coalesce("{k}", 0) + {int(n)}' for k, n in change.increments.items()]
     cond, cond_params = _condition(change.expect)
@@ -500,7 +497,7 @@ def _job_rows(records: list[dict[str, Any]], cols: list[str]) -> list[tuple[Any,
     columns = []
     for col in cols:
         values = [r[col] for r in records]
-        if col in _JOB_JSON:
+        if col in JOB_JSON:
             values = [encode(v) for v in values]
         columns.append(values)
     return list(zip(*columns, strict=True))

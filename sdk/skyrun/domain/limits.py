@@ -1,12 +1,14 @@
-"""Resources and limits: ``Cpus``, ``Memory``, the allowed combinations and defaults."""
+"""A Function's limits: ``Cpus``, ``Memory``, the allowed combinations, the defaults and
+the bounds of every setting, and the image names (``python3.X:latest``).
+
+Pure rules with no I/O, shared by the SDK's checks, the adapters (an image's Python
+version; the namespace's active limit) and the worker.
+"""
 
 from __future__ import annotations
 
 import re
 import sys
-
-from skyrun.compute.environment import reserved_in, reserved_message
-from skyrun.exceptions import ValidationError
 
 DEFAULT_CPUS = 1.0
 DEFAULT_MEMORY = 2048
@@ -105,43 +107,19 @@ def check_int(field: str, value, lo: int, hi: int, errors: dict[str, list[str]],
         errors.setdefault(field, []).append(f"{value} is out of range; allowed: {lo} to {hi}{unit}")
 
 
+#: What an image name looks like, as an error message says it.
+IMAGE_FORMAT = "python<major>.<minor>[:latest]"
 _IMAGE = re.compile(r"^python(\d+)\.(\d+)(:latest)?$")
 
 
-def parse_image(image: str) -> tuple[int, int]:
-    """``(major, minor)`` of ``python3.X[:latest]``; ``ValidationError`` otherwise."""
+def image_python(image: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of ``python3.X[:latest]``; None for any other name."""
     m = _IMAGE.match(image) if isinstance(image, str) else None
     if not m:
-        raise ValidationError.single("image", "must be python<major>.<minor>[:latest]")
+        return None
     return int(m.group(1)), int(m.group(2))
 
 
 def default_image() -> str:
     """The image of the running interpreter."""
     return f"python{sys.version_info.major}.{sys.version_info.minor}:latest"
-
-
-def validate_settings(values: dict, errors: dict[str, list[str]]) -> None:
-    """Check the run settings of a Function record (every field present in ``values``)."""
-    if "cpus" in values or "memory" in values:
-        check_resources(values["cpus"], values["memory"], errors)
-    if "maximum_concurrency" in values:
-        check_int("maximum_concurrency", values["maximum_concurrency"], 1, MAX_CONCURRENCY,
-                  errors)
-    if "timeout" in values:
-        check_int("timeout", values["timeout"], 1, MAX_TIMEOUT, errors, " seconds")
-    if "retry_count" in values:
-        check_int("retry_count", values["retry_count"], 0, MAX_RETRY_COUNT, errors)
-    if "name" in values and (not isinstance(values["name"], str) or not values["name"]):
-        errors.setdefault("name", []).append(f"{values['name']!r} is not a non-empty string")
-    for flag in ("enabled", "auto_start"):
-        if flag in values and not isinstance(values[flag], bool):
-            errors.setdefault(flag, []).append(f"{values[flag]!r} is not a bool")
-    if "environment" in values:
-        env = values["environment"]
-        if env is not None and not (isinstance(env, dict) and all(
-                isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
-            errors.setdefault("environment", []).append(
-                f"{env!r} is not a mapping of str to str")
-        elif reserved_in(env):
-            errors.setdefault("environment", []).append(reserved_message(reserved_in(env)))

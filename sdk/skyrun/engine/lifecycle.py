@@ -12,10 +12,11 @@ import json
 from skyrun.backends.ports import Backend
 from skyrun.common.namespaces import default_owners
 from skyrun.common.timeutil import now
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
-from skyrun.compute.statuses import ACTIVE, FunctionStatus
 from skyrun.domain import transitions
+from skyrun.domain.keys import build_log_blob_id, result_blob_id
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 from skyrun.domain.slots import Held
+from skyrun.domain.statuses import ACTIVE, TERMINAL, FunctionStatus
 
 # A claim lasts this long unless its worker renews it; an expired claim means the worker
 # was lost. Workers renew every LEASE_SECONDS / 4.
@@ -25,17 +26,6 @@ MAX_LOSSES = transitions.MAX_LOSSES
 # A worker whose claim is younger than this is not judged lost by a missing process
 # record (it may not be registered yet).
 CLAIM_GRACE_SECONDS = 5.0
-
-
-# -- identifiers ------------------------------------------------------------------------
-def result_blob_id(namespace: str, function_id: str, job_id: str) -> str:
-    """``compute/{ns}/{fid}/{jid}``."""
-    return f"compute/{namespace}/{function_id}/{job_id}"
-
-
-def build_log_blob_id(namespace: str, function_id: str) -> str:
-    """``logs/{ns}/{fid}``."""
-    return f"logs/{namespace}/{function_id}"
 
 
 # -- builds -----------------------------------------------------------------------------
@@ -259,7 +249,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     attempt (``result`` is its data and attributes), settle the job by the state machine,
     and seal its log once it is terminal, all in the store's ``settle_and_claim`` (one
     write on SQLite), which also claims the worker's next job when ``claim_next``, with
-    the worker's slots ``held`` (see :mod:`skyrun.compute.workerslots`).
+    the worker's slots ``held`` (see :mod:`skyrun.engine.workerslots`).
     ``log_written=False`` says no attempt of this run wrote to the job's log (see
     ``LogStore.seal``).
 
@@ -291,7 +281,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
 
     def write(job_id: str, change: transitions.Change) -> dict | None:
         blobs = list(records)
-        if change.status in transitions.TERMINAL:
+        if change.status in TERMINAL:
             blobs.append(backend.logs.sealed_record(ns, fid, jid, written=log_written))
         settled, nxt, fn = backend.store.settle_and_claim(job_id, change.changes,
                                                           change.expect, blobs, deletes, claim)

@@ -1,4 +1,5 @@
-"""Build the CDK app of one deployment from its settings, with the cdk-nag checks."""
+"""One deployment as a CDK app: its four stacks built from its settings, with the cdk-nag
+checks."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import time
 import traceback
 
 from skyrun.common.timeutil import now
-from skyrun.compute.resources import NAMESPACE_ACTIVE_LIMIT
 from skyrun.domain import slots as rules
+from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 from skyrun.domain.slots import FUNCTION, NAMESPACE, Held, Slot
 
 #: A slot lasts this long unless its holder renews it; a lost worker's slots come back
