@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 
-from skyrun.backends.ports import JSONText
+from skyrun.common.jsontext import JSONText
 from skyrun.compute.environment import reserved_in, reserved_message
 from skyrun.domain.limits import MAX_ARGS_BYTES
 from skyrun.exceptions import ValidationError

@@ -48,7 +48,7 @@ def _fmt(value: float) -> str:
 class Cpus(float):
     """vCPUs: ``Cpus("8VCPUs") == 8.0``; strings keep only their digits and dots."""
 
-    def __new__(cls, value) -> Cpus:
+    def __new__(cls, value: str | float) -> Cpus:
         if isinstance(value, str):
             digits = re.sub(r"[^0-9.]", "", value)
             try:
@@ -65,7 +65,7 @@ _GB = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(gb|gi|gib)\s*$", re.IGNORECASE)
 class Memory(int):
     """Memory in MB (1 GB = 1024 MB): ``Memory("1.5GB") == 1536``."""
 
-    def __new__(cls, value) -> Memory:
+    def __new__(cls, value: str | float) -> Memory:
         if isinstance(value, bool):
             raise ValueError(f"Unable to convert memory to megabytes: {value}")
         try:
@@ -97,7 +97,7 @@ def check_resources(cpus: float, memory: int, errors: dict[str, list[str]]) -> N
             f"cpus={_fmt(cpus)}: " + ", ".join(str(m) for m in allowed))
 
 
-def check_int(field: str, value, lo: int, hi: int, errors: dict[str, list[str]],
+def check_int(field: str, value: object, lo: int, hi: int, errors: dict[str, list[str]],
               unit: str = "") -> None:
     """Add a problem to ``errors`` unless ``value`` is an int within ``lo``..``hi``."""
     if isinstance(value, bool) or not isinstance(value, int):

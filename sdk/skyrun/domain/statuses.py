@@ -33,7 +33,7 @@ BUILDING_STATUSES = (AWAITING_BUNDLE, BUILDING)
 
 class _StrEnum(str, Enum):
     def __str__(self) -> str:
-        return self.value
+        return str(self.value)
 
 
 class FunctionStatus(_StrEnum):

@@ -13,6 +13,7 @@ ignores it.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 AUTO, LAMBDA, BATCH = "auto", "lambda", "batch"
 #: The values ``compute_target`` accepts.
@@ -59,7 +60,7 @@ def fits_lambda(timeout: int, cpus: float, memory: int) -> bool:
     return not lambda_misfits(timeout, cpus, memory)
 
 
-def choose(function: dict) -> str:
+def choose(function: dict[str, Any]) -> str:
     """``"lambda"`` or ``"batch"``: where the jobs of a Function record run on AWS.
 
     A record without ``compute_target`` (saved before the attribute existed) is
@@ -73,7 +74,7 @@ def choose(function: dict) -> str:
     return LAMBDA if fits else BATCH
 
 
-def check_target(values: dict, errors: dict[str, list[str]]) -> None:
+def check_target(values: dict[str, Any], errors: dict[str, list[str]]) -> None:
     """Add the problems of ``values["compute_target"]`` (with the ``timeout``, ``cpus``
     and ``memory`` it goes with) to ``errors``, under ``compute_target``."""
     target = values.get("compute_target")
@@ -93,7 +94,7 @@ def check_target(values: dict, errors: dict[str, list[str]]) -> None:
             f"compute_target='auto' or 'batch', or lower {field}")
 
 
-def only_timeout_misfits(function: dict) -> bool:
+def only_timeout_misfits(function: dict[str, Any]) -> bool:
     """Whether an ``"auto"`` Function goes to Batch for its ``timeout`` alone (the
     API's default of 3,600 s does that): the case worth a word to the user."""
     if (function.get("compute_target") or DEFAULT_TARGET) != AUTO:
@@ -102,7 +103,7 @@ def only_timeout_misfits(function: dict) -> bool:
                               function["memory"])) == {"timeout"}
 
 
-def save_message(function: dict) -> str:
+def save_message(function: dict[str, Any]) -> str:
     """The line ``save()`` logs on AWS: where the Function's jobs will run, and for a
     Function sent to Batch by its timeout alone, how to start in seconds instead."""
     target = choose(function)

@@ -58,7 +58,8 @@ def condition_failed(exc: BaseException) -> bool:
     return error_code(exc) == CONDITION_CHECK_FAILED
 
 
-def unless_condition_fails(call: Callable[..., dict], **request) -> dict | None:
+def unless_condition_fails(call: Callable[..., dict[str, Any]],
+                           **request: Any) -> dict[str, Any] | None:
     """The reply of a conditional DynamoDB request, or None when its condition did not
     hold; any other error is raised. (Replies are dicts, so None says only that.)"""
     try:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from skyrun.backends.ports import JSONText
 from skyrun.backends.records import FLOAT_FIELDS
+from skyrun.common.jsontext import JSONText
 
 #: Attributes that are not record fields.
 INTERNAL = frozenset({"status_order", "environment_hash", "namespace_storage_type",

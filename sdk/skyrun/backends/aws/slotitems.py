@@ -185,7 +185,7 @@ class SlotsMixin:
                                  f"{e.value(f'slot#{scope}#{owner}#')})",
                 ExpressionAttributeNames=e.names, ExpressionAttributeValues=e.values):
             record = _record(item)
-            if rules.holds(record, record["holder"], now):
+            if record is not None and rules.holds(record, record["holder"], now):
                 out[int(item["pk"]["S"].rpartition("#")[2])] = record["holder"]
         return out
 

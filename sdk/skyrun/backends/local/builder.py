@@ -48,12 +48,12 @@ class LocalBuilder(Builder):
         if version is None:
             return {}  # reported by the Function's own check
         major, minor = version
-        version = f"{major}.{minor}"
-        if find_interpreter(version) is not None:
+        wanted = f"{major}.{minor}"
+        if find_interpreter(wanted) is not None:
             return {}
         return {"image": [
-            f"{image} is not available on this machine: no Python {version} interpreter was "
-            f"found (looked for python{version} on PATH, in /usr/bin and /usr/local/bin, and "
+            f"{image} is not available on this machine: no Python {wanted} interpreter was "
+            f"found (looked for python{wanted} on PATH, in /usr/bin and /usr/local/bin, and "
             f"in ~/.pyenv/versions); available: {', '.join(available_images())}"]}
 
     def start(self, function: dict[str, Any], requirements: list[str]) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 from skyrun.backends.local import aggregates, sql
 from skyrun.backends.local.database import Database
-from skyrun.backends.ports import FUNCTION, JOB, JSONText, Store
+from skyrun.backends.ports import FUNCTION, JOB, Store
 from skyrun.backends.records import FUNCTION_COLUMNS, FUNCTION_JSON, JOB_COLUMNS, JOB_JSON
+from skyrun.common.jsontext import JSONText
 from skyrun.common.search import Expression, SortKey
 from skyrun.domain import slots as slot_rules
 from skyrun.domain import transitions
@@ -411,7 +412,7 @@ class SQLiteStore(Store):
 
     # -- helpers ------------------------------------------------------------------------
     def _update(self, table: str, key: str, changes: dict[str, Any],
-                expect: dict[str, Any] | None, json_fields: set[str],
+                expect: dict[str, Any] | None, json_fields: frozenset[str],
                 decode: Callable[[sqlite3.Row | None], dict[str, Any] | None]
                 ) -> dict[str, Any] | None:
         if not changes:
