@@ -323,6 +323,13 @@ class Launcher(Protocol):
     def unregister(self, worker_id: str, function_id: str | None = None) -> None:
         """Forget a worker that is leaving."""
 
+    def presumed_lost(self, worker_id: str, function_id: str) -> None:
+        """A claim of this worker ran out without being renewed, so the worker is
+        presumed lost: a launcher that counts workers by lease drops its lease now, so
+        that a replacement starts without waiting for that lease to run out too; one
+        that watches its workers' processes has nothing to do. (A worker that was only
+        slow registers again with its next heartbeat.)"""
+
 
 @dataclass(frozen=True)
 class WorkerPace:

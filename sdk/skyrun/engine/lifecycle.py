@@ -115,6 +115,9 @@ def _reap(backend: Backend, function_id: str, live: set[str] | None) -> list[str
     # Settles the jobs of lost workers; the worker id of each.
     t = now()
     lost = {j["id"]: j for j in backend.store.expired_claims(t, function_id)}
+    # Their claims ran out: their workers stop counting as live at once (on AWS their
+    # leases last longer than a claim), so replacements start now.
+    expired = {j["worker_id"] for j in lost.values() if j.get("worker_id")}
     if live is not None:
         for job in backend.store.active_jobs(function_id):
             if (job["worker_id"] not in live
@@ -122,6 +125,8 @@ def _reap(backend: Backend, function_id: str, live: set[str] | None) -> list[str
                 lost[job["id"]] = job
     for job in lost.values():
         settle_lost(backend, job)
+    for worker_id in expired:
+        backend.launcher.presumed_lost(worker_id, function_id)
     return [j.get("worker_id") for j in lost.values()]
 
 

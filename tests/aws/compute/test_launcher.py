@@ -1,5 +1,6 @@
 """BatchLauncher on moto: array jobs sized by DESIGN.md, worker leases and heartbeats,
-pending launches counted as live, and killing a Function's workers."""
+pending launches counted as live, workers presumed lost when their claims run out, and
+killing a Function's workers."""
 
 from __future__ import annotations
 
@@ -91,6 +92,27 @@ def test_a_worker_without_heartbeats_is_not_live(backend):
         "pk": {"S": f"function#{fid}"}, "sk": {"S": WORKER + "manual-1"},
         r.TTL_ATTRIBUTE: {"N": str(time.time() - 1)}})
     assert backend.launcher.live_workers(fid) == set()
+
+
+def test_a_worker_whose_claim_ran_out_stops_counting_as_live(backend):
+    # Its lease would keep it "live" for up to 30 s more, holding back a replacement.
+    function = ready_function(backend, maximum_concurrency=1)
+    fid = function["id"]
+    [job, other] = add_jobs(backend, function, 2)
+    worker_side = BatchLauncher(backend)
+    for worker_id in ("lost-1", "busy-1"):
+        worker_side.heartbeat(worker_id, fid)
+    t = time.time()
+    backend.store.update_job(job["id"], {"status": "running", "worker_id": "lost-1",
+                                         "lease_expires": t - 1, "last_execution_date": t - 20})
+    backend.store.update_job(other["id"], {"status": "running", "worker_id": "busy-1",
+                                           "lease_expires": t + 60, "last_execution_date": t})
+    assert backend.launcher.live_workers(fid) == {"lost-1", "busy-1"}
+    assert lifecycle.reap_lost(backend, fid) == 1
+    assert backend.store.get_job(job["id"])["status"] == "pending"
+    assert backend.launcher.live_workers(fid) == {"busy-1"}
+    worker_side.heartbeat("lost-1", fid)  # it was only slow: its next heartbeat counts
+    assert backend.launcher.live_workers(fid) == {"lost-1", "busy-1"}
 
 
 def test_ensure_workers_launches_what_is_missing_once(backend):

@@ -200,6 +200,11 @@ class BatchLauncher(Launcher):
         self.backend.client("dynamodb").delete_item(
             TableName=self._table, Key=worker_key(function_id, worker_id))
 
+    def presumed_lost(self, worker_id: str, function_id: str) -> None:
+        """Drop the lease of a worker whose job claim ran out (see the port)."""
+        self.backend.client("dynamodb").delete_item(
+            TableName=self._table, Key=worker_key(function_id, worker_id))
+
     def _renew(self, worker_id: str, function_id: str) -> None:
         self.backend.client("dynamodb").put_item(TableName=self._table, Item={
             **worker_key(function_id, worker_id),

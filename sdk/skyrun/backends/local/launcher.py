@@ -120,6 +120,9 @@ class ProcessLauncher(Launcher):
             tx.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
         self.admission.hand_off(self.start_workers, row[0] if row else None)
 
+    def presumed_lost(self, worker_id: str, function_id: str) -> None:
+        """Nothing to do: a worker counts as live while its process does."""
+
     def should_leave(self, worker_id: str, function_id: str, idle_seconds: float) -> bool:
         """Whether an idle worker should leave now to free its share for another Function
         that waits for one."""
