@@ -207,3 +207,14 @@ def wait_until(predicate, timeout: float = 30, interval: float = 0.05, message: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    """A directory on sys.path for test packages, also the working directory (the
+    packaging tests of tests/conformance/environments and tests/local)."""
+    path = tmp_path / "src"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    monkeypatch.chdir(tmp_path)
+    return path

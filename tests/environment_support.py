@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cloudpickle
 
-from skyrun.compute import Function, FunctionStatus
+from skyrun.compute import Function, FunctionStatus, JobStatus
 from tests.conftest import wait_until
 
 # A small pure-Python package that the host has installed but that is not one of the
@@ -68,3 +68,11 @@ def bundle_names(fn: Function) -> list[str]:
 def unique(prefix: str) -> str:
     """A module name no other test uses (modules stay in sys.modules)."""
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def run(fn: Function, *args):
+    """Run one job of ``fn`` and return its result (it must succeed)."""
+    job = fn(*args)
+    job.wait_for_completion(timeout=60, interval=0.1)
+    assert job.status == JobStatus.SUCCESS, (job.error_reason, job.log())
+    return job.result()

@@ -87,3 +87,13 @@ def job_records(function: dict, n: int, reference_id: str | None = None,
         "status": "pending", "args": [i], "kwargs": {"k": i}, "environment": None,
         "tags": ["batch"], "creation_date": t, "execution_count": 0, "queued_date": t,
     } for i in range(n)]
+
+
+def stored_batch(store, n: int, **function_changes) -> tuple[dict, list[dict]]:
+    """A Function record (with ``function_changes``) and a ``map()`` batch of ``n``
+    pending jobs of it, stored in ``store``; the Function and the job records."""
+    function = function_record(**function_changes)
+    store.create_function(function)
+    reference_id, records = job_records(function, n)
+    store.insert_jobs(reference_id, records)
+    return function, records

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from skyrun.backends.aws.store import DynamoStore
 from skyrun.common.timeutil import now
 from skyrun.engine.workerslots import claim_as_worker
-from tests.stores import function_record, job_records
+from tests.stores import function_record, job_records, stored_batch
 
 
 class _CountingClient:
@@ -35,10 +35,7 @@ def test_two_claimers_of_one_queue_spread_over_it(aws_backend):
     # turn from one queue: each job once, and few claims lost to the other, because a
     # claimer that loses one starts its next list at its own place instead of the head.
     s = aws_backend.store
-    fn = function_record(maximum_concurrency=100)
-    s.create_function(fn)
-    ref, records = job_records(fn, 60)
-    s.insert_jobs(ref, records)
+    fn, records = stored_batch(s, 60, maximum_concurrency=100)
     stores = [DynamoStore(_CountingClient(s.client), s.functions, s.jobs, s.batches, s.leases)
               for _ in range(2)]
     taken = [claim_as_worker(stores[i % 2], fn["id"], f"array-job:{i % 2}", 60, 1000, now())["id"]

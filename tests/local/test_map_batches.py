@@ -3,25 +3,14 @@
 
 from __future__ import annotations
 
-import pytest
-
 from skyrun.compute import Function
-
-
-def add(a=0, b=0, first=0, second=0):
-    return a + b + first + second
-
-
-@pytest.fixture
-def fn(namespace):
-    function = Function(add, auto_start=False)
-    function.save()
-    return function
 
 
 # 3,000 jobs in 120 transactions take minutes in the sandbox; the AWS store's batches and
 # their idempotency are tested in tests/conformance/ports/test_store_ports.py.
-def test_batches_and_reference_ids(fn):
+def test_batches_and_reference_ids(namespace):
+    fn = Function("operator.add", auto_start=False)  # stored, never run
+    fn.save()
     result = fn.map([[n, n + 1] for n in range(3000)])
     assert len(result) == 3000 and result.is_success
     references = {j.id.rsplit("-", 1)[0] for j in result}

@@ -3,31 +3,10 @@ backend's shared builds."""
 
 from __future__ import annotations
 
-import pytest
-
-from skyrun.compute import Function, JobStatus
-from tests.environment_support import PACKAGE, bundle_names, finished, make_package, unique
+from skyrun.compute import Function
+from tests.environment_support import PACKAGE, bundle_names, finished, make_package, run, unique
 
 ENTRY = ["__skyrun_entrypoint__.json", "__skyrun_entrypoint__.pkl"]
-
-
-def run(fn: Function, *args):
-    job = fn(*args)
-    job.wait_for_completion(timeout=60, interval=0.1)
-    assert job.status == JobStatus.SUCCESS, (job.error_reason, job.log())
-    return job.result()
-
-
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    """A directory on sys.path for test packages, also the working directory."""
-    path = tmp_path / "src"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    monkeypatch.chdir(tmp_path)
-    return path
-
-
 
 
 def test_scenario_6_two_modules_data_and_requirements(builds, root):

@@ -60,7 +60,7 @@ INVOCATIONS_PATH = "/_sandbox/lambda/invocations"
 EVENTS_PATH = "/_sandbox/events"
 #: The kinds of :class:`Activity` events.
 BATCH_SUBMIT, BATCH_STOP, BUILD, INVOKE = "batch-submit", "batch-stop", "build", "invoke"
-#: Where the server tells how many moto requests it served, by service.
+#: Where the server tells how many moto requests it served, by service and operation.
 REQUESTS_PATH = "/_sandbox/requests"
 #: The longest wait one events request may ask for.
 MAX_WAIT_SECONDS = 30.0
@@ -129,12 +129,16 @@ class _ActivityWaits:
         path = environ.get("PATH_INFO")
         if path == REQUESTS_PATH:
             with self._lock:
-                return _json_reply(start_response, {"by_service": dict(self.requests)})
+                return _json_reply(start_response, {"by_operation": dict(self.requests)})
         if path != EVENTS_PATH:
             service = _service(environ)
             if service:
+                # JSON protocols name the operation in a header, REST ones in the path.
+                target = environ.get("HTTP_X_AMZ_TARGET") or ""
+                operation = target.rpartition(".")[2] if target else \
+                    (path or "").rstrip("/").rpartition("/")[2]
                 with self._lock:
-                    self.requests[service] += 1
+                    self.requests[f"{service} {operation}"] += 1
             return self.app(environ, start_response)
         query = _query(environ)
         kinds = set(query["kinds"].split(",")) if query.get("kinds") else None
@@ -447,11 +451,12 @@ class SandboxServer:
         return answer["events"], answer["next"]
 
     def requests_served(self) -> dict[str, int]:
-        """How many AWS requests the server has served so far, by service."""
+        """How many AWS requests the server has served so far, by ``"service operation"``
+        (``"batch listjobs"``, ``"dynamodb Query"``)."""
         from urllib.request import urlopen
 
         with urlopen(f"{self.endpoint}{REQUESTS_PATH}", timeout=30) as r:
-            return json.loads(r.read())["by_service"]
+            return json.loads(r.read())["by_operation"]
 
     def environment(self) -> dict[str, str]:
         """The variables that point boto3 (and so the SDK) at this server."""

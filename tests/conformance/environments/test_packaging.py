@@ -8,29 +8,12 @@ import types
 
 import pytest
 
-from skyrun.compute import Function, JobStatus
+from skyrun.compute import Function
 from skyrun.compute.bundle import parse_requirements
 from skyrun.exceptions import ValidationError
-from tests.environment_support import bundle_names, make_package, unique
+from tests.environment_support import bundle_names, make_package, run, unique
 
 ENTRY = ["__skyrun_entrypoint__.json", "__skyrun_entrypoint__.pkl"]
-
-
-def run(fn: Function, *args):
-    job = fn(*args)
-    job.wait_for_completion(timeout=60, interval=0.1)
-    assert job.status == JobStatus.SUCCESS, (job.error_reason, job.log())
-    return job.result()
-
-
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    """A directory on sys.path for test packages, also the working directory."""
-    path = tmp_path / "src"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    monkeypatch.chdir(tmp_path)
-    return path
 
 
 def test_requirement_lines():

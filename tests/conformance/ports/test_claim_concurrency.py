@@ -6,7 +6,7 @@ import threading
 
 from skyrun.common.timeutil import now
 from skyrun.engine.workerslots import claim_as_worker
-from tests.stores import function_record, job_records, new_namespace
+from tests.stores import function_record, job_records, new_namespace, stored_batch
 
 THREADS = 8
 
@@ -59,10 +59,7 @@ def run_workers(store, function_ids, namespace_limit, jobs_total):
 
 def test_claims_hold_maximum_concurrency(backend):
     store = backend.store
-    fn = function_record(maximum_concurrency=3)
-    store.create_function(fn)
-    ref, records = job_records(fn, 24)
-    store.insert_jobs(ref, records)
+    fn, records = stored_batch(store, 24, maximum_concurrency=3)
     peak, done = run_workers(store, [fn["id"]], 1000, len(records))
     assert peak[fn["id"]] <= 3
     assert sorted(done) == sorted(r["id"] for r in records)  # each exactly once

@@ -12,7 +12,7 @@ from skyrun.common.timeutil import now
 from skyrun.domain.slots import Slot
 from skyrun.engine.workerslots import claim_as_worker
 from skyrun.exceptions import ConflictError
-from tests.stores import function_record, job_records, new_namespace
+from tests.stores import function_record, job_records, new_namespace, stored_batch
 
 
 def eq(name, value, kind="str"):
@@ -223,10 +223,7 @@ def test_claim_oldest_first_and_marks_the_attempt(backend, function):
 
 def test_claim_needs_a_ready_function(backend):
     store = backend.store
-    fn = function_record(status="stopped")
-    store.create_function(fn)
-    ref, records = job_records(fn, 1)
-    store.insert_jobs(ref, records)
+    fn, records = stored_batch(store, 1, status="stopped")
     assert claim_as_worker(store, fn["id"], "w", 30, 1000, now()) is None
     store.update_function(fn["id"], {"status": "ready"})
     assert claim_as_worker(store, fn["id"], "w", 30, 1000, now())["id"] == records[0]["id"]
@@ -237,10 +234,7 @@ def test_claim_needs_a_ready_function(backend):
 def test_claim_holds_maximum_concurrency_and_sees_changes(backend):
     # The limit is held by Function slots: one per worker, each running one job at once.
     store = backend.store
-    fn = function_record(maximum_concurrency=2)
-    store.create_function(fn)
-    ref, records = job_records(fn, 6)
-    store.insert_jobs(ref, records)
+    fn, records = stored_batch(store, 6, maximum_concurrency=2)
     a = claim_as_worker(store, fn["id"], "w1", 30, 1000, now())
     b = claim_as_worker(store, fn["id"], "w2", 30, 1000, now())
     assert a and b
