@@ -134,18 +134,18 @@ class Sandbox:
         self.stop()
 
     # -- what it offers -----------------------------------------------------------------
+    _NOT_RUNNING = "the sandbox is not running: call start() or use it in a with block"
+
     def _running(self) -> SandboxServer:
         if self.server is None:
-            raise RuntimeError("the sandbox is not running: call start() or use it in a "
-                               "with block")
+            raise RuntimeError(self._NOT_RUNNING)
         return self.server
 
     @property
     def outputs(self) -> dict[str, str]:
         """The deployment's stack outputs, by output key."""
         if self.deployed is None:
-            raise RuntimeError("the sandbox is not running: call start() or use it in a "
-                               "with block")
+            raise RuntimeError(self._NOT_RUNNING)
         return dict(self.deployed.outputs)
 
     @property

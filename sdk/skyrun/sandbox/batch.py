@@ -24,16 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from skyrun.sandbox.processes import child_environment, kill_group
-from skyrun.sandbox.server import BATCH_STOP, BATCH_SUBMIT
+from skyrun.sandbox.server import BATCH_STOP, BATCH_SUBMIT, Events
 
 logger = logging.getLogger(__name__)
 
 #: The annotation of a sandbox image that names the Python it stands for.
 PYTHON_ANNOTATION = "skyrun.sandbox.python"
-
-
-#: A job's events, as :meth:`skyrun.sandbox.server.SandboxServer.events` gives them.
-Events = Callable[[int, list[str], float], tuple[list[dict], int]]
 
 
 class BatchStandIn:

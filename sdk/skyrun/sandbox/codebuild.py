@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from skyrun.backends.aws import resources as r
-from skyrun.sandbox.batch import PYTHON_ANNOTATION, Events
-from skyrun.sandbox.server import BUILD
+from skyrun.sandbox.batch import PYTHON_ANNOTATION
+from skyrun.sandbox.server import BUILD, Events
 
 logger = logging.getLogger(__name__)
 

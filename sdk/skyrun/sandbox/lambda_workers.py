@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skyrun.sandbox.batch import Events, image_python
+from skyrun.sandbox.batch import image_python
 from skyrun.sandbox.processes import child_environment, kill_group
-from skyrun.sandbox.server import INVOKE
+from skyrun.sandbox.server import INVOKE, Events
 
 logger = logging.getLogger(__name__)
 

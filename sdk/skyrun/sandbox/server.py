@@ -45,6 +45,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from skyrun.sandbox.faults import CONTROL_PATH, INTERNAL_AGENT, FaultInjector
@@ -67,6 +68,11 @@ MAX_WAIT_SECONDS = 30.0
 _BATCH_PATHS = {"/v1/submitjob": BATCH_SUBMIT, "/v1/terminatejob": BATCH_STOP,
                 "/v1/canceljob": BATCH_STOP}
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
+
+
+#: :meth:`SandboxServer.events` (after, kinds, wait) → (events, next index): what the
+#: stand-ins wait on.
+Events = Callable[[int, list[str], float], tuple[list[dict], int]]
 
 
 class Activity:
@@ -220,13 +226,15 @@ class _LambdaInvocations:
     def __init__(self, app, activity: Activity):
         self.app = app
         self.activity = activity
-        self.invocations: list[dict] = []
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == INVOCATIONS_PATH:
             after = int(_query(environ).get("after") or 0)
-            return _json_reply(start_response, {"invocations": self.invocations[after:]})
+            invokes, _ = self.activity.since(0, {INVOKE}, 0)
+            listed = [{"function": e["function"], "payload": e["payload"], "time": e["time"],
+                       "index": i} for i, e in enumerate(invokes)]
+            return _json_reply(start_response, {"invocations": listed[after:]})
         match = _INVOKE_PATH.match(path)
         if (not match or environ.get("REQUEST_METHOD") != "POST"
                 or environ.get("HTTP_X_AMZ_INVOCATION_TYPE") != "Event"):
@@ -244,9 +252,7 @@ class _LambdaInvocations:
                 ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                 ("x-amzn-ErrorType", "ResourceNotFoundException")])
             return [body]
-        invocation = {"function": name, "payload": payload.decode(), "time": time.time()}
-        self.invocations.append(dict(invocation, index=len(self.invocations)))
-        self.activity.record(INVOKE, **invocation)
+        self.activity.record(INVOKE, function=name, payload=payload.decode(), time=time.time())
         return self.app(environ, start_response)
 
 
