@@ -117,8 +117,11 @@ def _order(value):
 
 
 def sort(records: list[dict], keys: list[tuple[str, bool]]) -> list[dict]:
-    """``records`` sorted by ``(name, descending)`` keys, stably."""
+    """``records`` sorted by ``(name, descending)`` keys, stably: records equal on every
+    key keep their stored order, reversed when the last key descends."""
     out = list(records)
+    if keys and keys[-1][1]:
+        out.reverse()
     for name, descending in reversed(keys):
         present = [r for r in out if r.get(name) is not None]
         missing = [r for r in out if r.get(name) is None]

@@ -37,7 +37,8 @@ def test_list_and_show(cli):
     header, *rows = res.out.splitlines()
     assert header.split() == ["ID", "STATUS", "ATTEMPTS", "EXIT", "RUNTIME", "CREATED", "ARGS",
                               "TAGS", "ERROR"]
-    assert [r.split()[0] for r in rows] == [tagged.id, *(j.id for j in jobs)]  # newest first
+    # Newest first; the jobs of one map() share their creation date: last submitted first.
+    assert [r.split()[0] for r in rows] == [tagged.id, *(j.id for j in reversed(jobs))]
     bad_row = next(r for r in rows if r.startswith(bad.id))
     assert bad_row.split()[1:4] == ["failure", "1", "1"]
     assert "ValueError: boom" in bad_row

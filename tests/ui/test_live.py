@@ -116,8 +116,10 @@ def test_a_finishing_job_updates_the_open_function_page(page, ui, tmp_path):
     page.goto(f"{ui.url}functions/{fn.id}")
     running = page.locator("#counts .chip.status-running .chip-count")
     expect(running).to_have_text("1", timeout=120_000)
-    pushed = page.evaluate("() => skyrunLive.events.function || 0")
-    assert pushed >= 1
+    # The page follows the stream once its first load is done; the stream's first event
+    # may come after the running count (when the job started before the page loaded).
+    page.wait_for_function("() => (skyrunLive.events.function || 0) >= 1", timeout=60_000)
+    pushed = page.evaluate("() => skyrunLive.events.function")
     # From now on the page's own requests for the Function fail: only the stream can
     # bring the change.
     page.route(re.compile(rf"/api/functions/{fn.id}(\?.*)?$"), lambda route: route.abort())

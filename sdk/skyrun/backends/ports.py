@@ -81,7 +81,9 @@ class Store(Protocol):
 
     def query(self, kind: str, where: Expression | None, sort: list[SortKey],
               limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
-        """Records of ``kind`` (FUNCTION or JOB) matching ``where``, sorted."""
+        """Records of ``kind`` (FUNCTION or JOB) matching ``where``, sorted; records equal
+        on every key in the order they were stored, reversed when the last key descends
+        (the same page twice never overlaps the next)."""
 
     def count(self, kind: str, where: Expression | None) -> int:
         """How many records of ``kind`` match ``where``."""

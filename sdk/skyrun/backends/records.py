@@ -25,6 +25,10 @@ BLOB_COLUMNS = [
     "writers", "href", "hash",
 ]
 
+#: Fields that every stored record has a value for from its creation on: sorting on
+#: them needs no rule for missing values (the SQLite store then sorts from an index).
+NEVER_NULL = frozenset({"id", "namespace", "function_id", "creation_date"})
+
 #: Fields holding JSON values (objects or lists) rather than scalars.
 FUNCTION_JSON = frozenset({"environment", "requirements"})
 JOB_JSON = frozenset({"args", "kwargs", "environment", "tags", "statistics"})

@@ -245,3 +245,18 @@ def test_bulk_operations_ignore_sort_and_limit(pending):
     fn.disable()
     deleted = s.sort(Job.creation_date).limit(1).delete()
     assert sorted(deleted) == sorted(ids(jobs)) and s.count() == 0
+
+
+def test_jobs_of_one_map_sort_newest_first_in_reverse_submission_order():
+    # The jobs of one map() share their creation_date: sorted on it they come in
+    # submission order, and sorted descending last submitted first, on every page alike.
+    fn = Function(echo, name="ties-fn", auto_start=False)
+    fn.save()
+    submitted = ids(fn.map(range(7)))
+    assert len({j.creation_date for j in fn.jobs}) == 1
+    by_function = Job.search().filter(Job.function_id == fn.id)
+    assert ids(by_function.sort(Job.creation_date)) == submitted
+    newest_first = by_function.sort(-Job.creation_date)
+    assert ids(newest_first) == submitted[::-1]
+    pages = [ids(newest_first.limit(3)), ids(list(newest_first.limit(6))[3:])]
+    assert pages == [submitted[::-1][:3], submitted[::-1][3:6]]

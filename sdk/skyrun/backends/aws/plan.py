@@ -106,10 +106,11 @@ def natural_key(record: dict[str, Any]) -> tuple[Any, str, int, str]:
 
 def select(records: Iterable[dict[str, Any]], where: Expression | None, sort: list[SortKey],
            view: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The records matching ``where``, sorted by ``sort`` then :func:`natural_key`."""
+    """The records matching ``where``, sorted by ``sort`` then :func:`natural_key`
+    (reversed when the last sort key descends, as the SQLite store's row order)."""
     view = view or (lambda r: r)
     found = [r for r in records if matches(where, view(r))]
-    found.sort(key=natural_key)
+    found.sort(key=natural_key, reverse=bool(sort) and sort[-1].descending)
     if sort:
         views = sort_records([dict(view(r), __record=r) for r in found], sort)
         found = [v["__record"] for v in views]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from skyrun.backends.records import NEVER_NULL
 from skyrun.common.search import (
     LIST,
     And,
@@ -158,10 +159,21 @@ def _value(value: Any) -> Any:
 
 
 def order_by(keys: list[SortKey], columns: set[str], tiebreak: str) -> str:
-    """``ORDER BY`` with nulls last ascending and first descending."""
+    """``ORDER BY`` with nulls last ascending and first descending; rows equal on every
+    key in ``tiebreak`` order (the row order), reversed when the last key descends.
+
+    Both choices let SQLite walk an index instead of sorting: a column that is never null
+    (NEVER_NULL) gets no ``NULLS`` clause, which SQLite's indexes (nulls first) cannot
+    serve descending; and a tie-break in the last key's direction is the index's own
+    order walked backwards (``-creation_date`` over the ``(namespace, creation_date)``
+    index reads one page of a 100,000-job Function, not all of it)."""
     parts = []
     for key in keys:
         col = _column(key.name, columns)
-        parts.append(f"{col} DESC NULLS FIRST" if key.descending else f"{col} ASC NULLS LAST")
-    parts.append(tiebreak)
+        if key.name in NEVER_NULL:
+            parts.append(f"{col} DESC" if key.descending else f"{col} ASC")
+        else:
+            parts.append(f"{col} DESC NULLS FIRST" if key.descending
+                         else f"{col} ASC NULLS LAST")
+    parts.append(f"{tiebreak} DESC" if keys and keys[-1].descending else tiebreak)
     return "ORDER BY " + ", ".join(parts)

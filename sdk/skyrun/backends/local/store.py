@@ -9,9 +9,10 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from skyrun.backends.local import aggregates, sql
-from skyrun.backends.local.database import Database
+from skyrun.backends.local.database import JOB_DERIVED_COLUMNS, STAT_COLUMNS, Database
 from skyrun.backends.ports import FUNCTION, JOB, Store
 from skyrun.backends.records import FUNCTION_COLUMNS, FUNCTION_JSON, JOB_COLUMNS, JOB_JSON
+from skyrun.backends.summary import statistics_values
 from skyrun.common.jsontext import JSONText
 from skyrun.common.search import Expression, SortKey
 from skyrun.domain import slots as slot_rules
@@ -40,10 +41,21 @@ def _encode(record: dict[str, Any], json_fields: frozenset[str]) -> dict[str, An
     return out
 
 
+def _job_values(changes: dict[str, Any]) -> dict[str, Any]:
+    """The column values of a job's changes: with its statistics, their measured numbers
+    in their own columns (STAT_COLUMNS), which the monitor's charts read."""
+    values = _encode(changes, JOB_JSON)
+    if "statistics" in changes:
+        values.update(zip(STAT_COLUMNS, statistics_values(changes["statistics"]),
+                          strict=True))
+    return values
+
+
 def _decode(row: sqlite3.Row, json_fields: frozenset[str],
             bools: AbstractSet[str] = frozenset()) -> dict[str, Any]:
     record = dict(row)
-    record.pop("seq", None)
+    for column in JOB_DERIVED_COLUMNS:
+        record.pop(column, None)
     for key in json_fields:
         value = record.get(key)
         if value is not None:
@@ -144,6 +156,11 @@ class SQLiteStore(Store):
             return []
         cols = list(records[0])
         rows = _job_rows(records, cols)
+        if "statistics" in cols and any(r["statistics"] is not None for r in records):
+            # Jobs copied in with their statistics (new jobs have none).
+            cols += STAT_COLUMNS
+            rows = [(*row, *statistics_values(r["statistics"]))
+                    for row, r in zip(rows, records, strict=True)]
         col_sql = ",".join(f'"{k}"' for k in cols)
         marks = ",".join("?" * len(cols))
         with self.db.transaction() as tx:
@@ -369,7 +386,7 @@ class SQLiteStore(Store):
         """
         from skyrun.backends.local.blobs import upsert_record
 
-        row_values = _encode(changes, JOB_JSON)
+        row_values = _job_values(changes)
         sets = ", ".join(f'"{k}" = ?' for k in row_values)
         cond, cond_params = _condition(expect)
         with self.db.transaction() as tx:
@@ -419,7 +436,7 @@ class SQLiteStore(Store):
             row = self.db.connection().execute(f"SELECT * FROM {table} WHERE id = ?",
                                                (key,)).fetchone()
             return decode(row)
-        row_values = _encode(changes, json_fields)
+        row_values = _job_values(changes) if table == "jobs" else _encode(changes, json_fields)
         sets = ", ".join(f'"{k}" = ?' for k in row_values)
         cond, cond_params = _condition(expect)
         with self.db.transaction() as tx:
@@ -471,7 +488,7 @@ def _claim_in(tx: sqlite3.Connection, function_id: str, worker_id: str, lease_se
         return None, fn
     # What a claim writes is the state machine's; which job, and the limits, are ours.
     change = transitions.claim(worker_id, round(now, 6), lease_seconds)
-    values = _encode(change.changes, JOB_JSON)
+    values = _job_values(change.changes)
     sets = [f'"{k}" = ?' for k in values]
     sets += [f'"{k}" = coalesce("{k}", 0) + {int(n)}' for k, n in change.increments.items()]
     cond, cond_params = _condition(change.expect)
