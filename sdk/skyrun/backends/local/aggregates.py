@@ -60,9 +60,13 @@ def job_summary(conn: sqlite3.Connection, function_id: str, now: float, buckets:
 
 
 def _summary(conn: sqlite3.Connection, now: float, buckets: int, bins: int) -> dict[str, Any]:
-    first, last_end, last_start, active, longest, started = conn.execute(
-        f"SELECT min(s), max(e), max(s), max(e IS NULL), max(e - s), count(*) "
-        f"FROM {_ROWS}").fetchone()
+    # The extent and the totals in one pass (e is NULL unless the job finished).
+    (first, last_end, last_start, active, longest, started, finished, runtime, cpu_ns, peak,
+     measured) = conn.execute(
+        f"SELECT min(s), max(e), max(s), max(e IS NULL), max(e - s), count(*), count(e), "
+        f"sum(e - s), sum(CASE WHEN e IS NOT NULL THEN coalesce(tm, 0) END), "
+        f"max(CASE WHEN e IS NOT NULL THEN pb END), "
+        f"sum(e IS NOT NULL AND (tm IS NOT NULL OR pb IS NOT NULL)) FROM {_ROWS}").fetchone()
     if not started:
         return s.empty(s.plan(s.Extent(None, None, None), buckets, bins))
     last = last_end if last_end is not None else last_start
@@ -73,9 +77,6 @@ def _summary(conn: sqlite3.Connection, now: float, buckets: int, bins: int) -> d
     out["started"] = started
     _histograms(conn, p, out)
     totals = out["totals"]
-    finished, runtime, cpu_ns, peak, measured = conn.execute(
-        f"SELECT count(*), sum(e - s), sum(coalesce(tm, 0)), max(pb), "
-        f"sum(tm IS NOT NULL OR pb IS NOT NULL) FROM {_ROWS} WHERE e IS NOT NULL").fetchone()
     out["finished"] = totals["finished"] = finished
     totals["runtime_seconds"] = float(runtime or 0.0)
     totals["cpu_seconds"] = (cpu_ns or 0) / 1e9
