@@ -4,7 +4,7 @@ Inserts the jobs of one Function straight through the store (finished with reali
 timings, statistics and a few error reasons; 2 % still running), starts the monitor, and
 measures
 
-- the two chart endpoints on the server (``/summary``: the store's GROUP BY queries;
+- the two chart endpoints on the server (``/summary``: the store's aggregate queries;
   ``/timeline``: every job's bar), each the median of ``--repeat`` calls;
 - the baseline in the same run: the same summary computed in Python from every job
   record read through the SDK (what the page would cost without store aggregates);
@@ -215,7 +215,7 @@ def main() -> int:
           f"{baseline_ms / mine['summary']:.1f}x faster")
     print(f"/timeline JSON: {timeline_bytes / 1e6:.1f} MB; {bars:,} timeline bars drawn")
     print("medians, ms                          " + "".join(f"{n:>14}" for n in med))
-    for key, label in (("summary", "/summary (store GROUP BY)"), ("timeline", "/timeline"),
+    for key, label in (("summary", "/summary (store aggregates)"), ("timeline", "/timeline"),
                        ("table", "/jobs (job table's first page)"),
                        ("fetch", "chromium: charts' two requests"),
                        ("draw", "chromium: charts drawn"),
