@@ -2,7 +2,9 @@
 
 Targets: at most 1 s and 200 MB. The Function is not started (auto_start=False), so the
 figure is the submission alone. Beside it, in the same run: a bare ``executemany`` of as
-many rows of the same shape into skyrun's own schema, the floor of any submission.
+many rows of the same shape into skyrun's own schema, the floor of any submission. The
+two alternate ``--repeat`` times (each in a fresh database), since a shared machine's
+disk and cores change speed from one second to the next.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -38,35 +41,68 @@ def bare_insert_seconds(n: int) -> float:
         return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("-n", type=int, default=100_000)
-    args = parser.parse_args()
-    print(f"machine: {machine()}")
+def map_seconds(n: int) -> tuple[float, float, float]:
+    """``map()`` of ``n`` jobs in a fresh home: seconds, the process's peak RSS before and
+    after it (MB)."""
     with fresh_home():
         from skyrun.compute import Function
 
         fn = Function(noop, auto_start=False)
         fn.save()
-        items = [[i] for i in range(args.n)]
+        items = [[i] for i in range(n)]
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         start = time.perf_counter()
         jobs = fn.map(items)
         elapsed = time.perf_counter() - start
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        assert len(jobs) == args.n and fn.jobs.count() == args.n
+        assert len(jobs) == n and fn.jobs.count() == n
+        return elapsed, rss_before, rss_after
+
+
+def allocations_mb(n: int) -> float:
+    """Peak of the Python allocations during ``map()`` of ``n`` jobs (tracemalloc)."""
+    with fresh_home():
+        from skyrun.compute import Function
+
+        fn = Function(noop, auto_start=False)
+        fn.save()
+        items = [[i] for i in range(n)]
         tracemalloc.start()
-        fn.map(items[:10_000])
+        fn.map(items)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        return peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="map() and the bare insert alternated this many times, each in "
+                             "a fresh database (medians are printed)")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    maps, bares = [], []
+    rss_before = rss_after = 0.0
+    for i in range(args.repeat):
+        elapsed, before, after = map_seconds(args.n)
+        if i == 0:  # the process's peak: the first map() is the one that sets it
+            rss_before, rss_after = before, after
+        bare = bare_insert_seconds(args.n)
+        maps.append(elapsed)
+        bares.append(bare)
+        print(f"  run {i + 1}: map() {elapsed:.2f} s, bare executemany {bare:.2f} s, "
+              f"ratio {elapsed / bare:.2f}")
+    peak = allocations_mb(10_000)
+    elapsed, bare = statistics.median(maps), statistics.median(bares)
+    ratio = statistics.median(m / b for m, b in zip(maps, bares, strict=True))
     print(f"map() of {args.n:,} jobs: {elapsed:.2f} s ({args.n / elapsed:,.0f} jobs/s; "
-          f"target <= 1 s)")
+          f"target <= 1 s), median of {args.repeat}")
     print(f"process peak RSS: {rss_after:.0f} MB (before map: {rss_before:.0f} MB; "
           f"target <= 200 MB)")
-    print(f"Python allocations during map() of 10,000 jobs: {peak / 2**20:.1f} MB peak")
-    bare = bare_insert_seconds(args.n)
+    print(f"Python allocations during map() of 10,000 jobs: {peak:.1f} MB peak")
     print(f"bare executemany of {args.n:,} rows of the same shape: {bare:.2f} s; "
-          f"ratio map() / bare: {elapsed / bare:.1f}")
+          f"ratio map() / bare: {ratio:.2f} (median of the runs' ratios)")
 
 
 if __name__ == "__main__":

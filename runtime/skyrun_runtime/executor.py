@@ -17,9 +17,11 @@ import sys
 import time
 import traceback
 from collections.abc import Mapping
-from multiprocessing.connection import Connection
 
-from skyrun_runtime.protocol import END_MARK, ENV_CONTROL_FDS, ENV_WORKER_PID
+# Not the SDK's compute package (a fifth of a second of CPU in a fresh executor, paid by
+# its first job): the result type's own module, which imports only json and datetime.
+from skyrun.common.results import ComputeResult
+from skyrun_runtime.protocol import END_MARK, ENV_CONTROL_FDS, ENV_WORKER_PID, Channel
 
 
 def _die_with_parent(worker_pid: int | None) -> None:
@@ -80,12 +82,8 @@ def _cpu_seconds() -> float:
 
 def _result_payload(value) -> dict:
     """Serialize a return value as its result blob (raises with the user's message)."""
-    if value is None:
-        # What ComputeResult(None) stores, without importing the SDK's compute package
-        # (a fifth of a second of CPU in a fresh executor, paid by its first job).
+    if value is None:  # what ComputeResult(None) stores
         return {"data": None, "attrs": {}}
-    from skyrun.compute.result import ComputeResult
-
     result = value if isinstance(value, ComputeResult) else ComputeResult(value)
     result.check_limits()
     if result.isnull:
@@ -196,19 +194,47 @@ def _rss() -> int:
         return 0
 
 
+def _enter_bundle(bundle_dir: str, start_dir: str) -> None:
+    """Work in the bundle's directory, with it first on the path: ``python -m`` put the
+    directory the executor started in (the bundle's, or where the worker will unpack it
+    when the executor was started ahead of the worker) first on the path; that entry
+    becomes the bundle's too."""
+    os.chdir(bundle_dir)
+    if sys.path and sys.path[0] == start_dir:
+        sys.path[0] = os.getcwd()
+    sys.path.insert(0, bundle_dir)
+
+
+def _preload(bundle_dir: str) -> None:
+    """Import what loading a pickled entrypoint needs while no job waits (an executor
+    started ahead of its worker has the time): cloudpickle, unless the bundle, already
+    unpacked, names a module instead. No code of the user's runs here."""
+    try:
+        with open(os.path.join(bundle_dir, "__skyrun_entrypoint__.json")) as f:
+            if json.load(f).get("kind") != "pickle":
+                return
+    except (OSError, ValueError, AttributeError):
+        pass  # not unpacked yet
+    try:
+        import cloudpickle  # noqa: F401
+    except ImportError:
+        pass  # said by the first job's load
+
+
 def main() -> None:
     """Entry point: ``python -m skyrun_runtime.executor BUNDLE_DIR CPUS``."""
     worker_pid = os.environ.pop(ENV_WORKER_PID, None)
     _die_with_parent(int(worker_pid) if worker_pid else None)
     bundle_dir, cpus = sys.argv[1], float(sys.argv[2])
     read_fd, write_fd = (int(x) for x in os.environ.pop(ENV_CONTROL_FDS).split(","))
-    requests = Connection(read_fd, writable=False)
-    replies = Connection(write_fd, readable=False)
-    os.chdir(bundle_dir)
-    sys.path.insert(0, bundle_dir)
+    requests = Channel(read_fd)
+    replies = Channel(write_fd)
+    start_dir = os.getcwd()
     _limit_cpus(cpus)
     base_env = Environment(os.environ)
+    _preload(bundle_dir)
     entry = None
+    entered = False
     while True:
         try:
             request = requests.recv()
@@ -218,6 +244,9 @@ def main() -> None:
         if entry is None:
             t0 = time.time()
             try:
+                if not entered:
+                    _enter_bundle(bundle_dir, start_dir)
+                    entered = True
                 entry = _load_entrypoint(bundle_dir)
             except BaseException as exc:
                 traceback.print_exc()

@@ -4,6 +4,12 @@ The executor's output (stdout and stderr on one pipe) and its replies are both r
 the worker's own thread, from one ``poll`` set made once per executor: a no-op job then
 costs one wake-up of the worker instead of two (a reader thread's and the main thread's)
 and no GIL hand-over between them.
+
+A worker started by the embedded backend's launcher is told its executor's interpreter on
+its command line, and starts the executor before its own imports (:func:`prestart`): the
+two interpreters' start-ups then overlap instead of adding up on a cold start. For that,
+this module loads only the standard library and the protocol when imported (psutil when
+memory is first measured).
 """
 
 from __future__ import annotations
@@ -13,11 +19,9 @@ import select
 import signal
 import subprocess
 import time
-from multiprocessing.connection import Connection
+from typing import Any
 
-import psutil
-
-from skyrun_runtime.protocol import END_MARK, ENV_CONTROL_FDS, ENV_WORKER_PID
+from skyrun_runtime.protocol import END_MARK, ENV_CONTROL_FDS, ENV_WORKER_PID, Channel
 
 _CHUNK = 65536
 _EVENTS = select.POLLIN | select.POLLHUP | select.POLLERR
@@ -26,23 +30,31 @@ _EVENTS = select.POLLIN | select.POLLHUP | select.POLLERR
 class ExecutorProcess:
     """One executor child, its request and reply pipes and its output."""
 
-    def __init__(self, python: str, bundle_dir: str, cpus: float, env: dict[str, str]):
+    def __init__(self, python: str, bundle_dir: str, cpus: float, env: dict[str, str],
+                 cwd: str | None = None):
+        #: What it was started for: a worker compares it with what its Function needs
+        #: before the first job of an executor started ahead of it.
+        self.spec = (python, bundle_dir, float(cpus), dict(env))
+        #: Whether a job was sent to it.
+        self.used = False
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         env = dict(env, PYTHONUNBUFFERED="1")  # lines reach the log as they are printed
         env[ENV_CONTROL_FDS] = f"{req_r},{rep_w}"
         env[ENV_WORKER_PID] = str(os.getpid())
         self.started = time.time()
+        # The executor enters the bundle's directory when its first job comes (so it may
+        # start before the bundle is unpacked, from ``cwd``).
         self.proc = subprocess.Popen(
             [python, "-m", "skyrun_runtime.executor", bundle_dir, str(cpus)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(req_r, rep_w), cwd=bundle_dir, env=env,
+            pass_fds=(req_r, rep_w), cwd=cwd or bundle_dir, env=env,
             start_new_session=True,  # its own group, so a kill reaches the job's children
         )
         os.close(req_r)
         os.close(rep_w)
-        self.requests = Connection(req_w, readable=False)
-        self.replies = Connection(rep_r, writable=False)
+        self.requests = Channel(req_w)
+        self.replies = Channel(rep_r)
         assert self.proc.stdout is not None  # stdout=PIPE
         self._out = self.proc.stdout.fileno()
         # Made once: building a poll set per wait costs more than a no-op job's reply.
@@ -55,10 +67,7 @@ class ExecutorProcess:
         self._eof = False
         self._end = False
         self._lines: list[tuple[float, str]] = []
-        try:
-            self._ps = psutil.Process(self.proc.pid)
-        except psutil.Error:
-            self._ps = None
+        self._ps: Any = None  # its psutil.Process, made when memory is first measured
 
     # -- output -------------------------------------------------------------------------
     def _read_output(self) -> None:
@@ -130,6 +139,7 @@ class ExecutorProcess:
         self.drain()
         self.take_lines()
         self._end = False
+        self.used = True
         self.requests.send(request)
 
     def wait_reply(self, timeout: float):
@@ -161,8 +171,15 @@ class ExecutorProcess:
     def rss(self, children: bool = True) -> int:
         """Resident memory of the executor (and its children: a scan of every process,
         so not on every job), in bytes."""
+        import psutil  # here, not with the module: off the worker's start (15 ms)
+
         if self._ps is None:
-            return 0
+            # Its pid is still its own: the worker has not reaped it (``alive()`` is
+            # asked before every sample).
+            try:
+                self._ps = psutil.Process(self.proc.pid)
+            except psutil.Error:
+                return 0
         try:
             total = self._ps.memory_info().rss
             for child in self._ps.children(recursive=True) if children else ():
@@ -217,3 +234,65 @@ class ExecutorProcess:
             self.kill()
             return
         self.close()
+
+
+def executor_env() -> dict[str, str]:
+    """The executor's starting environment: the worker's, without skyrun's variables and
+    without the caller's Python path, so the job's environment shows only its own
+    packages plus the skyrun runtime (the same source as this worker's)."""
+    from skyrun.common.sources import source_paths
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SKYRUN_") and k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["PYTHONPATH"] = os.pathsep.join(source_paths())
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
+def bundle_path(function_id: str, home: str | None = None) -> str:
+    """Where a worker unpacks the Function's code bundle: under ``SKYRUN_WORK_DIR``, by
+    default ``work`` in the worker's ``--home``, else ``~/.skyrun/work``."""
+    work = (os.environ.get("SKYRUN_WORK_DIR")
+            or (os.path.join(home, "work") if home else None)
+            or os.path.join(os.path.expanduser("~"), ".skyrun", "work"))
+    return os.path.join(work, "bundles", function_id)
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    # The value of ``--name VALUE`` or ``--name=VALUE`` (the last one given), as argparse
+    # would read it from the worker's command line.
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg[len(name) + 1:]
+    return value
+
+
+def prestart(argv: list[str]) -> ExecutorProcess | None:
+    """Start the executor a worker process will need, from the worker's command line
+    alone, before the worker has imported or read anything: ``--executor-python`` (the
+    interpreter of the Function's environment, given by the embedded backend's launcher)
+    and ``--executor-cpus``, with ``--function`` and ``--home``. None without them, or if
+    it cannot start; the worker then starts its executor at its first job, as before.
+
+    The executor waits for its first job before it enters the bundle's directory (which
+    the worker may still have to unpack), and the worker checks before that job that the
+    executor was started for what the Function needs then (else it replaces it). Like
+    any executor it is the worker's child, dies with it (parent-death signal) and leaves
+    when the worker closes its request pipe."""
+    python = _option(argv, "--executor-python")
+    cpus = _option(argv, "--executor-cpus")
+    function_id = _option(argv, "--function") or os.environ.get("SKYRUN_FUNCTION_ID")
+    if not python or not cpus or not function_id:
+        return None
+    bundle = bundle_path(function_id, _option(argv, "--home"))
+    try:
+        # Started where the bundle will be unpacked: the directory ``python -m`` puts
+        # first on the executor's path until it enters the bundle.
+        cwd = os.path.dirname(bundle)
+        os.makedirs(cwd, exist_ok=True)
+        return ExecutorProcess(python, bundle, float(cpus), executor_env(), cwd=cwd)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None

@@ -5,24 +5,33 @@ defaults to ``SKYRUN_FUNCTION_ID`` (how an AWS Batch job definition passes it). 
 when the Function has had no runnable job for ``SKYRUN_WORKER_IDLE_SECONDS`` (default 60),
 or is stopped or deleted. Where the launcher tracks workers by heartbeat (AWS), a thread
 renews the worker's registration every few seconds while it lives.
+
+Given ``--executor-python`` and ``--executor-cpus`` (the embedded backend's launcher
+passes them), the worker process starts its executor first, before the imports below and
+its first claim (``skyrun_runtime.supervisor.prestart``): on a cold start the executor's
+interpreter starts while the worker's does, instead of after it.
 """
 
 from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__":
+    from skyrun_runtime.supervisor import prestart
+
+    _prestarted = prestart(sys.argv[1:])
 
 import argparse
 import io
 import os
 import socket
-import sys
 import threading
 import time
 import traceback
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 from skyrun.backends.ports import Backend
-from skyrun.common.sources import source_paths
 from skyrun.common.timeutil import now
 from skyrun.domain import transitions
 from skyrun.domain.keys import bundle_key
@@ -31,7 +40,7 @@ from skyrun.domain.statuses import FunctionStatus, JobStatus
 from skyrun.engine import lifecycle
 from skyrun.engine.workerslots import Renewer, WorkerSlots
 from skyrun_runtime.stats import Sampler
-from skyrun_runtime.supervisor import ExecutorProcess
+from skyrun_runtime.supervisor import ExecutorProcess, bundle_path, executor_env
 
 # How often a running job is looked at: kills must land within 2 s of their reason.
 WATCH_STEP = 0.05
@@ -80,7 +89,8 @@ class Worker:
 
     def __init__(self, backend: Backend, function_id: str, worker_id: str | None = None,
                  idle_seconds: float | None = None,
-                 may_claim: Callable[[dict], bool] | None = None):
+                 may_claim: Callable[[dict], bool] | None = None,
+                 executor: ExecutorProcess | None = None):
         self.backend = backend
         # Asked before each claim with the Function's record; False makes the worker leave
         # (a Lambda invocation whose remaining time is too short for another job).
@@ -91,7 +101,8 @@ class Worker:
                           or f"{socket.gethostname()}-{os.getpid()}")
         self.idle_seconds = float(idle_seconds if idle_seconds is not None else
                                   os.environ.get("SKYRUN_WORKER_IDLE_SECONDS", 60))
-        self.executor: ExecutorProcess | None = None
+        #: The executor: one started ahead of the first job (``prestart``), if given.
+        self.executor: ExecutorProcess | None = executor
         self.bundle_dir: str | None = None
         #: The next job and the Function's record, when a settle claimed it.
         self.next_job: dict | None = None
@@ -103,12 +114,13 @@ class Worker:
 
     # -- setup --------------------------------------------------------------------------
     def _prepare_bundle(self, function: dict) -> str:
-        home = Path(os.environ.get("SKYRUN_WORK_DIR") or Path.home() / ".skyrun" / "work")
-        target = home / "bundles" / function["id"]
+        target = Path(bundle_path(function["id"]))
         if not (target / "__skyrun_entrypoint__.json").exists():
             data = self.backend.blobs.get_object(bundle_key(function["id"]))
             if data is None:
                 raise RuntimeError(f"the bundle of Function {function['id']} is missing")
+            import zipfile
+
             tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 zf.extractall(tmp)
@@ -121,14 +133,24 @@ class Worker:
         return str(target)
 
     def _executor(self, function: dict) -> ExecutorProcess:
-        if self.executor is None or not self.executor.alive():
-            if self.executor is not None:
-                self.executor.close()
-            if self.bundle_dir is None:
-                self.bundle_dir = self._prepare_bundle(function)
-            python = self.backend.builder.executable(function)
-            env = _executor_env()
-            self.executor = ExecutorProcess(python, self.bundle_dir, float(function["cpus"]), env)
+        executor = self.executor
+        if executor is not None and executor.used and executor.alive():
+            return executor
+        if self.bundle_dir is None:
+            self.bundle_dir = self._prepare_bundle(function)
+        python = self.backend.builder.executable(function)
+        spec = (python, self.bundle_dir, float(function["cpus"]), executor_env())
+        if executor is not None:
+            # One started ahead of the first job serves it if it was started for what
+            # the Function needs now (its interpreter, bundle, cpus and environment);
+            # else it is replaced (it ran no code of the user's).
+            if not executor.used and executor.spec == spec and executor.alive():
+                return executor
+            if executor.alive():
+                executor.kill()
+            else:
+                executor.close()
+        self.executor = ExecutorProcess(*spec)
         return self.executor
 
     def _job_env(self, function: dict, job: dict) -> dict[str, str]:
@@ -226,7 +248,7 @@ class Worker:
     def run_job(self, function: dict, job: dict) -> None:
         """Run one claimed attempt and settle it."""
         claimed = time.time()
-        cold = self.executor is None or not self.executor.alive()
+        cold = self.executor is None or not self.executor.used or not self.executor.alive()
         try:
             executor = self._executor(function)
         except Exception as exc:  # the environment is broken: a failed attempt
@@ -370,17 +392,6 @@ class Worker:
                 and (self.may_claim is None or self.may_claim(function)))
 
 
-def _executor_env() -> dict[str, str]:
-    """The executor's starting environment: the worker's, without skyrun's variables and
-    without the caller's Python path, so the job's environment shows only its own
-    packages plus the skyrun runtime (the same source as this worker's)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SKYRUN_") and k not in ("PYTHONPATH", "PYTHONHOME")}
-    env["PYTHONPATH"] = os.pathsep.join(source_paths())
-    env["PYTHONNOUSERSITE"] = "1"
-    return env
-
-
 def _raw(value):
     if value is None:
         return None
@@ -389,13 +400,17 @@ def _raw(value):
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point."""
+def main(argv: list[str] | None = None, executor: ExecutorProcess | None = None) -> int:
+    """Command line entry point; ``executor``: one started for this worker already."""
     parser = argparse.ArgumentParser(prog="python -m skyrun_runtime.worker")
     parser.add_argument("--function", default=os.environ.get("SKYRUN_FUNCTION_ID"),
                         help="the Function whose jobs to run (default $SKYRUN_FUNCTION_ID)")
     parser.add_argument("--home", help="SKYRUN_HOME of the local backend")
     parser.add_argument("--worker-id", help="the worker's id (default host-pid)")
+    parser.add_argument("--executor-python", help="the interpreter of the Function's "
+                        "environment: the executor is started with it as this process "
+                        "starts, before the first job (see skyrun_runtime.supervisor)")
+    parser.add_argument("--executor-cpus", help="the Function's cpus, for that executor")
     args = parser.parse_args(argv)
     if not args.function:
         parser.error("--function is required (or set SKYRUN_FUNCTION_ID)")
@@ -407,9 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     from skyrun.client import open_backend
 
     backend = open_backend(config.backend_name(), Auth())
-    Worker(backend, args.function, worker_id=args.worker_id).run()
+    Worker(backend, args.function, worker_id=args.worker_id, executor=executor).run()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(executor=_prestarted))

@@ -10,13 +10,15 @@ their string values, lists and dicts as themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from skyrun.common.jsontext import JSONText  # noqa: F401  (part of the ports' vocabulary)
-from skyrun.common.search import Expression, SortKey
 from skyrun.domain.slots import Held, Slot
+
+if TYPE_CHECKING:  # annotations only: a worker never loads the search language
+    from skyrun.common.search import Expression, SortKey
 
 FUNCTION, JOB, BLOB = "function", "job", "blob"
 
@@ -44,10 +46,13 @@ class Store(Protocol):
     def delete_function(self, function_id: str) -> None:
         """Remove the Function record (its jobs are removed separately)."""
 
-    def insert_jobs(self, reference_id: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def insert_jobs(self, reference_id: str,
+                    records: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
         """Store a batch of new job records atomically (where the store can) and
         idempotently: a batch already stored under ``reference_id`` is returned as it was
-        stored the first time and nothing new is written."""
+        stored the first time and nothing new is written. ``records`` may be a
+        :class:`skyrun.backends.records.NewJobs` (``map()``'s batches), which an adapter
+        may read column by column."""
 
     def note_runnable(self, function_id: str) -> None:
         """Jobs of this Function became runnable other than by :meth:`insert_jobs` (a

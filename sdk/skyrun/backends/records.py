@@ -6,6 +6,11 @@ module for the stored form of the values.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
+
+from skyrun.common.jsontext import JSONText
+
 FUNCTION_COLUMNS = [
     "id", "namespace", "owner", "name", "image", "cpus", "memory", "maximum_concurrency",
     "timeout", "retry_count", "enabled", "auto_start", "environment", "status",
@@ -43,3 +48,54 @@ FLOAT_FIELDS = frozenset({
     "queued_date", "lease_expires", "created", "modified", "expires",
 })
 
+
+
+class NewJobs(Sequence[dict[str, Any]]):
+    """A batch of new job records, held as what its jobs share and what differs (their
+    ids, args, kwargs and environments) instead of one dict per job: ``map()``'s batches.
+
+    A sequence of records like any other (``insert_jobs`` takes either): a record is
+    made, as a new dict, when it is read, with its args and kwargs as
+    :class:`~skyrun.common.jsontext.JSONText`. An adapter may read the columns instead,
+    and never make the records (the embedded store builds its rows from them): ``args``
+    and ``kwargs`` hold each job's JSON text (or None), ``environments`` its variables
+    (a dict, or None).
+    """
+
+    __slots__ = ("shared", "ids", "args", "kwargs", "environments")
+
+    def __init__(self, shared: dict[str, Any], ids: list[str], args: list[Any],
+                 kwargs: list[Any], environments: list[Any]):
+        if not len(ids) == len(args) == len(kwargs) == len(environments):
+            raise ValueError("a batch's columns must have one value per job")
+        #: Every field of a record, with the values of the fields that differ unset; its
+        #: key order is the records' key order.
+        self.shared = shared
+        self.ids, self.args, self.kwargs, self.environments = ids, args, kwargs, environments
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        record = self.shared.copy()
+        record["id"] = self.ids[index]
+        args, kwargs = self.args[index], self.kwargs[index]
+        record["args"] = None if args is None else JSONText(args)
+        record["kwargs"] = None if kwargs is None else JSONText(kwargs)
+        record["environment"] = self.environments[index]
+        return record
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for i in range(len(self.ids)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        return f"NewJobs({len(self)} jobs of reference {self.shared.get('reference_id')!r})"

@@ -3,19 +3,52 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from skyrun.common.jsontext import JSONText
 from skyrun.compute.environment import reserved_in, reserved_message
 from skyrun.domain.limits import MAX_ARGS_BYTES
 from skyrun.exceptions import ValidationError
 
-_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+_dumps = _ENCODER.encode
 
 
-def _encode(index: int, what: str, value) -> JSONText:
+def _dumps_for_many() -> Callable[[object], str]:
+    """A function that encodes like ``_dumps``, for many values in a row: json's C
+    encoder, made once (``JSONEncoder.encode`` makes one per call, which costs more than
+    encoding a small value; the text is the same, made by the same encoder). ``_dumps``
+    itself where json has no C encoder."""
+    from json import encoder as json_encoder
+
+    def make():
+        # As JSONEncoder.iterencode makes it for _ENCODER, with fresh circular-reference
+        # marks.
+        return json_encoder.c_make_encoder(
+            {}, _ENCODER.default, json_encoder.encode_basestring, None, ":", ",", False,
+            False, True)
+
     try:
-        text = _dumps(value)
+        encoder = make()
+        if "".join(encoder([0.5, {"a": None}], 0)) != _dumps([0.5, {"a": None}]):
+            return _dumps
+    except Exception:  # no C encoder, or another signature: the one-by-one way
+        return _dumps
+
+    def dumps(value) -> str:
+        nonlocal encoder
+        try:
+            return "".join(encoder(value, 0))
+        except BaseException:
+            encoder = make()  # its marks may still hold the failed value's containers
+            raise
+    return dumps
+
+
+def _encode(index: int, what: str, value, dumps: Callable[[object], str] = _dumps,
+            wrap: Callable[[str], str] = JSONText) -> str:
+    try:
+        text = dumps(value)
         # JSON turns dict keys 1, None, True into "1", "null", "true": the job would get
         # other inputs than were given, so such keys are refused. Only text with an
         # object in it can have one.
@@ -26,7 +59,7 @@ def _encode(index: int, what: str, value) -> JSONText:
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         msg = f"job {index}: {what} are not JSON serializable: {exc}"
         raise ValidationError(msg, errors={what: [msg]})
-    return JSONText(text)
+    return wrap(text)
 
 
 def _check_keys(value) -> None:
@@ -55,11 +88,33 @@ def _check_text(text: str) -> None:
                          "encode") from None
 
 
-def encode_inputs(index: int, args, kwargs, environment) -> tuple:
-    """``(args, kwargs, environment)`` encoded for storage; ``ValidationError`` naming
-    the job's index when one breaks the rules."""
-    args_json = _encode(index, "args", args) if args is not None else None
-    kwargs_json = _encode(index, "kwargs", kwargs) if kwargs is not None else None
+def encode_all(all_args: list, all_kwargs: list | None,
+               all_environments: list | None) -> tuple[list, list, list]:
+    """:func:`encode_inputs` of every job of a submission, in order, as three lists
+    (args, kwargs, environments), the args and kwargs as plain JSON text (what a
+    :class:`skyrun.backends.records.NewJobs` holds); the first job that breaks a rule
+    raises."""
+    dumps = _dumps_for_many()
+    n = len(all_args)
+    out_args: list = [None] * n
+    out_kwargs: list = [None] * n
+    out_envs: list = [None] * n
+    for i in range(n):
+        out_args[i], out_kwargs[i], out_envs[i] = encode_inputs(
+            i, all_args[i], all_kwargs[i] if all_kwargs else None,
+            all_environments[i] if all_environments else None, dumps, str)
+    return out_args, out_kwargs, out_envs
+
+
+def encode_inputs(index: int, args, kwargs, environment,
+                  dumps: Callable[[object], str] = _dumps,
+                  wrap: Callable[[str], str] = JSONText) -> tuple:
+    """``(args, kwargs, environment)`` encoded for storage (the JSON text as ``wrap``
+    makes it: :class:`JSONText`); ``ValidationError`` naming the job's index when one
+    breaks the rules."""
+    args_json = _encode(index, "args", args, dumps, wrap) if args is not None else None
+    kwargs_json = (_encode(index, "kwargs", kwargs, dumps, wrap) if kwargs is not None
+                   else None)
     chars = (len(args_json) if args_json else 0) + (len(kwargs_json) if kwargs_json else 0)
     # A character takes at most 4 bytes in UTF-8: only long inputs need an exact count.
     size = chars if chars * 4 <= MAX_ARGS_BYTES else \

@@ -28,7 +28,7 @@ def check_accepts_jobs(function: dict, rerun: bool = False) -> None:
 _PENDING = JobStatus.PENDING.value
 
 
-def new_job_record(job_id: str, function: dict, reference_id: str, t: float, args, kwargs,
+def new_job_record(job_id: str | None, function: dict, reference_id: str, t: float, args, kwargs,
                    environment, tags) -> dict:
     """A pending job record."""
     return {

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
+from functools import partial
 
+from skyrun.backends.records import NewJobs
 from skyrun.common.timeutil import now
 from skyrun.compute.bulk import JobBulkCreateError, JobBulkCreateResult
-from skyrun.compute.inputs import as_args, as_mapping, encode_inputs
+from skyrun.compute.inputs import as_args, as_mapping, encode_all
 from skyrun.compute.job import Job
 from skyrun.compute.operations import check_accepts_jobs, new_job_record
 from skyrun.compute.progress import make_bar
@@ -28,6 +30,10 @@ def submit_map(fn, args: Iterable, kwargs: Iterable | None, tags, batch_size: in
     ``{reference_id}-{i:05d}`` for batch ``i`` of a named submission. A failure of the
     first batch, or a ``NotFoundError``, is raised; a later batch's failure is recorded
     in the result's ``errors`` and the rest go on.
+
+    A batch is one template record and the columns that differ (ids, encoded inputs;
+    :class:`NewJobs`), and its Jobs are made when the result is read: at 100,000 jobs,
+    what is left besides the store's own insert is the encoding of the inputs.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
             or not 1 <= batch_size <= 1000:
@@ -42,8 +48,7 @@ def submit_map(fn, args: Iterable, kwargs: Iterable | None, tags, batch_size: in
     all_kwargs = _per_job(kwargs, n, "kwargs")
     all_envs = _per_job(environments, n, "environments")
     tag_list = list(tags) if tags else []
-    encoded = [encode_inputs(i, all_args[i], all_kwargs[i] if all_kwargs else None,
-                             all_envs[i] if all_envs else None) for i in range(n)]
+    args_json, kwargs_json, envs = encode_all(all_args, all_kwargs, all_envs)
     function = fn._backend.store.get_function(fn.id)
     if function is None:
         raise NotFoundError(f"Function {fn.id} not found")
@@ -51,15 +56,18 @@ def submit_map(fn, args: Iterable, kwargs: Iterable | None, tags, batch_size: in
     result = JobBulkCreateResult()
     bar = make_bar(progress, n, f"Submitting jobs to {fn.name}")
     started_workers = False
+    make_job = partial(Job._from_record, _client=fn._client)
+    suffixes = [f"-{i:04d}" for i in range(min(batch_size, n))]  # job ids: ref + suffix
     try:
         for start in range(0, n, batch_size):
-            batch = encoded[start:start + batch_size]
+            end = min(start + batch_size, n)
             batch_ref = (f"{reference_id}-{start // batch_size:05d}" if reference_id
                          else uuid.uuid4().hex)
             t = now()
-            records = [new_job_record(f"{batch_ref}-{i:04d}", function, batch_ref, t,
-                                      a, k, e, tag_list)
-                       for i, (a, k, e) in enumerate(batch)]
+            records = NewJobs(
+                new_job_record(None, function, batch_ref, t, None, None, None, tag_list),
+                [batch_ref + suffix for suffix in suffixes[:end - start]],
+                args_json[start:end], kwargs_json[start:end], envs[start:end])
             try:
                 stored = fn._backend.store.insert_jobs(batch_ref, records)
             except NotFoundError:
@@ -67,13 +75,12 @@ def submit_map(fn, args: Iterable, kwargs: Iterable | None, tags, batch_size: in
             except Exception as exc:
                 if start == 0:
                     raise
-                end = start + len(batch)
                 result.append_error(JobBulkCreateError(
                     fn, all_args[start:end],
                     all_kwargs[start:end] if all_kwargs else None,
                     all_envs[start:end] if all_envs else None, exc, batch_ref))
                 continue
-            result.extend(Job._from_record(r, _client=fn._client) for r in stored)
+            result._add_records(stored, make_job)
             if bar is not None:
                 bar.update(len(stored))
             if not started_workers:

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from skyrun.backends.ports import FUNCTION, JOB, JSONText
+from skyrun.backends.records import NewJobs
 from skyrun.common.search import And, Compare, In, Like, Prefix, SortKey
 from skyrun.common.timeutil import now
 from skyrun.domain.slots import Slot
@@ -104,6 +105,38 @@ def test_insert_jobs_and_read_back(backend, function):
         == {r["id"] for r in records}
     assert store.get_job("nope") is None
     assert store.insert_jobs(uuid.uuid4().hex, []) == []
+
+
+def test_insert_jobs_of_a_batch_held_as_columns(backend, function):
+    # map()'s batches: one template and the columns that differ, read as records by any
+    # store (the embedded one builds its rows from the columns).
+    store = backend.store
+    ref, records = job_records(function, 4)
+    records[1]["environment"] = {"A": "1"}
+    records[2]["kwargs"] = None
+    shared = dict(records[0], id=None, args=None, kwargs=None, environment=None)
+    batch = NewJobs(shared, [r["id"] for r in records],
+                    [JSONText(f"[{i}]") for i in range(4)],
+                    [None if r["kwargs"] is None else JSONText(f'{{"k":{i}}}')
+                     for i, r in enumerate(records)],
+                    [r["environment"] for r in records])
+    assert len(batch) == 4 and list(batch[1]) == list(records[1])
+    assert [dict(r, args=json_value(r["args"]), kwargs=json_value(r["kwargs"]))
+            for r in batch] == records
+    assert batch[1:3] == [batch[1], batch[2]] and batch[-1]["id"] == records[3]["id"]
+    returned = store.insert_jobs(ref, batch)
+    assert [r["id"] for r in returned] == [r["id"] for r in records]
+    for record in records:
+        got = store.get_job(record["id"])
+        assert {k: got[k] for k in record} == record
+    with pytest.raises(ValueError, match="one value per job"):
+        NewJobs(shared, ["a"], [], [], [])
+
+
+def json_value(text):
+    import json
+
+    return None if text is None else json.loads(text)
 
 
 def test_insert_jobs_is_idempotent(backend, function):

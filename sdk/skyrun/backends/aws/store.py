@@ -167,7 +167,8 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
             ExpressionAttributeValues=values) is not None
 
     # -- jobs ---------------------------------------------------------------------------
-    def insert_jobs(self, reference_id: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def insert_jobs(self, reference_id: str,
+                    records: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
         """Store a batch idempotently by ``reference_id``.
 
         The batch record is written first, conditionally: whoever writes it is the first
@@ -210,7 +211,7 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         found = self.get_jobs([r["id"] for r in records])
         return sorted(found, key=plan.natural_key)
 
-    def _write_new_jobs(self, records: list[dict[str, Any]]) -> None:
+    def _write_new_jobs(self, records: Sequence[dict[str, Any]]) -> None:
         items = [job_item(r) for r in records]
         operations = [{"Put": {"TableName": self.jobs, "Item": item,
                                "ConditionExpression": "attribute_not_exists(id)"}}

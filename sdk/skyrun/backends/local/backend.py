@@ -35,6 +35,7 @@ class LocalBackend(Backend):
         self.builder = LocalBuilder(self)
         self.launcher = ProcessLauncher(self.db, self.home)
         self.launcher.start_workers = self._start_workers
+        self.launcher.executor_python = self.builder.executable
 
     def _start_workers(self, function_id: str) -> None:
         # Capacity was freed while this Function waited for it: start what now fits.

@@ -9,15 +9,17 @@ import os
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skyrun.backends.local import sql
 from skyrun.backends.local.database import Database
 from skyrun.backends.ports import BlobStore
 from skyrun.backends.records import BLOB_COLUMNS, BLOB_JSON, BLOB_LISTS
-from skyrun.common.search import Expression, SortKey
 from skyrun.common.timeutil import now
 from skyrun.exceptions import ConflictError, NotFoundError
+
+if TYPE_CHECKING:  # annotations only: a worker never loads the search language
+    from skyrun.common.search import Expression, SortKey
 
 _COLUMNS = set(BLOB_COLUMNS)
 # What searches may name: the columns, and the keys of extra_properties as

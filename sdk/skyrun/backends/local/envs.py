@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import importlib.metadata
 import json
 import os
 import shutil
@@ -39,6 +38,8 @@ from skyrun.common.sources import source_paths
 from skyrun.domain.environments import environment_hash, normalize_requirements
 
 if TYPE_CHECKING:
+    import importlib.metadata
+
     from skyrun.backends.local.backend import LocalBackend
 
 # The distributions the runtime needs inside every environment (with their dependencies):
@@ -56,6 +57,10 @@ class BuildError(Exception):
 
 # -- the runtime packages ---------------------------------------------------------------
 def _closure(names: Iterable[str]) -> dict[str, importlib.metadata.Distribution]:
+    # Loaded here, not with the module: only builds need it, and a worker's start would
+    # pay for it (20 ms with the email package it loads).
+    import importlib.metadata
+
     from packaging.markers import default_environment
     from packaging.requirements import Requirement
 
@@ -87,6 +92,8 @@ def runtime_distributions() -> dict[str, importlib.metadata.Distribution]:
 
 
 def _installed(name: str) -> bool:
+    import importlib.metadata
+
     try:
         importlib.metadata.distribution(name)
         return True

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from skyrun.backends.local.admission import IDLE_BEFORE_YIELD, Admission
 from skyrun.backends.local.admission import process_alive as _alive
 from skyrun.backends.local.database import Database
@@ -49,6 +47,9 @@ class ProcessLauncher(Launcher):
         #: Called with a Function id when capacity is freed and that Function waits for
         #: it (the backend wires it to the lifecycle's ``ensure_workers``).
         self.start_workers: Callable[[str], None] | None = None
+        #: The interpreter of a Function's environment (the backend wires it to its
+        #: builder): a worker told it starts its executor as it starts itself.
+        self.executor_python: Callable[[dict[str, Any]], str] | None = None
 
     def live_workers(self, function_id: str) -> set[str]:
         """Ids of the Function's workers whose process is alive; forgets dead ones."""
@@ -78,17 +79,21 @@ class ProcessLauncher(Launcher):
             return
         log_dir = self.home / "workers"
         log_dir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "skyrun_runtime.worker",
+                   "--home", str(self.home), "--function", function["id"]]
+        command += self._executor_options(function)
         rows = []
         for _ in range(count):
             with open(log_dir / f"{function['id']}.log", "ab") as log:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "skyrun_runtime.worker",
-                     "--home", str(self.home), "--function", function["id"]],
+                    command,
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     close_fds=True, start_new_session=True,  # outlives the caller's session
                     env=_worker_env(),
                 )
             _children.append(proc)
+            import psutil  # here, not with the module: off a worker's start (15 ms)
+
             try:
                 started = psutil.Process(proc.pid).create_time()
             except psutil.Error:
@@ -99,9 +104,23 @@ class ProcessLauncher(Launcher):
             tx.executemany("INSERT OR REPLACE INTO workers (id, function_id, pid, host, started)"
                            " VALUES (?, ?, ?, ?, ?)", rows)
 
+    def _executor_options(self, function: dict[str, Any]) -> list[str]:
+        # What a worker needs to start its executor before it has read anything
+        # (skyrun_runtime.supervisor.prestart); the worker checks it against the Function
+        # before the first job, so a setting changed meanwhile costs only that head start.
+        if self.executor_python is None:
+            return []
+        try:
+            python = self.executor_python(function)
+        except Exception:  # a missing environment: the first job says so, as before
+            return []
+        return ["--executor-python", python, "--executor-cpus", str(float(function["cpus"]))]
+
     def register(self, worker_id: str, function_id: str, pid: int | None = None) -> None:
         """Record a worker that was started some other way (e.g. by hand): process
         ``pid``, by default the caller's."""
+        import psutil
+
         pid = os.getpid() if pid is None else pid
         started = psutil.Process(pid).create_time()
         with self.db.transaction() as tx:

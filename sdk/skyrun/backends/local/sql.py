@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skyrun.backends.records import NEVER_NULL
-from skyrun.common.search import (
-    LIST,
-    And,
-    Compare,
-    Expression,
-    In,
-    IsNull,
-    Like,
-    Or,
-    Prefix,
-    SortKey,
-)
+
+if TYPE_CHECKING:
+    from skyrun.common.search import Expression, Like, SortKey
 
 _RANGE = ("<", "<=", ">", ">=")
 #: The SQL function that lowers text as Python's ``str.lower`` does: SQLite's own
@@ -72,6 +63,10 @@ def json_key(column: str, key: str) -> str:
 
 
 def _compile(expr: Expression, columns: set[str], params: list[Any]) -> str:
+    # Here, not with the module: the search language is not loaded by a worker, which
+    # never searches (its start pays for every module it loads).
+    from skyrun.common.search import LIST, And, Compare, In, IsNull, Like, Or, Prefix
+
     if isinstance(expr, (And, Or)):
         left = _compile(expr.left, columns, params)
         right = _compile(expr.right, columns, params)

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from skyrun.backends.local import aggregates, sql
+from skyrun.backends.local import sql
 from skyrun.backends.local.database import JOB_DERIVED_COLUMNS, STAT_COLUMNS, Database
 from skyrun.backends.ports import FUNCTION, JOB, Store
-from skyrun.backends.records import FUNCTION_COLUMNS, FUNCTION_JSON, JOB_COLUMNS, JOB_JSON
+from skyrun.backends.records import (
+    FUNCTION_COLUMNS,
+    FUNCTION_JSON,
+    JOB_COLUMNS,
+    JOB_JSON,
+    NewJobs,
+)
 from skyrun.backends.summary import statistics_values
 from skyrun.common.jsontext import JSONText
-from skyrun.common.search import Expression, SortKey
 from skyrun.domain import slots as slot_rules
 from skyrun.domain import transitions
 from skyrun.domain.slots import Held, Slot
 from skyrun.domain.statuses import ACTIVE_STATUSES
 from skyrun.exceptions import ConflictError
+
+if TYPE_CHECKING:  # annotations only: a worker never loads the search language
+    from skyrun.common.search import Expression, SortKey
 
 _FUNCTION_BOOL = {"enabled", "auto_start"}
 
@@ -150,17 +158,21 @@ class SQLiteStore(Store):
         """Nothing is marked here."""
         return False
 
-    def insert_jobs(self, reference_id: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def insert_jobs(self, reference_id: str,
+                    records: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
         """Store a batch in one transaction, idempotently by ``reference_id``."""
         if not records:
             return []
-        cols = list(records[0])
-        rows = _job_rows(records, cols)
-        if "statistics" in cols and any(r["statistics"] is not None for r in records):
-            # Jobs copied in with their statistics (new jobs have none).
-            cols += STAT_COLUMNS
-            rows = [(*row, *statistics_values(r["statistics"]))
-                    for row, r in zip(rows, records, strict=True)]
+        if isinstance(records, NewJobs):  # map()'s: rows straight from its columns
+            cols, rows = _new_job_rows(records)
+        else:
+            cols = list(records[0])
+            rows = _job_rows(records, cols)
+            if "statistics" in cols and any(r["statistics"] is not None for r in records):
+                # Jobs copied in with their statistics (new jobs have none).
+                cols += STAT_COLUMNS
+                rows = [(*row, *statistics_values(r["statistics"]))
+                        for row, r in zip(rows, records, strict=True)]
         col_sql = ",".join(f'"{k}"' for k in cols)
         marks = ",".join("?" * len(cols))
         with self.db.transaction() as tx:
@@ -257,16 +269,22 @@ class SQLiteStore(Store):
     def job_summary(self, function_id: str, now: float, buckets: int = 60,
                     bins: int = 20) -> dict[str, Any]:
         """Aggregates of the Function's jobs, with GROUP BY (see ``aggregates``)."""
+        from skyrun.backends.local import aggregates  # the monitor's: off a worker's start
+
         return aggregates.job_summary(self.db.connection(), function_id, now, buckets, bins)
 
     def job_timeline(self, function_id: str, limit: int) -> list[tuple[Any, ...]]:
         """``(id, status, start, end)`` of the started jobs, by start."""
+        from skyrun.backends.local import aggregates
+
         return aggregates.job_timeline(self.db.connection(), function_id, limit)
 
     def job_timeline_json(self, function_id: str, limit: int,
                           statuses: tuple[str, ...]) -> dict[str, Any]:
         """The same bars as columns of JSON text, written by SQLite (the monitor's
         timeline at 100,000 jobs); see ``aggregates.job_timeline_json``."""
+        from skyrun.backends.local import aggregates
+
         return aggregates.job_timeline_json(self.db.connection(), function_id, limit,
                                             statuses)
 
@@ -499,7 +517,27 @@ def _claim_in(tx: sqlite3.Connection, function_id: str, worker_id: str, lease_se
     return _decode_job(row), fn
 
 
-def _job_rows(records: list[dict[str, Any]], cols: list[str]) -> list[tuple[Any, ...]]:
+def _new_job_rows(jobs: NewJobs) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The columns and rows of a batch of ``map()``, made from the batch's columns: the
+    fields the jobs share are encoded once, and each row is the job's own values and
+    the shared ones (no record dict per job)."""
+    varying = ("id", "args", "kwargs", "environment")
+    shared = [c for c in jobs.shared if c not in varying]
+    fixed = tuple(_json_cell(jobs.shared[c]) if c in JOB_JSON else jobs.shared[c]
+                  for c in shared)
+    # args and kwargs are JSON text already.
+    envs = [None if e is None else json.dumps(e) for e in jobs.environments]
+    rows = [(i, a, k, e) + fixed for i, a, k, e in zip(jobs.ids, jobs.args, jobs.kwargs,
+                                                          envs, strict=True)]
+    return [*varying, *shared], rows
+
+
+def _json_cell(value: Any) -> Any:
+    # A JSON field's cell: its JSON text (kept as is when map() encoded it already).
+    return value if value is None or type(value) is JSONText else json.dumps(value)
+
+
+def _job_rows(records: Sequence[dict[str, Any]], cols: list[str]) -> list[tuple[Any, ...]]:
     """Rows for ``executemany``, built column by column (much faster than cell by cell).
     Values shared by every job of a batch (its tags list, say) are encoded once."""
     memo: dict[int, str] = {}
