@@ -395,6 +395,10 @@ def test_protocol_errors_and_static_files(call, ui):
         assert answer.status == 200 and marker in answer.raw
         assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
         assert "default-src 'self'" in answer.headers["Content-Security-Policy"]
+    # The chart preloads carry the id from the address, quoted: it cannot become markup.
+    answer = call("GET", "/functions/%22%3E%3Cscript%3Ex")
+    assert answer.status == 200 and b"<script>x" not in answer.raw
+    assert b'href="/api/functions/%22%3E%3Cscript%3Ex/summary"' in answer.raw
     for name in ("common.js", "index.js", "function.js", "jobtable.js", "job.js", "app.css"):
         answer = call("GET", f"/static/{name}")
         assert answer.status == 200 and len(answer.raw) > 100, name

@@ -220,3 +220,22 @@ def test_login_token_in_the_browser(browser, run):
         expect(page.locator("#chart-timeline")).to_have_attribute("data-bars", str(N_JOBS))
     finally:
         context.close()
+
+
+def test_the_charts_requests_start_with_the_page_and_are_made_once(browser, run):
+    # The page's head announces the two chart requests (<link rel=preload>), so the browser
+    # asks while it loads the scripts, and the scripts' own fetches take those answers.
+    fn, server, _ = run
+    context = browser.new_context()
+    context.add_cookies([{"name": server.cookie_name, "value": server.token, "url": server.url}])
+    page = context.new_page()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url.split("?")[0].rsplit("/", 1)[-1]))
+    answer = page.goto(f"{server.url}functions/{fn.id}")
+    head = answer.text().split("</head>")[0]
+    for name in ("summary", "timeline"):
+        assert (f'<link rel="preload" href="/api/functions/{fn.id}/{name}" as="fetch" '
+                "crossorigin>") in head
+    expect(page.locator("#charts")).to_have_attribute("data-rendered", "1")
+    assert asked.count("summary") == 1 and asked.count("timeline") == 1, asked
+    context.close()

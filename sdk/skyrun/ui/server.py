@@ -22,6 +22,7 @@ Policy of ``self`` only among them).
 from __future__ import annotations
 
 import hmac
+import html
 import json
 import logging
 import mimetypes
@@ -32,7 +33,7 @@ import threading
 import time
 from http.cookies import SimpleCookie
 from importlib import resources
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -53,6 +54,11 @@ WRITE_HEADER = "X-Skyrun-UI"
 #: The pages: route → static file.
 PAGES = (("/", "index.html"), ("/functions/{function_id}", "function.html"),
          ("/jobs/{job_id}", "job.html"))
+#: What a page's scripts fetch first, announced in its head (``<link rel=preload>``) so
+#: that the browser asks while it still loads the scripts: at 100,000 jobs the charts'
+#: requests are most of the page's time, and they start a few hundred ms sooner.
+PRELOADS = {"function.html": ("/api/functions/{function_id}/summary",
+                              "/api/functions/{function_id}/timeline")}
 SECURITY_HEADERS = {
     # Scripts only from our own files: injected markup could not run script anyway.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -215,7 +221,15 @@ def _api_route(path: str, methods: dict) -> Route:
 
 def _page(name: str):
     async def page(request: Request) -> Response:
-        return Response(static_file(name), media_type="text/html; charset=utf-8")
+        body = static_file(name) or b""
+        if name in PRELOADS:
+            # The same URL as the script's fetch (encodeURIComponent of the id), so the
+            # browser hands the preloaded answer to it instead of asking twice.
+            params = {k: quote(v, safe="-_.!~*'()") for k, v in request.path_params.items()}
+            links = "".join(f'  <link rel="preload" href="{html.escape(p.format(**params))}" '
+                            'as="fetch" crossorigin>\n' for p in PRELOADS[name])
+            body = body.replace(b"</head>", links.encode() + b"</head>", 1)
+        return Response(body, media_type="text/html; charset=utf-8")
     return page
 
 
