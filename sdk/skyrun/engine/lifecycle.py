@@ -16,7 +16,7 @@ from skyrun.domain import transitions
 from skyrun.domain.keys import build_log_blob_id, result_blob_id
 from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 from skyrun.domain.slots import Held
-from skyrun.domain.statuses import ACTIVE, TERMINAL, FunctionStatus
+from skyrun.domain.statuses import ACTIVE, ACTIVE_STATUSES, PENDING, TERMINAL, FunctionStatus
 
 # A claim lasts this long unless its worker renews it; an expired claim means the worker
 # was lost. Workers renew every LEASE_SECONDS / 4.
@@ -73,16 +73,18 @@ def reconcile(backend: Backend, function: dict,
     if function.get("status") != FunctionStatus.READY.value:
         return reap_lost(backend, fid), 0
     live = backend.launcher.live_workers(fid)
-    # When the live workers already cover what is wanted (the caller's counts tell), a
-    # job can only be lost by an expired claim: the scan of active jobs for workers that
-    # are not live is skipped (it costs a read of every active job on AWS).
-    covered = counts is not None and len(live) >= _wanted(function, counts)
+    if counts is None:
+        # Only the statuses that want a worker are counted (one query each on AWS).
+        counts = backend.store.count_by_status([fid], RUNNABLE).get(fid, {})
+    # When the live workers already cover what is wanted, a job can only be lost by an
+    # expired claim: the scan of active jobs for workers that are not live is skipped
+    # (it costs a read of every active job on AWS). A job whose worker died is then
+    # requeued when its claim runs out, as the waiting loops already find it.
+    covered = len(live) >= _wanted(function, counts)
     lost = _reap(backend, fid, None if covered else live)
     # A worker that let a claim expire is lost, whatever its registration still says
     # (a lease outlives its worker by a while): it is replaced now, not when that ends.
     live -= {w for w in lost if w}
-    if counts is None:
-        counts = backend.store.count_by_status([fid]).get(fid, {})
     missing = _wanted(function, counts) - len(live)
     if missing <= 0:
         return len(lost), 0
@@ -97,6 +99,10 @@ def reconcile(backend: Backend, function: dict,
         backend.launcher.launch(function, missing)
         return len(lost), missing
     return len(lost), 0
+
+
+#: The statuses of jobs that want a worker (:func:`_wanted`).
+RUNNABLE = (PENDING, *ACTIVE_STATUSES)
 
 
 def _wanted(function: dict, counts: dict[str, int]) -> int:

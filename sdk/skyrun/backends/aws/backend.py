@@ -35,10 +35,13 @@ class AwsBackend(Backend):
 
     name = "aws"
     #: The pace of a worker (``skyrun_runtime.worker``): every poll for work is a
-    #: request, so an idle worker backs off to a poll a second, looks at its Function and
-    #: for lost jobs every 5 s, and a busy one reads its Function's settings again at most
-    #: once a second instead of once a job.
-    pace = WorkerPace(poll_seconds=(0.02, 1.0), check_seconds=5.0, refresh_seconds=1.0)
+    #: request, so an idle worker backs off to a poll a second and looks at its Function
+    #: and for lost jobs every 15 s, and a busy one reads its Function's settings again at
+    #: most every 10 s instead of once a job. A stop or a lowered
+    #: ``maximum_concurrency`` does not wait for either: it revokes slots, which the next
+    #: claim checks (``slotitems``); what waits is a changed timeout, memory, cpus or
+    #: environment (docs/aws.md, "Requests and their cost").
+    pace = WorkerPace(poll_seconds=(0.02, 1.0), check_seconds=15.0, refresh_seconds=10.0)
 
     def __init__(self, outputs: dict[str, str], deployment: str | None = None,
                  session: Any = None) -> None:

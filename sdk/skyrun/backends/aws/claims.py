@@ -120,7 +120,9 @@ class ClaimsMixin:
         worker read the same list), queries again, and from then on starts each fresh
         list at its own place (:func:`spread` of its id) and walks on from there, so
         that workers sharing a queue take disjoint runs of it instead of racing for its
-        head. Jobs still start roughly in the order they became pending (API.md §8).
+        head; a walk that reaches the end of its list queries again rather than wrap
+        around to the head, where the others started. Jobs still start roughly in the
+        order they became pending (API.md §8).
         """
         if held is None or not held.complete:
             return None
@@ -164,6 +166,11 @@ class ClaimsMixin:
         pending; ``skip``: a job id not to take."""
         candidates = self._claim_candidates.setdefault(function_id, [])
         positions = self._claim_position
+        if candidates and positions.get(function_id, 0) >= len(candidates):
+            # A walk that started at our own place reached the end of the list: what is
+            # left (its head) is where the other claimers started, so it is likely taken
+            # by now; a fresh query costs less than the tries it would fail.
+            candidates.clear()
         if not candidates:
             candidates.extend(i for i in self._pending(function_id) if i["id"]["S"] != skip)
             if not candidates:

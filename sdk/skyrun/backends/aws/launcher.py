@@ -42,8 +42,9 @@ logger = logging.getLogger(__name__)
 MAX_ARRAY_SIZE = 10_000
 #: A worker's lease lasts this long past its last heartbeat.
 WORKER_LEASE_SECONDS = 30.0
-#: How often a worker renews its lease.
-HEARTBEAT_SECONDS = 5.0
+#: How often a worker renews its lease: three beats a lease, so two may be late or lost
+#: (each is a request, for as long as the worker lives).
+HEARTBEAT_SECONDS = 10.0
 #: How long a launched worker that has not registered yet counts as live.
 LAUNCH_GRACE_SECONDS = 600.0
 #: Worker settings passed on from the caller's environment when set there.

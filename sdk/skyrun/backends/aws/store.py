@@ -50,6 +50,11 @@ from skyrun.exceptions import ConflictError
 BATCH_RECORD_SECONDS = 7 * 86400
 #: Attempts of an optimistic read-modify-write before giving up with a conflict.
 ATTEMPTS = 25
+#: How many candidates a settle tries to claim in its own transaction (each lost one
+#: is a failed transaction) before settling and claiming apart.
+SETTLE_AND_TAKE_TRIES = 3
+#: ``_settle_and_take``'s answer when only its candidate was taken by another worker.
+_CANDIDATE_TAKEN = object()
 
 
 def backoff(attempt: int) -> None:
@@ -289,8 +294,11 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         extra += [{"Delete": {"TableName": table, "Key": key(id=b)}} for b in delete_blobs]
         held = self._claimed.get(job_id)
         if claim is not None and held is not None and _matches(held[1], expect):
-            both = self._settle_and_take(job_id, changes, extra, claim, held)
-            if both is not None:
+            for _ in range(SETTLE_AND_TAKE_TRIES):
+                both = self._settle_and_take(job_id, changes, extra, claim, held)
+                if both is not _CANDIDATE_TAKEN:
+                    break
+            if isinstance(both, tuple):
                 return both
         settled = self._update(job_id, changes, expect, extra)
         if settled is None:
@@ -302,13 +310,15 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
 
     def _settle_and_take(self, job_id: str, changes: dict[str, Any], extra: list[dict[str, Any]],
                          claim: dict[str, Any],
-                         held: tuple[dict[str, Any], dict[str, Any]]) -> tuple[Any, ...] | None:
+                         held: tuple[dict[str, Any], dict[str, Any]]) -> Any:
         """Settle a job this store claimed and claim the next one in one transaction.
 
         Only for a settle that takes the job out of the active statuses, by a worker
         that holds its slots (``claim["held"]``: checked in the same transaction). None
         when this does not apply or the transaction failed (nothing written): the caller
-        settles and claims apart, which reads the job again if it changed.
+        settles and claims apart, which reads the job again if it changed;
+        ``_CANDIDATE_TAKEN`` when only the next job was taken meanwhile (nothing written:
+        the caller may try again with another).
         """
         revision, current = held
         new = dict(current, **changes)
@@ -344,6 +354,11 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
                 # The candidate was taken: the rest of the list likely too (see claim).
                 self._claim_candidates.get(fid, []).clear()
                 self._claim_position.setdefault(fid, 0)
+                if all(c == "None" for i, c in enumerate(codes) if i != 1):
+                    # Only the candidate failed: the settle and slots still hold, so the
+                    # caller tries again with a fresh one, still in one transaction
+                    # (apart, the settle and the claim would cost a request each).
+                    return _CANDIDATE_TAKEN
             return None
         self._claimed.pop(job_id, None)
         self._remember_claim(item, claimed)
