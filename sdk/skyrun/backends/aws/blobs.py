@@ -5,12 +5,6 @@
 ``attribute_not_exists(id)``; whoever loses either race raises ``ConflictError`` and
 leaves nothing behind. Expired blobs count as missing at once; their items and objects
 are removed by :meth:`S3BlobStore.purge_expired` (and DynamoDB's TTL, later).
-
-A job's result of at most :data:`INLINE_LIMIT` bytes (``staged_record``) is kept in its
-record's item (``inline_data``), written by the settle's transaction, instead of an S3
-object: most results are small, and this spares a ``PutObject`` per job and, since
-``results()`` reads the records 100 at a time anyway, a ``GetObject`` per result read.
-Such a blob has no ``href``; ``get_data`` answers it from the item like any other.
 """
 
 from __future__ import annotations
@@ -62,14 +56,6 @@ def _expired(record: dict[str, Any] | None, t: float) -> bool:
 #: Marks a record (from ``staged_record``/``empty_record``) whose write keeps a blob
 #: already stored under its id: the empty log blob of an attempt that wrote no line.
 KEEP_EXISTING = "_keep_existing"
-#: Results this small are kept in their record's item, not in S3 (a transactional write
-#: of a 4 KiB item costs 8 write units; a PutObject and a GetObject cost more).
-INLINE_LIMIT = 4096
-#: The record key (from ``staged_record``) and item attribute of data kept inline.
-INLINE = "_inline_data"
-INLINE_ATTRIBUTE = "inline_data"
-#: How many inline data read with their records are kept for ``get_data``.
-_INLINE_KEPT = 1000
 
 
 def blob_item(record: dict[str, Any]) -> dict[str, Any]:
@@ -83,19 +69,12 @@ def blob_item(record: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def _staged_item(record: dict[str, Any]) -> dict[str, Any]:
-    item = blob_item(record)
-    if record.get(INLINE) is not None:
-        item[INLINE_ATTRIBUTE] = {"B": record[INLINE]}
-    return item
-
-
 def record_write(table: str, record: dict[str, Any]) -> dict[str, Any]:
     """The ``TransactWriteItems`` entry that stores a blob record: a plain Put (the same
     record twice is the same item: idempotent by id), or, for a record marked
     ``KEEP_EXISTING``, an update that sets only attributes not there yet, so that an
     existing blob stays as it is without a condition that could fail the transaction."""
-    item = _staged_item(record)
+    item = blob_item(record)
     if not record.get(KEEP_EXISTING):
         return {"Put": {"TableName": table, "Item": item}}
     e = Expr()
@@ -103,13 +82,6 @@ def record_write(table: str, record: dict[str, Any]) -> dict[str, Any]:
                      for n, v in item.items() if n != "id")
     return {"Update": {"TableName": table, "Key": key(id=record["id"]),
                        **e.params(None, "SET " + sets)}}
-
-
-def _byte_range(data: bytes, start: int | None, end: int | None) -> bytes:
-    """Bytes ``start``..``end`` inclusive of ``data``, as a ranged S3 read answers."""
-    if start is None:
-        return data
-    return data[start:None if end is None else max(start, end + 1)]
 
 
 @translate_errors
@@ -122,9 +94,6 @@ class S3BlobStore(BlobStore):
         self.bucket = bucket
         self.table = table
         self._pages = plan.PageCache()
-        #: Inline data read with their records (blob id -> (hash, data)), taken by the
-        #: ``get_data`` that follows (see the module docstring).
-        self._inline: dict[str, tuple[str | None, bytes]] = {}
 
     def href(self, key_name: str) -> str:
         """The S3 URI of an object of this store."""
@@ -137,23 +106,7 @@ class S3BlobStore(BlobStore):
     def _raw(self, blob_id: str) -> dict[str, Any] | None:
         reply = self.dynamodb.get_item(TableName=self.table, Key=key(id=blob_id),
                                        ConsistentRead=True)
-        return self._decode(reply.get("Item"))
-
-    def _decode(self, item: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The record of an item, keeping its inline data aside for ``get_data``."""
-        record = decode_optional(item, BLOB_SCHEMA)
-        if record is not None and item is not None and INLINE_ATTRIBUTE in item:
-            if len(self._inline) >= _INLINE_KEPT:  # read and never asked for: forget
-                self._inline.clear()
-            self._inline[record["id"]] = (record.get("hash"), item[INLINE_ATTRIBUTE]["B"])
-        return record
-
-    def _inline_data(self, record: dict[str, Any]) -> bytes | None:
-        """The inline data of the blob as ``record`` describes it, if read with it."""
-        kept = self._inline.pop(record["id"], None)
-        if kept is None or kept[0] != record.get("hash"):
-            return None
-        return kept[1]
+        return decode_optional(reply.get("Item"), BLOB_SCHEMA)
 
     # -- the port -----------------------------------------------------------------------
     def put(self, record: dict[str, Any], data: bytes | None, overwrite: bool = False) -> dict[str, Any]:
@@ -227,17 +180,12 @@ class S3BlobStore(BlobStore):
     def staged_record(self, record: dict[str, Any], data: bytes) -> dict[str, Any]:
         """Write a blob's data to S3 (replacing any) and return its full record, for
         :func:`record_write` in a transaction of the caller's: the data is there before
-        the record is. Data of at most INLINE_LIMIT bytes goes in the record's item
-        instead (no S3 request)."""
-        stamp = now()
-        staged = dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
-                      created=record.get("created") or stamp, modified=stamp)
-        if len(data) <= INLINE_LIMIT:
-            # An S3 object left by an earlier, larger result of the same job is
-            # shadowed by the item's data, and removed with the blob.
-            return dict(staged, href=None, **{INLINE: bytes(data)})
+        the record is."""
         self.s3.put_object(Bucket=self.bucket, Key=record["id"], Body=data)
-        return dict(staged, href=self.href(record["id"]))
+        stamp = now()
+        return dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
+                    href=self.href(record["id"]), created=record.get("created") or stamp,
+                    modified=stamp)
 
     def may_exist(self, blob_id: str) -> bool:
         """Whether the blob's record exists (one read; an S3 object is never without
@@ -276,9 +224,9 @@ class S3BlobStore(BlobStore):
         (BatchGetItem, 100 ids a request)."""
         keys = [key(id=i) for i in dict.fromkeys(blob_ids)]
         t = now()
-        records = (self._decode(item)
+        records = (decode_item(item, BLOB_SCHEMA)
                    for item in dynamo.batch_get(self.dynamodb, self.table, keys))
-        return {r["id"]: r for r in records if r is not None and not _expired(r, t)}
+        return {r["id"]: r for r in records if not _expired(r, t)}
 
     def get_data(self, blob_id: str, start: int | None = None, end: int | None = None,
                  record: dict[str, Any] | None = None) -> bytes:
@@ -287,9 +235,6 @@ class S3BlobStore(BlobStore):
         record = record if record is not None else self.get_record(blob_id)
         if record is None or record.get("storage_state") == "remote":
             raise NotFoundError(f"Blob {blob_id} does not exist")
-        inline = self._inline_data(record)
-        if inline is not None:
-            return _byte_range(inline, start, end)
         params = {"Bucket": self.bucket, "Key": blob_id}
         if start is not None:
             if end is not None and end < start:
@@ -305,12 +250,6 @@ class S3BlobStore(BlobStore):
             if code in _NOT_FOUND:
                 if record.get("size_bytes") == 0:
                     return b""
-                # Kept inline, and the record came without it (read by a search, or
-                # long ago): read the item again.
-                fresh = self._raw(blob_id)
-                inline = self._inline_data(fresh) if fresh is not None else None
-                if inline is not None:
-                    return _byte_range(inline, start, end)
                 raise NotFoundError(f"Blob {blob_id} does not exist") from None
             raise
 

@@ -29,7 +29,7 @@ from skyrun.common.jsontext import JSONText
 #: Attributes that are not record fields.
 INTERNAL = frozenset({"status_order", "environment_hash", "namespace_storage_type",
                       "expires_at", "revision", "slots_taken", "runnable_epoch",
-                      "runnable_at", "idle_epoch", "inline_data"})
+                      "runnable_at", "idle_epoch"})
 
 
 @dataclass(frozen=True)
