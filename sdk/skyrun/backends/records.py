@@ -49,7 +49,6 @@ FLOAT_FIELDS = frozenset({
 })
 
 
-
 class NewJobs(Sequence[dict[str, Any]]):
     """A batch of new job records, held as what its jobs share and what differs (their
     ids, args, kwargs and environments) instead of one dict per job: ``map()``'s batches.

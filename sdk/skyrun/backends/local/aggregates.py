@@ -20,11 +20,6 @@ _STARTED = (f"function_id = ? AND last_execution_date IS NOT NULL AND (status IN
 _FIRST_LINE = ("substr(trim(substr(coalesce(error_reason, ''), 1, "
                "instr(coalesce(error_reason, '') || char(10), char(10)) - 1), "
                f"' ' || char(9) || char(13)), 1, {s.ERROR_CHARS})")
-#: One pass over the Function's started jobs into a small temporary table: the instants,
-#: the first line of a failure, and the four measured numbers as columns. The four
-#: json_extract calls of a row parse its statistics once (SQLite keeps the last parsed
-#: documents); reading them back out of one small JSON array per row instead cost the
-#: summary more than the whole pass.
 _ROWS = "temp.skyrun_summary_rows"
 #: One pass over the Function's started jobs into a small temporary table: the instants,
 #: the first line of a failure, and the four measured numbers, which the jobs table holds

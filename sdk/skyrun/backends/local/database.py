@@ -138,8 +138,8 @@ MIGRATIONS: list[str] = [
     );
     """,
     # 4 -> 5: the monitor's charts of a Function of 100,000 jobs. The four measured
-    # numbers they bin get columns of their own, written with ``statistics`` by the store
-    # (store.STAT_COLUMNS), so that a chart parses no JSON; the jobs stored before are
+    # numbers they bin get columns of their own (STAT_COLUMNS below), written with
+    # ``statistics`` by the store, so that a chart parses no JSON; the jobs stored before are
     # filled in here. The timeline reads a covering index of the started jobs in start
     # order (partial: a pending job has no entry, so submission does not pay for it).
     """

@@ -268,7 +268,7 @@ class SQLiteStore(Store):
 
     def job_summary(self, function_id: str, now: float, buckets: int = 60,
                     bins: int = 20) -> dict[str, Any]:
-        """Aggregates of the Function's jobs, with GROUP BY (see ``aggregates``)."""
+        """Aggregates of the Function's jobs, computed in SQLite (see ``aggregates``)."""
         from skyrun.backends.local import aggregates  # the monitor's: off a worker's start
 
         return aggregates.job_summary(self.db.connection(), function_id, now, buckets, bins)
