@@ -32,14 +32,21 @@ _SEARCHABLE = _COLUMNS | {"extra_properties.*"}
 def _encode(record: dict[str, Any]) -> dict[str, Any]:
     # A missing list is stored as an empty one, so that list filters (``tags != "x"``)
     # treat blobs written by the SDK and by workers alike.
-    return {k: (json.dumps([] if v is None and k in BLOB_LISTS else v)
+    return {k: (("[]" if not v and type(v) in _EMPTY_LISTS else json.dumps(v))
                 if k in BLOB_JSON and (v is not None or k in BLOB_LISTS) else v)
             for k, v in record.items() if k in _COLUMNS}
 
 
+# What an empty list field is stored as without json.dumps (a job's log blob has three).
+_EMPTY_LISTS = (type(None), list, tuple)
+# The hash of no data: most jobs' logs are empty.
+_EMPTY_MD5 = hashlib.md5(b"").hexdigest()
+_NO_LISTS = dict.fromkeys(BLOB_LISTS)
+
+
 def _new_row(record: dict[str, Any]) -> dict[str, Any]:
     """The encoded row of a new record, with every list column present."""
-    return _encode({**dict.fromkeys(BLOB_LISTS), **record})
+    return _encode({**_NO_LISTS, **record})
 
 
 def _decode(row: sqlite3.Row | None) -> dict[str, Any] | None:
@@ -105,15 +112,18 @@ class FileBlobStore(BlobStore):
     def path(self, blob_id: str) -> Path:
         """Where a blob's data lives. Named by a hash of the id: ids nest (a build log
         ``logs/ns/fid`` and the job logs ``logs/ns/fid/jid``) and may hold any character."""
+        return Path(self._path(blob_id))
+
+    def _path(self, blob_id: str) -> str:
+        # ``path`` as a string: the worker's hot path needs two a job, and making a Path
+        # costs more than the hash.
         digest = hashlib.sha256(blob_id.encode()).hexdigest()
-        # One Path made from a string: three ``/`` joins cost more than a no-op job's
-        # other bookkeeping on the worker's hot path.
-        return Path(f"{self._blobs_dir}/{digest[:2]}/{digest[2:]}")
+        return f"{self._blobs_dir}/{digest[:2]}/{digest[2:]}"
 
     def may_exist(self, blob_id: str) -> bool:
         """Whether the blob's data file exists (a stat, cheaper than reading the
         record)."""
-        return self.path(blob_id).exists()
+        return os.path.exists(self._path(blob_id))
 
     def put(self, record: dict[str, Any], data: bytes | None, overwrite: bool = False) -> dict[str, Any]:
         """Store metadata (and data); ``ConflictError`` if the id exists and not
@@ -175,13 +185,14 @@ class FileBlobStore(BlobStore):
     def sealed_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """The full record of data already at ``path(record["id"])``, for
         :func:`upsert_record` in a transaction of the caller's."""
-        path = str(self.path(record["id"]))
+        path = self._path(record["id"])
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
             data = b""
-        record = dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
+        record = dict(record, size_bytes=len(data),
+                      hash=hashlib.md5(data).hexdigest() if data else _EMPTY_MD5,
                       href=path, modified=now())
         record.setdefault("created", record["modified"])
         return record
@@ -316,10 +327,23 @@ def upsert_record(tx: sqlite3.Connection, record: dict[str, Any]) -> None:
     """Insert or replace a blob record inside the transaction ``tx`` (its data is in
     place already)."""
     row = _new_row(record)
-    cols = ",".join(f'"{k}"' for k in row)
-    updates = ",".join(f'"{k}" = excluded."{k}"' for k in row if k not in ("id", "created"))
-    tx.execute(f"INSERT INTO blobs ({cols}) VALUES ({','.join('?' * len(row))}) "
-               f"ON CONFLICT(id) DO UPDATE SET {updates}", list(row.values()))
+    tx.execute(_upsert_sql(tuple(row)), list(row.values()))
+
+
+_UPSERTS: dict[tuple[str, ...], str] = {}
+
+
+def _upsert_sql(columns: tuple[str, ...]) -> str:
+    # Made once per set of columns: a worker seals every job's log with the same ones.
+    text = _UPSERTS.get(columns)
+    if text is None:
+        cols = ",".join(f'"{k}"' for k in columns)
+        updates = ",".join(f'"{k}" = excluded."{k}"' for k in columns
+                           if k not in ("id", "created"))
+        text = _UPSERTS[columns] = (
+            f"INSERT INTO blobs ({cols}) VALUES ({','.join('?' * len(columns))}) "
+            f"ON CONFLICT(id) DO UPDATE SET {updates}")
+    return text
 
 
 def _decode_record(record: dict[str, Any]) -> dict[str, Any]:

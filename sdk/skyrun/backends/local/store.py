@@ -52,10 +52,12 @@ def _encode(record: dict[str, Any], json_fields: frozenset[str]) -> dict[str, An
 def _job_values(changes: dict[str, Any]) -> dict[str, Any]:
     """The column values of a job's changes: with its statistics, their measured numbers
     in their own columns (STAT_COLUMNS), which the monitor's charts read."""
+    statistics = changes.get("statistics")
+    if statistics is not None and type(statistics) is not JSONText:
+        changes = dict(changes, statistics=JSONText(_encode_statistics(statistics)))
     values = _encode(changes, JOB_JSON)
     if "statistics" in changes:
-        values.update(zip(STAT_COLUMNS, statistics_values(changes["statistics"]),
-                          strict=True))
+        values.update(zip(STAT_COLUMNS, statistics_values(statistics), strict=True))
     return values
 
 
@@ -90,6 +92,67 @@ def _decode_job(row: sqlite3.Row | None) -> dict[str, Any] | None:
     return None if row is None else _decode(row, JOB_JSON)
 
 
+# -- the worker's hot path ----------------------------------------------------------------
+# Its statements name the record's columns: a row then holds the record's fields in
+# order, without what ``SELECT *`` adds (the row number, the measured numbers) to drop.
+_JOB_FIELDS = ", ".join(f'"{c}"' for c in JOB_COLUMNS)
+_FUNCTION_FIELDS = ", ".join(f'"{c}"' for c in FUNCTION_COLUMNS)
+_READ_FUNCTION = f"SELECT {_FUNCTION_FIELDS} FROM functions WHERE id = ?"
+_FUNCTION_ID_AT = JOB_COLUMNS.index("function_id")
+_JOB_JSON_FIELDS = tuple(c for c in JOB_COLUMNS if c in JOB_JSON)
+_FUNCTION_JSON_FIELDS = tuple(c for c in FUNCTION_COLUMNS if c in FUNCTION_JSON)
+_scan_json = json.JSONDecoder().scan_once
+# The statistics document, the largest cell a job's settle writes: without the blanks
+# of json.dumps (about a fifth of its text). The cell is read as JSON only.
+_encode_statistics = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` of a cell the store wrote, by json's C scanner alone (its
+    ``loads`` costs more than the scan of a short cell); ``json.loads`` itself for
+    anything the scanner does not take whole."""
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration:
+        return json.loads(text)  # raises json's own error
+    return value if end == len(text) else json.loads(text)
+
+
+def _job_fields(row: Sequence[Any]) -> dict[str, Any]:
+    """The job record of a row of ``_JOB_FIELDS``."""
+    record = dict(zip(JOB_COLUMNS, row, strict=True))
+    for key in _JOB_JSON_FIELDS:
+        value = record[key]
+        if value is not None:
+            record[key] = _loads(value)
+    return record
+
+
+class _FunctionReads:
+    """The Function record of a claim, decoded again only when its row changed: a
+    worker reads the same row at every claim."""
+
+    def __init__(self) -> None:
+        self.last: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+
+    def read(self, tx: sqlite3.Connection, function_id: str) -> dict[str, Any] | None:
+        row = tx.execute(_READ_FUNCTION, (function_id,)).fetchone()
+        if row is None:
+            return None
+        values, last = tuple(row), self.last
+        if last is not None and last[0] == values:
+            return dict(last[1])  # a copy: the caller may change its record
+        record = dict(zip(FUNCTION_COLUMNS, values, strict=True))
+        for key in _FUNCTION_JSON_FIELDS:
+            if record[key] is not None:
+                record[key] = _loads(record[key])
+        for key in _FUNCTION_BOOL:
+            if record[key] is not None:
+                record[key] = bool(record[key])
+        self.last = (values, record)
+        return dict(record)
+
+
 def _condition(expect: dict[str, Any] | None) -> tuple[str, list[Any]]:
     if not expect:
         return "", []
@@ -112,6 +175,7 @@ class SQLiteStore(Store):
 
     def __init__(self, db: Database):
         self.db = db
+        self._functions = _FunctionReads()
 
     # -- functions ----------------------------------------------------------------------
     def create_function(self, record: dict[str, Any]) -> None:
@@ -309,7 +373,7 @@ class SQLiteStore(Store):
             return None
         with self.db.transaction() as tx:
             job, _ = _claim_in(tx, function_id, worker_id, lease_seconds, namespace_limit, now,
-                               held)
+                               held, self._functions)
         return job
 
     def has_pending(self, function_id: str) -> bool:
@@ -408,7 +472,8 @@ class SQLiteStore(Store):
         sets = ", ".join(f'"{k}" = ?' for k in row_values)
         cond, cond_params = _condition(expect)
         with self.db.transaction() as tx:
-            row = tx.execute(f"UPDATE jobs SET {sets} WHERE id = ?{cond} RETURNING *",
+            row = tx.execute(f"UPDATE jobs SET {sets} WHERE id = ?{cond} "
+                             f"RETURNING {_JOB_FIELDS}",
                              [*row_values.values(), job_id, *cond_params]).fetchone()
             if row is None:
                 return None, None, None
@@ -418,9 +483,10 @@ class SQLiteStore(Store):
                 tx.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
             claimed = function = None
             if claim is not None:
-                claimed, function = _claim_in(tx, row["function_id"], **claim)
+                claimed, function = _claim_in(tx, row[_FUNCTION_ID_AT], **claim,
+                                              functions=self._functions)
         # Decoded once the write lock is released: the other workers wait for it.
-        return _decode_job(row), claimed, function
+        return _job_fields(row), claimed, function
 
     def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
         """Extend the lease if ``worker_id`` still holds it."""
@@ -481,11 +547,13 @@ def _holds(tx: sqlite3.Connection, held: Held | None, fn: dict[str, Any], worker
     """Whether the claimer holds its slots, by the rules of ``skyrun.domain.slots``."""
     if held is None or not held.complete:
         return False
-    for slot in held.slots():
-        row = tx.execute("SELECT holder, expires, revoked FROM slots WHERE key = ?",
-                         (slot.key,)).fetchone()
-        record = None if row is None else {"holder": row[0], "expires": row[1],
-                                           "revoked": row[2]}
+    slots = held.slots()
+    keys = [slot.key for slot in slots]
+    # Both slots in one statement: it runs in every claim.
+    rows = {r[0]: {"holder": r[1], "expires": r[2], "revoked": r[3]} for r in tx.execute(
+        "SELECT key, holder, expires, revoked FROM slots WHERE key IN (?, ?)", keys)}
+    for slot, key in zip(slots, keys, strict=True):
+        record = rows.get(key)
         if not (slot_rules.holds(record, worker_id, now)
                 and slot_rules.may_take(slot, fn, namespace_limit)):
             return False
@@ -494,11 +562,11 @@ def _holds(tx: sqlite3.Connection, held: Held | None, fn: dict[str, Any], worker
 
 
 def _claim_in(tx: sqlite3.Connection, function_id: str, worker_id: str, lease_seconds: float,
-              namespace_limit: int, now: float, held: Held | None = None
+              namespace_limit: int, now: float, held: Held | None = None,
+              functions: _FunctionReads | None = None
               ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Claim inside ``tx``: ``(claimed job or None, the Function record or None)``."""
-    fn = _decode_function(tx.execute("SELECT * FROM functions WHERE id = ?",
-                                     (function_id,)).fetchone())
+    fn = (functions or _FunctionReads()).read(tx, function_id)
     if fn is None or fn["status"] != "ready":
         return None, fn
     # The limits: the claimer's slots, read with the Function in this transaction.
@@ -512,9 +580,9 @@ def _claim_in(tx: sqlite3.Connection, function_id: str, worker_id: str, lease_se
     cond, cond_params = _condition(change.expect)
     row = tx.execute(
         f"UPDATE jobs SET {', '.join(sets)} WHERE seq = (SELECT seq FROM jobs "
-        f"WHERE function_id = ?{cond} ORDER BY queued_date LIMIT 1) RETURNING *",
+        f"WHERE function_id = ?{cond} ORDER BY queued_date LIMIT 1) RETURNING {_JOB_FIELDS}",
         [*values.values(), function_id, *cond_params]).fetchone()
-    return _decode_job(row), fn
+    return (None if row is None else _job_fields(row)), fn
 
 
 def _new_job_rows(jobs: NewJobs) -> tuple[list[str], list[tuple[Any, ...]]]:
