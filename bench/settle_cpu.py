@@ -46,7 +46,7 @@ def one_round(folder: str, n: int, profile: str | None = None, trace: bool = Fal
     os.environ["SKYRUN_HOME"] = folder
     from skyrun.backends.local import LocalBackend
     from skyrun_runtime.stats import Sampler
-    from skyrun_runtime.worker import Worker, _raw
+    from skyrun_runtime.worker import Worker
 
     backend = LocalBackend(Path(folder))
     function = _function("bench:user")
@@ -76,10 +76,10 @@ def one_round(folder: str, n: int, profile: str | None = None, trace: bool = Fal
     while job is not None:
         if trace and done == 2:
             conn.set_trace_callback(statements.append)
-        # What run_job does around the executor's round trip for a no-op job.
+        # What run_job does around the executor's round trip for a no-op job (as this
+        # version's worker does; an older one encoded the inputs again, a few us).
         claimed = time.time()
-        request = {"job_id": job["id"], "args": _raw(job.get("args")),
-                   "kwargs": _raw(job.get("kwargs")),
+        request = {"job_id": job["id"], "args": job.get("args"), "kwargs": job.get("kwargs"),
                    "environment": worker._job_env(function, job)}
         pickle.dumps(request, protocol=4)
         reply = pickle.loads(pickle.dumps(

@@ -152,6 +152,14 @@ class Environment:
         self.snapshot = dict(data) if data is not None else None
 
 
+def _inputs(value, empty):
+    """A job's args or kwargs as sent: their JSON text, or the values decoded from it
+    (the worker sends what its store decoded, rather than encoding it again)."""
+    if not value:
+        return empty
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def run_job(main, request: dict, base_env: dict | Environment) -> dict:
     """Run one job and describe the outcome."""
     if not isinstance(base_env, Environment):
@@ -161,8 +169,8 @@ def run_job(main, request: dict, base_env: dict | Environment) -> dict:
     started = time.time()
     reply: dict = {"started": started}
     try:
-        args = json.loads(request["args"]) if request.get("args") else []
-        kwargs = json.loads(request["kwargs"]) if request.get("kwargs") else {}
+        args = _inputs(request.get("args"), [])
+        kwargs = _inputs(request.get("kwargs"), {})
         value = main(*args, **kwargs)
         try:
             reply.update(outcome="success", **_result_payload(value))

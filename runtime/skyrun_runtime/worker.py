@@ -257,8 +257,9 @@ class Worker:
                                      None, int(function["retry_count"]))
             return
         ns, fid, jid = function["namespace"], function["id"], job["id"]
-        executor.send({"job_id": jid, "args": _raw(job.get("args")),
-                       "kwargs": _raw(job.get("kwargs")),
+        # The inputs as the store decoded them (JSON values): the executor takes them
+        # as they are, or as JSON text.
+        executor.send({"job_id": jid, "args": job.get("args"), "kwargs": job.get("kwargs"),
                        "environment": self._job_env(function, job)})
         timeout = int(function["timeout"])
         limit_bytes = int(function["memory"]) * 2**20
@@ -390,14 +391,6 @@ class Worker:
         # A worker with a time budget (a Lambda invocation) asks it before this claim too.
         return (function.get("status") == FunctionStatus.READY.value
                 and (self.may_claim is None or self.may_claim(function)))
-
-
-def _raw(value):
-    if value is None:
-        return None
-    import json
-
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def main(argv: list[str] | None = None, executor: ExecutorProcess | None = None) -> int:
