@@ -61,6 +61,9 @@ def one_round(folder: str, n: int, profile: str | None = None, trace: bool = Fal
     worker = Worker(backend, function["id"], worker_id=f"bench-{os.getpid()}")
     held = worker.slots.for_claim(function)
     job = backend.store.claim(function["id"], worker.worker_id, 10.0, 1000, time.time(), held)
+    from skyrun.engine.workerslots import Renewer
+
+    renewer = Renewer(worker.slots)  # a slow round outlasts the slots' lease otherwise
     stop = backend.store.defer_checkpoints()
     profiler = None
     if profile:
@@ -102,6 +105,7 @@ def one_round(folder: str, n: int, profile: str | None = None, trace: bool = Fal
         profiler.disable()
         profiler.dump_stats(profile)
     stop()
+    renewer.stop()
     worker.slots.release()
     assert done == n, done
     for s in statements:

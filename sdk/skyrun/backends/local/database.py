@@ -1,12 +1,13 @@
 """The SQLite database under ``$SKYRUN_HOME``: connections and schema migrations.
 
-WAL lets the SDK read while workers write; ``busy_timeout`` makes writers queue instead of
-failing. Every process and thread opens its own connection (SQLite connections must not
-cross a fork).
+WAL lets the SDK read while workers write; writers queue on a lock file beside the
+database (``skyrun.db.lock``) and then on SQLite's own lock, instead of failing. Every
+process and thread opens its own connection (SQLite connections must not cross a fork).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import sqlite3
@@ -194,6 +195,55 @@ def _begin_immediate(conn: sqlite3.Connection, timeout: float = 60.0) -> None:
         conn.execute("PRAGMA busy_timeout=60000")
 
 
+class _LockFile:
+    """One thread's descriptor of a database's writers' lock file: its own open file, so
+    that ``flock`` excludes the process's other threads too."""
+
+    def __init__(self, path: str):
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.pid = os.getpid()
+        self.depth = 0  # nested holds of this thread (an error path: SQLite refuses them)
+
+    def __enter__(self) -> _LockFile:
+        if self.depth == 0:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        self.depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.depth -= 1
+        if self.depth == 0:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():  # a forked child's copy is the parent's to close
+            os.close(self.fd)
+
+
+_locks = threading.local()
+
+
+def _writers_lock(db_path: str) -> _LockFile:
+    """This thread's hold on the writers' lock of the database at ``db_path``.
+
+    Writers queue here, in the kernel, before ``BEGIN IMMEDIATE``: a writer that waits
+    sleeps until the one before it is done and wakes then, instead of polling SQLite's
+    lock with growing sleeps (each poll a failed ``BEGIN``, about twice a job with two
+    workers: CPU of its own, and up to a sleep's length late). SQLite's lock still
+    decides; a process that does not take this lock (an older skyrun, the sqlite3
+    shell) is waited for by ``_begin_immediate`` as before. A writer stopped inside a
+    transaction (SIGSTOP) holds the others until it goes on or dies, where SQLite's
+    lock alone made them fail after 60 s.
+    """
+    held = getattr(_locks, "files", None)
+    if held is None:
+        held = _locks.files = {}
+    lock = held.get(db_path)
+    if lock is None or lock.pid != os.getpid():
+        lock = held[db_path] = _LockFile(f"{db_path}.lock")
+    return lock
+
+
 class Database:
     """A path to the SQLite file, with one connection per thread and process."""
 
@@ -203,6 +253,8 @@ class Database:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One lock per file, whatever path names it (see _writers_lock).
+        self._lock_path = os.path.realpath(self.path)
         self._local = threading.local()
         self._migrate()
 
@@ -234,13 +286,14 @@ class Database:
         """A write transaction, taken at once (``BEGIN IMMEDIATE``) so it cannot deadlock
         on a lock upgrade."""
         conn = self.connection()
-        _begin_immediate(conn)
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with _writers_lock(self._lock_path):
+            _begin_immediate(conn)
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def defer_checkpoints(self, interval: float = CHECKPOINT_SECONDS) -> Callable[[], None]:
         """Move this thread's WAL checkpoints to a thread of their own, until the returned
