@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-import random
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -172,27 +170,11 @@ JOB_DERIVED_COLUMNS = ("seq", *STAT_COLUMNS)
 CHECKPOINT_SECONDS = 0.5
 
 
-def _begin_immediate(conn: sqlite3.Connection, timeout: float = 60.0) -> None:
-    # SQLite's own busy handler sleeps at least a millisecond, growing to 100 ms, when
-    # another process holds the write lock; write transactions here last tens of
-    # microseconds, so retry sooner, with a little jitter so that waiters do not march in
-    # step.
-    conn.execute("PRAGMA busy_timeout=0")
-    try:
-        delay, deadline = 0.00005, time.monotonic() + timeout
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 0.005)
-    finally:
-        conn.execute("PRAGMA busy_timeout=60000")
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    # Other skyrun writers are waited for on the lock file (_writers_lock), so the
+    # write lock is free here unless another program holds it (a backup, a sqlite3
+    # shell): then SQLite's busy handler waits for it, up to the connection's 60 s.
+    conn.execute("BEGIN IMMEDIATE")
 
 
 class _LockFile:
@@ -228,12 +210,13 @@ def _writers_lock(db_path: str) -> _LockFile:
 
     Writers queue here, in the kernel, before ``BEGIN IMMEDIATE``: a writer that waits
     sleeps until the one before it is done and wakes then, instead of polling SQLite's
-    lock with growing sleeps (each poll a failed ``BEGIN``, about twice a job with two
-    workers: CPU of its own, and up to a sleep's length late). SQLite's lock still
-    decides; a process that does not take this lock (an older skyrun, the sqlite3
-    shell) is waited for by ``_begin_immediate`` as before. A writer stopped inside a
-    transaction (SIGSTOP) holds the others until it goes on or dies, where SQLite's
-    lock alone made them fail after 60 s.
+    lock with growing sleeps (each poll a failed ``BEGIN``, about every other job with
+    two workers: CPU of its own, and up to a sleep's length late), and ``BEGIN
+    IMMEDIATE`` needs no change of the busy timeout around it (two statements a
+    transaction). SQLite's lock still decides; a process that does not take this lock
+    (an older skyrun, the sqlite3 shell) is waited for by SQLite's busy handler, up to
+    60 s. A writer stopped inside a transaction (SIGSTOP) holds the others until it
+    goes on or dies, where SQLite's lock alone made them fail after 60 s.
     """
     held = getattr(_locks, "files", None)
     if held is None:
