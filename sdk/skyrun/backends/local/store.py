@@ -128,6 +128,15 @@ def _job_fields(row: Sequence[Any]) -> dict[str, Any]:
     return record
 
 
+# A claim's reads in one statement: the Function and the claimer's two slots (a slot
+# never taken reads as NULLs, which hold nothing).
+_READ_FOR_CLAIM = (
+    "SELECT " + ", ".join(f'f."{c}"' for c in FUNCTION_COLUMNS)
+    + ", a.holder, a.expires, a.revoked, b.holder, b.expires, b.revoked FROM functions f "
+    "LEFT JOIN slots a ON a.key = ? LEFT JOIN slots b ON b.key = ? WHERE f.id = ?")
+_SLOTS_AT = len(FUNCTION_COLUMNS)
+
+
 class _FunctionReads:
     """The Function record of a claim, decoded again only when its row changed: a
     worker reads the same row at every claim."""
@@ -136,10 +145,25 @@ class _FunctionReads:
         self.last: tuple[tuple[Any, ...], dict[str, Any]] | None = None
 
     def read(self, tx: sqlite3.Connection, function_id: str) -> dict[str, Any] | None:
+        """The Function record, or None."""
         row = tx.execute(_READ_FUNCTION, (function_id,)).fetchone()
+        return None if row is None else self._record(tuple(row))
+
+    def read_with_slots(self, tx: sqlite3.Connection, function_id: str, keys: list[str]
+                        ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The Function record and the records of the two slots ``keys``, read in one
+        statement (a slot never taken has a record of None values: it holds nothing)."""
+        row = tx.execute(_READ_FOR_CLAIM, (*keys, function_id)).fetchone()
         if row is None:
-            return None
-        values, last = tuple(row), self.last
+            return None, []
+        values = tuple(row)
+        slots = values[_SLOTS_AT:]
+        return self._record(values[:_SLOTS_AT]), [
+            {"holder": slots[i], "expires": slots[i + 1], "revoked": slots[i + 2]}
+            for i in (0, 3)]
+
+    def _record(self, values: tuple[Any, ...]) -> dict[str, Any]:
+        last = self.last
         if last is not None and last[0] == values:
             return dict(last[1])  # a copy: the caller may change its record
         record = dict(zip(FUNCTION_COLUMNS, values, strict=True))
@@ -542,18 +566,11 @@ def _write_slot(tx: sqlite3.Connection, slot: Slot, record: dict[str, Any]) -> N
                (slot.key, record["holder"], record["expires"], int(record["revoked"])))
 
 
-def _holds(tx: sqlite3.Connection, held: Held | None, fn: dict[str, Any], worker_id: str,
-           namespace_limit: int, now: float) -> bool:
-    """Whether the claimer holds its slots, by the rules of ``skyrun.domain.slots``."""
-    if held is None or not held.complete:
-        return False
-    for slot in held.slots():
-        # One statement a slot: ``key IN (?, ?)`` costs SQLite a temporary index of the
-        # list, three times the two lookups.
-        row = tx.execute("SELECT holder, expires, revoked FROM slots WHERE key = ?",
-                         (slot.key,)).fetchone()
-        record = None if row is None else {"holder": row[0], "expires": row[1],
-                                           "revoked": row[2]}
+def _holds(held: Held, records: list[dict[str, Any]], fn: dict[str, Any],
+           worker_id: str, namespace_limit: int, now: float) -> bool:
+    """Whether the claimer holds its slots (``held``, whose records were read as
+    ``records``), by the rules of ``skyrun.domain.slots``."""
+    for slot, record in zip(held.slots(), records, strict=True):
         if not (slot_rules.holds(record, worker_id, now)
                 and slot_rules.may_take(slot, fn, namespace_limit)):
             return False
@@ -566,11 +583,14 @@ def _claim_in(tx: sqlite3.Connection, function_id: str, worker_id: str, lease_se
               functions: _FunctionReads | None = None
               ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Claim inside ``tx``: ``(claimed job or None, the Function record or None)``."""
-    fn = (functions or _FunctionReads()).read(tx, function_id)
+    functions = functions or _FunctionReads()
+    if held is None or not held.complete:
+        return None, functions.read(tx, function_id)
+    # The limits: the claimer's slots, read with the Function in this transaction.
+    fn, slots = functions.read_with_slots(tx, function_id, [s.key for s in held.slots()])
     if fn is None or fn["status"] != "ready":
         return None, fn
-    # The limits: the claimer's slots, read with the Function in this transaction.
-    if not _holds(tx, held, fn, worker_id, namespace_limit, now):
+    if not _holds(held, slots, fn, worker_id, namespace_limit, now):
         return None, fn
     # What a claim writes is the state machine's; which job, and the limits, are ours.
     change = transitions.claim(worker_id, round(now, 6), lease_seconds)
