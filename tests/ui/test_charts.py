@@ -79,8 +79,10 @@ def test_timeline_has_one_bar_per_job(charts_page, run):
     expect(timeline).to_have_attribute("data-drawn", str(N_JOBS))
     # Packed rows: never more than ran at once (maximum_concurrency 4).
     assert 1 <= int(timeline.get_attribute("data-lanes")) <= 4
-    drawn = page.evaluate("""() => { const t = skyrunCharts.timeline;
-        return Array.from({length: t.count}, (_, i) => [t.jobId(i), t.t.statuses[t.t.status[i]]]); }""")
+    # The page's timeline comes without ids; the bars' ids are asked for in one request.
+    drawn = page.evaluate("""async () => { const t = skyrunCharts.timeline;
+        const ids = await t.jobIds();
+        return Array.from({length: t.count}, (_, i) => [ids[i], t.t.statuses[t.t.status[i]]]); }""")
     assert sorted(map(tuple, drawn)) == sorted((j.id, str(j.status)) for j in jobs)
     if SCREENSHOTS:
         shoot(page, "function-page.png", height=1180)  # title, counts and charts
@@ -91,8 +93,8 @@ def test_timeline_has_one_bar_per_job(charts_page, run):
         p.setScale("x", {min, max: min + (max - min) / 3}); }""")
     zoomed = int(timeline.get_attribute("data-drawn"))
     assert 0 < zoomed < N_JOBS
-    target = page.evaluate("""() => { const t = skyrunCharts.timeline;
-        for (let i = 0; i < t.count; i++) { const c = t.barCenter(i); if (c) return [i, t.jobId(i), c]; }
+    target = page.evaluate("""async () => { const t = skyrunCharts.timeline;
+        for (let i = 0; i < t.count; i++) { const c = t.barCenter(i); if (c) return [i, await t.jobId(i), c]; }
         return null; }""")
     assert target is not None
     _, job_id, center = target
