@@ -13,7 +13,7 @@ const Charts = (() => {
   const state = {functionId: null, loaded: 0, loading: false, zoomed: false, plots: {},
                  every: REFRESH_MS};
   const exposed = {};
-  window.skyrunCharts = exposed;
+  window.skyrunCharts = exposed;  // what each chart drew, and pack (for the tests)
   const $ = (id) => document.getElementById(id);
 
   function fmtInterval(s) { return s < 1 ? `${s * 1000} ms` : fmtSeconds(s); }
@@ -44,53 +44,73 @@ const Charts = (() => {
     return one.ids[0];
   }
 
-  // A binary min-heap of numbers or of [key, value] pairs (compared by key).
-  class Heap {
-    constructor() { this.items = []; }
-    get size() { return this.items.length; }
-    peek() { return this.items[0]; }
-    key(x) { return Array.isArray(x) ? x[0] : x; }
-    push(x) {
-      const a = this.items;
-      a.push(x);
-      for (let i = a.length - 1; i > 0;) {
-        const up = (i - 1) >> 1;
-        if (this.key(a[up]) <= this.key(a[i])) break;
-        [a[up], a[i]] = [a[i], a[up]];
-        i = up;
-      }
+  // Sift helpers of binary min-heaps kept in typed arrays (no object per entry: the
+  // timeline packs 100,000 bars in milliseconds). keys[0..n) is the heap; vals, when
+  // given, moves with its keys.
+  function siftUp(keys, vals, i) {
+    const k = keys[i], v = vals ? vals[i] : 0;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (keys[up] <= k) break;
+      keys[i] = keys[up];
+      if (vals) vals[i] = vals[up];
+      i = up;
     }
-    pop() {
-      const a = this.items, top = a[0], last = a.pop();
-      if (a.length) {
-        a[0] = last;
-        for (let i = 0; ;) {
-          const l = 2 * i + 1, r = l + 1;
-          let m = i;
-          if (l < a.length && this.key(a[l]) < this.key(a[m])) m = l;
-          if (r < a.length && this.key(a[r]) < this.key(a[m])) m = r;
-          if (m === i) break;
-          [a[m], a[i]] = [a[i], a[m]];
-          i = m;
-        }
-      }
-      return top;
+    keys[i] = k;
+    if (vals) vals[i] = v;
+  }
+
+  function siftDown(keys, vals, n) {
+    const k = keys[0], v = vals ? vals[0] : 0;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = l;
+      if (l >= n) break;
+      if (r < n && keys[r] < keys[l]) m = r;
+      if (keys[m] >= k) break;
+      keys[i] = keys[m];
+      if (vals) vals[i] = vals[m];
+      i = m;
     }
+    keys[i] = k;
+    if (vals) vals[i] = v;
   }
 
   // Rows for the bars (sorted by start): the lowest row free at a bar's start, so bars
   // of a row never overlap and there are as many rows as jobs ever ran at once.
   function pack(t, nowMs) {
-    const lane = new Array(t.count);
-    const free = new Heap(), busy = new Heap();
-    let rows = 0;
-    for (let i = 0; i < t.count; i++) {
-      while (busy.size && busy.peek()[0] <= t.start[i]) free.push(busy.pop()[1]);
-      lane[i] = free.size ? free.pop() : rows++;
-      busy.push([t.end[i] < 0 ? nowMs : t.end[i], lane[i]]);
+    const n = t.count, lane = new Int32Array(n);
+    const busyEnd = new Float64Array(n), busyRow = new Int32Array(n);  // by end
+    const free = new Int32Array(n);                                     // by row
+    let busy = 0, nFree = 0, rows = 0;
+    for (let i = 0; i < n; i++) {
+      const start = t.start[i];
+      while (busy && busyEnd[0] <= start) {
+        free[nFree] = busyRow[0];
+        siftUp(free, null, nFree++);
+        busy--;
+        busyEnd[0] = busyEnd[busy];
+        busyRow[0] = busyRow[busy];
+        siftDown(busyEnd, busyRow, busy);
+      }
+      let row;
+      if (nFree) {
+        row = free[0];
+        free[0] = free[--nFree];
+        siftDown(free, null, nFree);
+      } else {
+        row = rows++;
+      }
+      lane[i] = row;
+      busyEnd[busy] = t.end[i] < 0 ? nowMs : t.end[i];
+      busyRow[busy] = row;
+      siftUp(busyEnd, busyRow, busy++);
     }
     return lane;
   }
+
+  exposed.pack = pack;
 
   function drawTimeline(t) {
     const node = $("chart-timeline");
