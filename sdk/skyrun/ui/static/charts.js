@@ -184,6 +184,7 @@ const Charts = (() => {
     info.jobId = (i) => jobId(t, i);
     // Every bar's job id, in bar order (one request: for tests and tools).
     info.jobIds = async () => {
+      if (!t.count) return [];
       const all = await api("GET", timelineUrl(`?ids=1&limit=${Math.max(1, t.count)}`));
       if (all.count !== t.count || all.t0 !== t.t0) throw new Error("the timeline has changed");
       return all.ids;
