@@ -9,7 +9,9 @@ measures
 - the baseline in the same run: the same summary computed in Python from every job
   record read through the SDK (what the page would cost without store aggregates);
 - in Debian's chromium (Playwright): from opening the page to every chart drawn, and
-  the charts' own fetch-and-draw time, the median of ``--repeat`` page loads.
+  the charts' own times from their refresh's start (until their last answer was in;
+  drawing, both answers together: each chart is drawn as its answer arrives), the
+  median of ``--repeat`` page loads.
 
 With ``--against REV`` (a git revision of this repository, such as ``HEAD~2``) the
 monitor of that revision serves the same jobs too, and every figure is measured for both,
@@ -217,8 +219,8 @@ def main() -> int:
     print("medians, ms                          " + "".join(f"{n:>14}" for n in med))
     for key, label in (("summary", "/summary (store aggregates)"), ("timeline", "/timeline"),
                        ("table", "/jobs (job table's first page)"),
-                       ("fetch", "chromium: charts' two requests"),
-                       ("draw", "chromium: charts drawn"),
+                       ("fetch", "chromium: charts' last answer in"),
+                       ("draw", "chromium: drawing the charts"),
                        ("page", "chromium: page opened to drawn")):
         print(f"{label:37s}" + "".join(f"{med[n][key]:14.0f}" for n in med))
     if args.against:

@@ -66,6 +66,11 @@ def test_job_timeline_json_default_matches_sqlites_own(store):
     assert default["start"][0] == 0 and sorted(default["start"]) == default["start"]
     assert default["end"].count(-1) == 2  # the two active jobs
     assert [JOB_STATUSES[c] for c in default["status"]][0] == "failure"
+    # Without ids (what the monitor's page asks for): the same columns, no ids.
+    bare = _parsed(store.job_timeline_json(fn["id"], 100, JOB_STATUSES, ids=False))
+    assert bare == _parsed(Store.job_timeline_json(store, fn["id"], 100, JOB_STATUSES,
+                                                   ids=False))
+    assert bare == {k: v for k, v in own.items() if k != "ids"}
 
 
 def test_job_timeline_json_default_limits_and_empty(store):

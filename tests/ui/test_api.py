@@ -298,14 +298,28 @@ def test_summary_timeline_and_job_usage(call, namespace):
     assert data["usage"]["jobs"] == 3 and data["usage"]["cost"] is None
     assert data["function"]["maximum_concurrency"] == 2
 
-    timeline = call("GET", f"/api/functions/{fn.id}/timeline").data
+    bare = call("GET", f"/api/functions/{fn.id}/timeline").data
+    assert bare["count"] == 3 and "ids" not in bare  # the page's: no ids
+    timeline = call("GET", f"/api/functions/{fn.id}/timeline?ids=1").data
     assert timeline["count"] == 3 and not timeline["truncated"]
+    assert {k: v for k, v in timeline.items() if k not in ("ids", "now")} == \
+        {k: v for k, v in bare.items() if k != "now"}
     assert sorted(timeline["ids"]) == sorted(j.id for j in jobs)
     statuses = [timeline["statuses"][c] for c in timeline["status"]]
     assert statuses == [str(Job.get(i).status) for i in timeline["ids"]]
     assert all(0 <= s <= e for s, e in zip(timeline["start"], timeline["end"], strict=True))
     one = call("GET", f"/api/functions/{fn.id}/timeline?limit=1").data
     assert one["count"] == 1 and one["truncated"] is True
+    # One bar by its index (what a click on the page asks for): its id and its start.
+    for i in range(3):
+        bar = call("GET", f"/api/functions/{fn.id}/timeline?ids=1&offset={i}&limit=1").data
+        assert bar["count"] == 1 and bar["offset"] == i and bar["ids"] == [timeline["ids"][i]]
+        assert bar["start"] == [0] and bar["status"] == [timeline["status"][i]]
+        assert (bar["t0"] - timeline["t0"]) * 1000 == pytest.approx(timeline["start"][i], abs=0.5)
+    assert call("GET", f"/api/functions/{fn.id}/timeline?offset=3").data["count"] == 0
+    for bad in ("offset=-1", "ids=2", "ids=yes"):
+        answer = call("GET", f"/api/functions/{fn.id}/timeline?{bad}")
+        assert answer.status == 422 and bad.split("=")[0] in answer.data["errors"], bad
     answer = call("GET", f"/api/functions/{fn.id}/timeline?limit=0")
     assert answer.status == 422 and "limit" in answer.data["errors"]
 

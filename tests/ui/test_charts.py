@@ -79,8 +79,10 @@ def test_timeline_has_one_bar_per_job(charts_page, run):
     expect(timeline).to_have_attribute("data-drawn", str(N_JOBS))
     # Packed rows: never more than ran at once (maximum_concurrency 4).
     assert 1 <= int(timeline.get_attribute("data-lanes")) <= 4
-    drawn = page.evaluate("""() => { const t = skyrunCharts.timeline;
-        return Array.from({length: t.count}, (_, i) => [t.jobId(i), t.t.statuses[t.t.status[i]]]); }""")
+    # The page's timeline comes without ids; the bars' ids are asked for in one request.
+    drawn = page.evaluate("""async () => { const t = skyrunCharts.timeline;
+        const ids = await t.jobIds();
+        return Array.from({length: t.count}, (_, i) => [ids[i], t.t.statuses[t.t.status[i]]]); }""")
     assert sorted(map(tuple, drawn)) == sorted((j.id, str(j.status)) for j in jobs)
     if SCREENSHOTS:
         shoot(page, "function-page.png", height=1180)  # title, counts and charts
@@ -91,8 +93,9 @@ def test_timeline_has_one_bar_per_job(charts_page, run):
         p.setScale("x", {min, max: min + (max - min) / 3}); }""")
     zoomed = int(timeline.get_attribute("data-drawn"))
     assert 0 < zoomed < N_JOBS
-    target = page.evaluate("""() => { const t = skyrunCharts.timeline;
-        for (let i = 0; i < t.count; i++) { const c = t.barCenter(i); if (c) return [i, t.jobId(i), c]; }
+    target = page.evaluate("""async () => { const t = skyrunCharts.timeline;
+        for (let i = 0; i < t.count; i++) {
+          const c = t.barCenter(i); if (c) return [i, await t.jobId(i), c]; }
         return null; }""")
     assert target is not None
     _, job_id, center = target
@@ -239,3 +242,34 @@ def test_the_charts_requests_start_with_the_page_and_are_made_once(browser, run)
     expect(page.locator("#charts")).to_have_attribute("data-rendered", "1")
     assert asked.count("summary") == 1 and asked.count("timeline") == 1, asked
     context.close()
+
+
+def test_timeline_rows_never_overlap_and_are_as_few_as_possible(charts_page):
+    # The page's packing of bars into rows (typed-array heaps), on random bars with
+    # touching ends and running ones: no two bars of a row overlap, and there are
+    # exactly as many rows as bars ever overlapped.
+    import random
+
+    rng = random.Random(7)
+    now = 5_000
+    # On a 10 ms grid, so that many bars end exactly where others start.
+    bars = sorted((10 * rng.randrange(0, 400), rng.choice([-1, *range(10, 400, 10)]))
+                  for _ in range(2_000))
+    start = [s for s, _ in bars]
+    end = [-1 if d < 0 else s + d for s, d in bars]
+    lanes = charts_page.evaluate(
+        "([start, end, now]) => Array.from(skyrunCharts.pack("
+        "{count: start.length, start, end}, now))", [start, end, now])
+    spans = [(s, now if e < 0 else e) for s, e in zip(start, end, strict=True)]
+    by_lane: dict[int, list[tuple[int, int]]] = {}
+    for lane, span in zip(lanes, spans, strict=True):
+        by_lane.setdefault(lane, []).append(span)
+    for row in by_lane.values():
+        assert all(a[1] <= b[0] for a, b in zip(row, row[1:], strict=False)), row
+    # The most bars running at one instant (an end frees its row for a start there).
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    most, running = 0, 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    assert sorted(by_lane) == list(range(most))

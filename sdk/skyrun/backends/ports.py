@@ -111,18 +111,18 @@ class Store(Protocol):
         :mod:`skyrun.backends.summary` defines them), by start, at most ``limit``; end
         is None while a job is active."""
 
-    def job_timeline_json(self, function_id: str, limit: int,
-                          statuses: tuple[str, ...]) -> dict[str, Any]:
+    def job_timeline_json(self, function_id: str, limit: int, statuses: tuple[str, ...],
+                          ids: bool = True) -> dict[str, Any]:
         """The bars of :meth:`job_timeline` as columns, each already JSON text, for the
         monitor's timeline (100,000 bars): ``count``, ``t0`` (the first start, or None),
-        and JSON arrays ``ids``, ``status`` (the index of each bar's status in
-        ``statuses``, 0 if absent), ``start`` and ``end`` (milliseconds from ``t0``,
-        rounded; end -1 while active). By default built from :meth:`job_timeline` by
-        :func:`skyrun.backends.summary.timeline_columns`; a store that can write the
-        JSON itself (SQLite) does so instead."""
+        and JSON arrays ``ids`` (only with ``ids``), ``status`` (the index of each bar's
+        status in ``statuses``, 0 if absent), ``start`` and ``end`` (milliseconds from
+        ``t0``, rounded; end -1 while active). By default built from
+        :meth:`job_timeline` by :func:`skyrun.backends.summary.timeline_columns`; a store
+        that can write the JSON itself (SQLite) does so instead."""
         from skyrun.backends.summary import timeline_columns
 
-        return timeline_columns(self.job_timeline(function_id, limit), statuses)
+        return timeline_columns(self.job_timeline(function_id, limit), statuses, ids)
 
     def claim(self, function_id: str, worker_id: str, lease_seconds: float,
               namespace_limit: int, now: float, held: Held | None = None) -> dict[str, Any] | None:

@@ -208,16 +208,16 @@ def statistics_values(statistics: dict[str, Any] | None) -> tuple[Any, ...]:
 
 
 def timeline_columns(rows: list[tuple[str, str, float, float | None]],
-                     statuses: tuple[str, ...]) -> dict[str, Any]:
+                     statuses: tuple[str, ...], ids: bool = True) -> dict[str, Any]:
     """``Store.job_timeline_json`` from the rows of ``Store.job_timeline``: the reference
     computation (SQLite writes the same columns in its own query)."""
     if not rows:
-        return {"count": 0, "t0": None, "ids": "[]", "status": "[]", "start": "[]",
-                "end": "[]"}
+        return {"count": 0, "t0": None, "status": "[]", "start": "[]", "end": "[]",
+                **({"ids": "[]"} if ids else {})}
     t0 = rows[0][2]
     codes = {s: i for i, s in enumerate(statuses)}
     return {"count": len(rows), "t0": t0,
-            "ids": json.dumps([r[0] for r in rows], ensure_ascii=False),
+            **({"ids": json.dumps([r[0] for r in rows], ensure_ascii=False)} if ids else {}),
             "status": json.dumps([codes.get(r[1], 0) for r in rows]),
             "start": json.dumps([round((r[2] - t0) * 1000) for r in rows]),
             "end": json.dumps([-1 if r[3] is None else round((r[3] - t0) * 1000)

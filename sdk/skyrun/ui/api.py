@@ -18,6 +18,7 @@ Endpoints (``{fid}`` a Function id, ``{jid}`` a Job id):
 - ``GET /api/functions/{fid}/jobs`` — a page of the job table (filters, sort, paging)
 - ``GET /api/functions/{fid}/summary`` — the charts' aggregates, usage and cost
 - ``GET /api/functions/{fid}/timeline`` — every started job's bar, in columns
+  (``ids=1`` adds the job ids; ``offset`` and ``limit`` select bars by start)
 - ``POST /api/functions/{fid}/jobs/cancel|rerun|delete`` — selected (``job_ids``) or all
   matching (``all`` with ``filters``) jobs
 - ``GET /api/jobs/{jid}`` · ``POST /api/jobs/{jid}/cancel|rerun`` · ``DELETE /api/jobs/{jid}``
@@ -189,11 +190,14 @@ class Api:
         return Reply(200, charts.summary_view(fn, self.client.backend, now()))
 
     def timeline(self, function_id, query, body) -> Reply:
-        """The started jobs as timeline bars (``limit``: at most that many, by start)."""
+        """The started jobs as timeline bars, by start: ``limit`` at most that many,
+        ``offset`` from that bar on, ``ids=1`` with their job ids."""
         fn = self._function(function_id, statistics=False)
         limit = views._int_param(query, "limit", charts.TIMELINE_LIMIT, 1, charts.TIMELINE_LIMIT)
+        offset = views._int_param(query, "offset", 0, 0, charts.TIMELINE_LIMIT - 1)
+        ids = views._int_param(query, "ids", 0, 0, 1) == 1
         return Reply(200, body=charts.timeline_json(self.client.backend.store, fn.id, now(),
-                                                    limit))
+                                                    limit, ids=ids, offset=offset))
 
     def bulk(self, function_id, action, query, body) -> Reply:
         """Cancel, rerun or delete the selected jobs (``{"job_ids": [...]}``) or every job

@@ -137,22 +137,26 @@ def job_timeline(conn: sqlite3.Connection, function_id: str,
 
 
 def job_timeline_json(conn: sqlite3.Connection, function_id: str, limit: int,
-                      statuses: tuple[str, ...]) -> dict[str, Any]:
+                      statuses: tuple[str, ...], ids: bool = True) -> dict[str, Any]:
     """The timeline of :func:`job_timeline` in columns whose JSON text SQLite writes
     itself (``json_group_array``), so 100,000 bars never become Python objects:
-    ``count``, ``t0`` (the first start, or None), and JSON arrays ``ids``, ``status``
-    (the index of the status in ``statuses``), ``start`` and ``end`` (milliseconds from
-    ``t0``; end -1 while active)."""
+    ``count``, ``t0`` (the first start, or None), and JSON arrays ``ids`` (only with
+    ``ids``: most of the answer's bytes), ``status`` (the index of the status in
+    ``statuses``), ``start`` and ``end`` (milliseconds from ``t0``; end -1 while
+    active)."""
     code = ("CASE status " + " ".join(f"WHEN '{name}' THEN {i}" for i, name in
                                       enumerate(statuses)) + " ELSE 0 END")
     # MATERIALIZED: the bars are read (and sorted) once for both t0 and the columns.
-    count, t0, ids, status, start, end = conn.execute(
-        f"WITH bars AS MATERIALIZED (SELECT id, {code} AS c, last_execution_date AS s, "
+    count, t0, id_list, status, start, end = conn.execute(
+        f"WITH bars AS MATERIALIZED (SELECT {'id, ' if ids else ''}{code} AS c, last_execution_date AS s, "
         f"CASE WHEN status IN {_ENDED} THEN last_completion_date END AS e FROM jobs "
         f"WHERE {_STARTED} ORDER BY last_execution_date, id LIMIT ?) "
-        "SELECT count(*), t0, json_group_array(id), json_group_array(c), "
+        f"SELECT count(*), t0, {'json_group_array(id)' if ids else 'NULL'}, "
+        "json_group_array(c), "
         "json_group_array(CAST(round((s - t0) * 1000) AS INTEGER)), "
         "json_group_array(coalesce(CAST(round((e - t0) * 1000) AS INTEGER), -1)) "
         "FROM bars, (SELECT min(s) AS t0 FROM bars)", (function_id, limit)).fetchone()
-    return {"count": count, "t0": t0, "ids": ids, "status": status, "start": start,
-            "end": end}
+    columns = {"count": count, "t0": t0, "status": status, "start": start, "end": end}
+    if ids:
+        columns["ids"] = id_list
+    return columns

@@ -367,14 +367,14 @@ class SQLiteStore(Store):
 
         return aggregates.job_timeline(self.db.connection(), function_id, limit)
 
-    def job_timeline_json(self, function_id: str, limit: int,
-                          statuses: tuple[str, ...]) -> dict[str, Any]:
+    def job_timeline_json(self, function_id: str, limit: int, statuses: tuple[str, ...],
+                          ids: bool = True) -> dict[str, Any]:
         """The same bars as columns of JSON text, written by SQLite (the monitor's
         timeline at 100,000 jobs); see ``aggregates.job_timeline_json``."""
         from skyrun.backends.local import aggregates
 
         return aggregates.job_timeline_json(self.db.connection(), function_id, limit,
-                                            statuses)
+                                            statuses, ids)
 
     def defer_checkpoints(self) -> Callable[[], None]:
         """For a worker: WAL checkpoints off its commits, in a thread, until the

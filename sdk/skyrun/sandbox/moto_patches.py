@@ -1,0 +1,109 @@
+"""Speed fixes to moto that the sandbox's server applies to itself (same semantics).
+
+moto's DynamoDB ``TransactWriteItems`` makes a deep copy of every table a transaction
+names before it runs, to put the copies back if the transaction is canceled. Each of
+the store's settle-and-claim transactions names the jobs table, so every job cost a
+copy of every job: at 1,000 jobs the sandbox's server spent most of its time copying
+(one CPU busy, its memory growing by gigabytes) and a run got slower with every job.
+:func:`backup_only_the_named_items` keeps moto's own transaction code but backs up only
+the items the transaction names (at most 100), and puts those back on a cancellation:
+the same all-or-nothing outcome, at a cost that no longer grows with the table.
+
+A table with a stream keeps moto's whole-table copy (its stream records would not be
+rolled back otherwise); the sandbox's tables have none.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+_PATCHED = "_skyrun_backs_up_named_items"
+
+
+class _TablesNotCopied:
+    """Stands for the ``copy`` module inside moto's DynamoDB models: a table is
+    returned as it is (its named items are backed up instead), anything else copied."""
+
+    def __init__(self, table_type: type):
+        self.table_type = table_type
+
+    def deepcopy(self, value: Any, memo: dict | None = None) -> Any:
+        if isinstance(value, self.table_type):
+            return value
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def _key_of(table, op: dict[str, Any]) -> tuple[Any, Any]:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    key = op.get("Key") or op["Item"]
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    return hash_value, range_value
+
+
+def _put_back(table, hash_value, range_value, old) -> None:
+    """The stored item under the key as it was (``old``; None: no item)."""
+    if range_value is None:
+        if old is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = old
+    elif old is None:
+        table.items.get(hash_value, {}).pop(range_value, None)
+    else:
+        table.items[hash_value][range_value] = old
+
+
+def backup_only_the_named_items() -> None:
+    """Patch moto's ``DynamoDBBackend.transact_write_items`` in this process (once)."""
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    backend = models.DynamoDBBackend
+    if getattr(backend, _PATCHED, False):
+        return
+    original = backend.transact_write_items
+    models.copy = _TablesNotCopied(Table)  # type: ignore[assignment]
+
+    def transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
+        backups = []
+        for item in transact_items[:100]:
+            try:
+                _, op = next(iter(item.items()))
+                table = self.tables.get(op.get("TableName"))
+                if table is None:
+                    continue
+                if table.stream_shard is not None:
+                    raise LookupError("a table with a stream: copy it whole")
+                hash_value, range_value = _key_of(table, op)
+                old = table.get_item(hash_value, range_value)
+            except Exception:
+                # A malformed request or a streamed table: moto's own way, whole-table
+                # copies included (the shim is bypassed for this call).
+                return _with_table_copies(original, self, transact_items)
+            backups.append((table, hash_value, range_value, copy.deepcopy(old)))
+        try:
+            return original(self, transact_items)
+        except BaseException:
+            for table, hash_value, range_value, old in reversed(backups):
+                _put_back(table, hash_value, range_value, old)
+            raise
+
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    setattr(backend, _PATCHED, True)
+
+
+def _with_table_copies(original, backend, transact_items):
+    from moto.dynamodb import models
+
+    shim = models.copy
+    models.copy = copy
+    try:
+        return original(backend, transact_items)
+    finally:
+        models.copy = shim
