@@ -11,7 +11,8 @@ the sample at which ``--skip`` jobs had finished (the processes' starts are left
 and the last sample before the workers left (they idle, unpaid, before that).
 
 ``--profile FILE`` runs one of the two workers in this process under cProfile instead
-and writes its profile there (``python -m pstats FILE``).
+and writes its profile (thread CPU time) there (``python -m pstats FILE``); the figures
+printed then count this whole process as a worker.
 
     python bench/job_cpu.py [-n 4000] [--skip 500] [--rounds 1] [--profile FILE]
 """
