@@ -322,8 +322,9 @@ class _Waiter:
                     os.close(request.fd)  # releases the lock just taken
                 else:
                     request.acquired = request.error is None
-            request.done.release()
+            # Idle again before the writer wakes: its next wait finds this thread.
             self._idle.append(self)
+            request.done.release()
 
 
 class _Request:
