@@ -178,8 +178,10 @@ def _begin_immediate(conn: sqlite3.Connection, waited: float) -> None:
     # lock is free here unless another program holds it (a backup, a sqlite3 shell):
     # then SQLite's busy handler waits for it, up to the connection's 60 s less what
     # this writer has already waited on the lock file, so that no writer waits longer
-    # than the busy timeout in all. That is rare, and only then the pragmas are paid.
-    if waited < 1.0:
+    # than the busy timeout in all (give or take LONG_WAIT). A wait that long is rare (a
+    # turn on the lock file takes well under a millisecond), and only then are the
+    # pragmas paid.
+    if waited < LONG_WAIT:
         conn.execute("BEGIN IMMEDIATE")
         return
     conn.execute(f"PRAGMA busy_timeout={max(0, int((WRITE_TIMEOUT - waited) * 1000))}")
@@ -192,6 +194,9 @@ def _begin_immediate(conn: sqlite3.Connection, waited: float) -> None:
 #: How long a writer waits for other writers in all, on the lock file and then on
 #: SQLite's lock (the connections' busy timeout), before its write fails.
 WRITE_TIMEOUT = 60.0
+#: A wait on the lock file after which BEGIN IMMEDIATE waits only for what is left of
+#: WRITE_TIMEOUT (see _begin_immediate).
+LONG_WAIT = 0.05
 
 # Every live _LockFile of this process, and the descriptors of the waits given up (owned
 # by a waiting thread until it unlocks and closes them): a forked child closes its copies
