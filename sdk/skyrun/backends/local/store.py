@@ -101,7 +101,8 @@ _READ_FUNCTION = f"SELECT {_FUNCTION_FIELDS} FROM functions WHERE id = ?"
 _FUNCTION_ID_AT = JOB_COLUMNS.index("function_id")
 _JOB_JSON_FIELDS = tuple(c for c in JOB_COLUMNS if c in JOB_JSON)
 _FUNCTION_JSON_FIELDS = tuple(c for c in FUNCTION_COLUMNS if c in FUNCTION_JSON)
-_scan_json = json.JSONDecoder().scan_once
+# scan_once is set by JSONDecoder.__init__ (the C scanner), absent from the type stubs.
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 # The statistics document, the largest cell a job's settle writes: without the blanks
 # of json.dumps (about a fifth of its text). The cell is read as JSON only.
 _encode_statistics = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
