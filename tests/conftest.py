@@ -38,6 +38,10 @@ RECONCILE_SECONDS = 2.0
 WORKER_IDLE_SECONDS = "3"
 #: CPUs the embedded backend admits workers for during the tests.
 LOCAL_CPUS = "64"
+#: Claims (and slots, and the sandbox's worker leases) run out this soon after a worker
+#: is lost, instead of the deployment's 10 s: the lost-worker tests wait for it several
+#: times in a row. Renewals come every second, so a busy machine still renews in time.
+LEASE_SECONDS = "4"
 
 
 def selected_backends() -> tuple[str, ...]:
@@ -89,10 +93,12 @@ def skyrun_home(tmp_path_factory):
     """One SKYRUN_HOME for the whole run; at the end, kill what is still running there."""
     home = tmp_path_factory.mktemp("skyrun-home")
     old = {k: os.environ.get(k) for k in ("SKYRUN_HOME", "SKYRUN_WORKER_IDLE_SECONDS",
-                                          "SKYRUN_BACKEND", "SKYRUN_LOCAL_CPUS")}
+                                          "SKYRUN_BACKEND", "SKYRUN_LOCAL_CPUS",
+                                          "SKYRUN_LEASE_SECONDS")}
     os.environ["SKYRUN_HOME"] = str(home)
     os.environ["SKYRUN_BACKEND"] = "local"
     os.environ["SKYRUN_WORKER_IDLE_SECONDS"] = WORKER_IDLE_SECONDS
+    os.environ["SKYRUN_LEASE_SECONDS"] = LEASE_SECONDS
     # The suite's Functions ask for 1 CPU each by default; tests of maximum_concurrency
     # need more than this machine's CPUs admitted (tests/local tests the admission).
     os.environ["SKYRUN_LOCAL_CPUS"] = LOCAL_CPUS
@@ -143,7 +149,8 @@ def skyrun_sandbox(skyrun_home, tmp_path_factory):
 
     home = tmp_path_factory.mktemp("skyrun-sandbox")
     sandbox = Sandbox(home=home, schedule_seconds=RECONCILE_SECONDS,
-                      environment={"SKYRUN_WORKER_IDLE_SECONDS": WORKER_IDLE_SECONDS})
+                      environment={"SKYRUN_WORKER_IDLE_SECONDS": WORKER_IDLE_SECONDS,
+                                   "SKYRUN_LEASE_SECONDS": LEASE_SECONDS})
     sandbox.start()
     endpoint = sandbox.server.endpoint
     server_pid = sandbox.server.pid
