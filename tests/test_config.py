@@ -14,7 +14,7 @@ from tests.conftest import LEASE_SECONDS, wait_until
 
 
 def test_the_lease_defaults_to_ten_seconds_and_reads_the_variable(monkeypatch):
-    monkeypatch.delenv("SKYRUN_LEASE_SECONDS")
+    monkeypatch.delenv("SKYRUN_LEASE_SECONDS", raising=False)
     assert config.lease_seconds() == lifecycle.lease_seconds() == 10.0
     assert lifecycle.claim_grace_seconds() == 5.0
     monkeypatch.setenv("SKYRUN_LEASE_SECONDS", " 2.5 ")
@@ -37,10 +37,10 @@ def sleeper(seconds):
     return seconds
 
 
-def test_a_running_jobs_claim_lasts_the_configured_lease(namespace):
-    # The tests run with SKYRUN_LEASE_SECONDS=4: the worker claims and renews for 4 s,
-    # not the default 10 (which the lost-worker tests would otherwise wait for).
-    assert config.lease_seconds() == float(LEASE_SECONDS)
+def test_a_running_jobs_claim_lasts_the_configured_lease(namespace, short_leases):
+    # With SKYRUN_LEASE_SECONDS=5 the worker claims and renews for 5 s, not the default
+    # 10 (which the lost-worker tests would otherwise wait for).
+    assert config.lease_seconds() == short_leases == float(LEASE_SECONDS)
     fn = Function(sleeper, retry_count=0)
     job = fn(3)
     store = namespace.backend.store

@@ -135,9 +135,10 @@ def _reap(backend: Backend, function_id: str, live: set[str] | None) -> list[str
     # leases last longer than a claim), so replacements start now.
     expired = {j["worker_id"] for j in lost.values() if j.get("worker_id")}
     if live is not None:
+        grace = claim_grace_seconds()
         for job in backend.store.active_jobs(function_id):
             if (job["worker_id"] not in live
-                    and (job.get("last_execution_date") or 0) < t - claim_grace_seconds()):
+                    and (job.get("last_execution_date") or 0) < t - grace):
                 lost[job["id"]] = job
     for job in lost.values():
         settle_lost(backend, job)

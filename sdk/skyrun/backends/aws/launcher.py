@@ -63,6 +63,7 @@ def heartbeat_seconds() -> float:
     (``$SKYRUN_LEASE_SECONDS``, default 10)."""
     return config.lease_seconds()
 
+
 class BatchLauncher(Launcher):
     """Launches and tracks the Batch workers of Functions."""
 
