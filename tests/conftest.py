@@ -38,6 +38,11 @@ RECONCILE_SECONDS = 2.0
 WORKER_IDLE_SECONDS = "3"
 #: CPUs the embedded backend admits workers for during the tests.
 LOCAL_CPUS = "64"
+#: Claims (and slots, and the sandbox's worker leases) run out this soon after a worker
+#: is lost in the tests that ask for ``short_leases``, instead of the deployment's 10 s:
+#: the lost-worker tests wait for it several times in a row. Only there: on a loaded
+#: machine a renewal a few seconds late would make a live worker's job run twice.
+LEASE_SECONDS = "5"
 
 
 def selected_backends() -> tuple[str, ...]:
@@ -89,10 +94,12 @@ def skyrun_home(tmp_path_factory):
     """One SKYRUN_HOME for the whole run; at the end, kill what is still running there."""
     home = tmp_path_factory.mktemp("skyrun-home")
     old = {k: os.environ.get(k) for k in ("SKYRUN_HOME", "SKYRUN_WORKER_IDLE_SECONDS",
-                                          "SKYRUN_BACKEND", "SKYRUN_LOCAL_CPUS")}
+                                          "SKYRUN_BACKEND", "SKYRUN_LOCAL_CPUS",
+                                          "SKYRUN_LEASE_SECONDS")}
     os.environ["SKYRUN_HOME"] = str(home)
     os.environ["SKYRUN_BACKEND"] = "local"
     os.environ["SKYRUN_WORKER_IDLE_SECONDS"] = WORKER_IDLE_SECONDS
+    os.environ.pop("SKYRUN_LEASE_SECONDS", None)  # the product's default, unless asked
     # The suite's Functions ask for 1 CPU each by default; tests of maximum_concurrency
     # need more than this machine's CPUs admitted (tests/local tests the admission).
     os.environ["SKYRUN_LOCAL_CPUS"] = LOCAL_CPUS
@@ -195,6 +202,15 @@ def namespace(skyrun_home, skyrun_backend, backend_environment, monkeypatch):
     ComputeClient.set_default_client(client)
     yield client
     ComputeClient.set_default_client(None)
+
+
+@pytest.fixture
+def short_leases(monkeypatch) -> float:
+    """``SKYRUN_LEASE_SECONDS`` of :data:`LEASE_SECONDS` for this test: the workers its
+    SDK starts (local processes inherit it; the AWS launcher passes it on to Batch
+    workers) claim with it, and the SDK's reaper judges by it."""
+    monkeypatch.setenv("SKYRUN_LEASE_SECONDS", LEASE_SECONDS)
+    return float(LEASE_SECONDS)
 
 
 def wait_until(predicate, timeout: float = 30, interval: float = 0.05, message: str = ""):

@@ -195,7 +195,7 @@ class Worker:
                         held = self.slots.for_claim(function)
                         if held is not None:
                             job = self.store.claim(self.function_id, self.worker_id,
-                                                   lifecycle.LEASE_SECONDS,
+                                                   lifecycle.lease_seconds(),
                                                    NAMESPACE_ACTIVE_LIMIT, now(), held)
                             if job is None:
                                 self.slots.nothing_claimed(self.function_id)
@@ -267,7 +267,8 @@ class Worker:
         start = time.monotonic()
         next_cancel = start + CANCEL_CHECK
         next_memory = start + MEMORY_CHECK
-        next_renew = start + lifecycle.LEASE_SECONDS / 4
+        lease = lifecycle.lease_seconds()
+        next_renew = start + lease / 4
         next_flush = start + LOG_FLUSH
         outcome, reply = None, None
         wrote = False
@@ -296,8 +297,8 @@ class Worker:
                     outcome = "cancel"
                     break
             if t >= next_renew:
-                next_renew = t + lifecycle.LEASE_SECONDS / 4
-                if not self.store.renew(jid, self.worker_id, time.time() + lifecycle.LEASE_SECONDS):
+                next_renew = t + lease / 4
+                if not self.store.renew(jid, self.worker_id, time.time() + lease):
                     outcome = "lost_claim"
                     break
             if t >= next_flush:

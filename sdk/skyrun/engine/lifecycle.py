@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 
+from skyrun import config
 from skyrun.backends.ports import Backend
 from skyrun.common.namespaces import default_owners
 from skyrun.common.timeutil import now
@@ -18,14 +19,23 @@ from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 from skyrun.domain.slots import Held
 from skyrun.domain.statuses import ACTIVE, ACTIVE_STATUSES, PENDING, TERMINAL, FunctionStatus
 
-# A claim lasts this long unless its worker renews it; an expired claim means the worker
-# was lost. Workers renew every LEASE_SECONDS / 4.
-LEASE_SECONDS = 10.0
+# A claim lasts LEASE_SECONDS unless its worker renews it (``$SKYRUN_LEASE_SECONDS``
+# changes it: lease_seconds()); an expired claim means the worker was lost. Workers renew
+# every quarter of a lease.
+LEASE_SECONDS = config.DEFAULT_LEASE_SECONDS
 # A job whose worker is lost this many times in one run ends in failure.
 MAX_LOSSES = transitions.MAX_LOSSES
-# A worker whose claim is younger than this is not judged lost by a missing process
-# record (it may not be registered yet).
-CLAIM_GRACE_SECONDS = 5.0
+
+
+def lease_seconds() -> float:
+    """How long a claim lasts unless its worker renews it (``$SKYRUN_LEASE_SECONDS``)."""
+    return config.lease_seconds()
+
+
+def claim_grace_seconds() -> float:
+    """A worker whose claim is younger than this (half a lease) is not judged lost by a
+    missing process record: it may not be registered yet."""
+    return lease_seconds() / 2
 
 
 # -- builds -----------------------------------------------------------------------------
@@ -125,9 +135,10 @@ def _reap(backend: Backend, function_id: str, live: set[str] | None) -> list[str
     # leases last longer than a claim), so replacements start now.
     expired = {j["worker_id"] for j in lost.values() if j.get("worker_id")}
     if live is not None:
+        grace = claim_grace_seconds()
         for job in backend.store.active_jobs(function_id):
             if (job["worker_id"] not in live
-                    and (job.get("last_execution_date") or 0) < t - CLAIM_GRACE_SECONDS):
+                    and (job.get("last_execution_date") or 0) < t - grace):
                 lost[job["id"]] = job
     for job in lost.values():
         settle_lost(backend, job)
@@ -285,7 +296,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
             fields = dict(fields, error_reason=f"The result could not be stored: {exc}",
                           exit_code=1)
     t = now()
-    claim = (dict(worker_id=worker_id, lease_seconds=LEASE_SECONDS,
+    claim = (dict(worker_id=worker_id, lease_seconds=lease_seconds(),
                   namespace_limit=NAMESPACE_ACTIVE_LIMIT, now=t, held=held)
              if claim_next and held is not None and held.complete else None)
     after: dict = {}

@@ -13,18 +13,25 @@ import threading
 import time
 import traceback
 
+from skyrun import config
 from skyrun.common.timeutil import now
 from skyrun.domain import slots as rules
 from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 from skyrun.domain.slots import FUNCTION, NAMESPACE, Held, Slot
 
 #: A slot lasts this long unless its holder renews it; a lost worker's slots come back
-#: after it. Holders renew every SLOT_LEASE_SECONDS / 3, both slots in one write (on
-#: the AWS sandbox every request of every worker queues at one moto server).
-SLOT_LEASE_SECONDS = 10.0
+#: after it. Holders renew every third of it, both slots in one write (on the AWS sandbox
+#: every request of every worker queues at one moto server). A claim's lease, so
+#: ``$SKYRUN_LEASE_SECONDS`` changes it too (slot_lease_seconds()).
+SLOT_LEASE_SECONDS = config.DEFAULT_LEASE_SECONDS
 #: After a take found no free slot, a worker tries again no sooner than this: idle
 #: polls are much more frequent, and a take is a write.
 TAKE_RETRY_SECONDS = 0.5
+
+
+def slot_lease_seconds() -> float:
+    """How long a slot lasts unless renewed: a claim's lease (``$SKYRUN_LEASE_SECONDS``)."""
+    return config.lease_seconds()
 
 
 def take(store, scope: str, owner: str, limit: int, worker_id: str,
@@ -32,7 +39,7 @@ def take(store, scope: str, owner: str, limit: int, worker_id: str,
     """Take a free slot of ``scope`` below ``limit`` for ``worker_id``; None if all are
     held (or, for a Function slot, the Function is not ``ready`` at that limit)."""
     candidates = [Slot(scope, owner, k) for k in rules.order(limit, worker_id)]
-    return store.take_slot(candidates, worker_id, SLOT_LEASE_SECONDS, namespace_limit,
+    return store.take_slot(candidates, worker_id, slot_lease_seconds(), namespace_limit,
                            now() if at is None else at)
 
 
@@ -109,7 +116,7 @@ class WorkerSlots:
         """Extend the leases of the slots held; forget those no longer ours."""
         with self.lock:
             held = self.held
-        for slot in self.store.renew_slots(held.slots(), self.worker_id, SLOT_LEASE_SECONDS,
+        for slot in self.store.renew_slots(held.slots(), self.worker_id, slot_lease_seconds(),
                                            now()):
             self._set(**{slot.scope: None}, only_if=slot)
 
@@ -133,10 +140,12 @@ class WorkerSlots:
 
 
 class Renewer:
-    """Renews a worker's slots every ``interval`` seconds from a thread, until stopped."""
+    """Renews a worker's slots every ``interval`` seconds (default a third of a slot's
+    lease) from a thread, until stopped."""
 
-    def __init__(self, slots: WorkerSlots, interval: float = SLOT_LEASE_SECONDS / 3):
-        self.slots, self.interval = slots, interval
+    def __init__(self, slots: WorkerSlots, interval: float | None = None):
+        self.slots = slots
+        self.interval = slot_lease_seconds() / 3 if interval is None else interval
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="slots", daemon=True)
         self.thread.start()

@@ -28,6 +28,7 @@ def _record_submits(backend) -> list[dict]:
 
 def test_launch_submits_one_array_job_with_the_function_id_only(backend, monkeypatch):
     monkeypatch.setenv("SKYRUN_WORKER_IDLE_SECONDS", "7")
+    monkeypatch.setenv("SKYRUN_LEASE_SECONDS", "5")
     monkeypatch.setenv("SKYRUN_SECRET_THING", "not passed on")
     function = ready_function(backend, cpus=2.0, memory=8192)
     sent = _record_submits(backend)
@@ -38,7 +39,8 @@ def test_launch_submits_one_array_job_with_the_function_id_only(backend, monkeyp
     assert job["jobDefinition"].split("/")[-1].split(":")[0] == \
         backend.outputs[r.JOB_DEFINITION_PREFIX] + function["id"]
     # Overrides: the function id and worker settings only; never job arguments.
-    overrides = {"SKYRUN_FUNCTION_ID": function["id"], "SKYRUN_WORKER_IDLE_SECONDS": "7"}
+    overrides = {"SKYRUN_FUNCTION_ID": function["id"], "SKYRUN_WORKER_IDLE_SECONDS": "7",
+                 "SKYRUN_LEASE_SECONDS": "5"}
     [request] = sent
     assert set(request) == {"jobName", "jobQueue", "jobDefinition", "containerOverrides",
                             "arrayProperties", "propagateTags", "tags"}
@@ -92,6 +94,25 @@ def test_a_worker_without_heartbeats_is_not_live(backend):
         "pk": {"S": f"function#{fid}"}, "sk": {"S": WORKER + "manual-1"},
         r.TTL_ATTRIBUTE: {"N": str(time.time() - 1)}})
     assert backend.launcher.live_workers(fid) == set()
+
+
+def test_the_lease_setting_sets_the_heartbeat_and_the_workers_lease(backend, monkeypatch):
+    # $SKYRUN_LEASE_SECONDS is a claim's lease; a worker beats once per
+    # claim lease and its registration lasts three beats. The deployment's default: 10/30.
+    function = ready_function(backend)
+    fid = function["id"]
+    for lease, beat in (("", 10.0), ("2.5", 2.5)):
+        monkeypatch.setenv("SKYRUN_LEASE_SECONDS", lease)
+        worker_side = BatchLauncher(backend)
+        assert worker_side.heartbeat_seconds == beat
+        t = time.time()
+        worker_side.heartbeat(f"w-{lease}", fid)
+        item = backend.client("dynamodb").get_item(
+            TableName=backend.outputs[r.LEASES_TABLE_NAME], ConsistentRead=True,
+            Key={"pk": {"S": f"function#{fid}"}, "sk": {"S": WORKER + f"w-{lease}"}})["Item"]
+        # (The expiry is written to the millisecond.)
+        assert t + 3 * beat - 0.001 <= float(item[r.TTL_ATTRIBUTE]["N"]) \
+            <= time.time() + 3 * beat + 0.001
 
 
 def test_a_worker_whose_claim_ran_out_stops_counting_as_live(backend):

@@ -89,7 +89,7 @@ def _drive(fn, seconds=0.3):
         pass
 
 
-def test_lost_worker_requeues_without_using_retries(namespace):
+def test_lost_worker_requeues_without_using_retries(namespace, short_leases):
     fn = Function(sleeper, retry_count=0, maximum_concurrency=1)
     job = fn(2)
     worker = wait_until(lambda: running_worker(fn, job.id), timeout=30, message="job running")
@@ -104,7 +104,7 @@ def test_lost_worker_requeues_without_using_retries(namespace):
     assert job.result() == 2
 
 
-def test_fourth_loss_fails_the_job(namespace):
+def test_fourth_loss_fails_the_job(namespace, short_leases):
     fn = Function(sleeper, retry_count=0, maximum_concurrency=1)
     job = fn(120)
     seen = set()

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from skyrun.domain.slots import FUNCTION, NAMESPACE
-from skyrun.engine.workerslots import SLOT_LEASE_SECONDS, WorkerSlots, take_both
+from skyrun.engine.workerslots import WorkerSlots, slot_lease_seconds, take_both
 from tests.conformance.compute.transition_support import function_record, job_record
 
 LEASE = 600.0
@@ -47,7 +47,7 @@ def test_a_lowered_limit_applies_at_the_next_claim(namespace, store):
         # The workers' heartbeats (a slow sandbox may take longer than a slot's lease):
         # those above the new limit are told they lost their slot.
         for w, h in held.items():
-            lost = store.renew_slots(h.slots(), w, SLOT_LEASE_SECONDS, time.time())
+            lost = store.renew_slots(h.slots(), w, slot_lease_seconds(), time.time())
             assert lost == ([] if h.function.index == 0 else [h.function])
         # The very next claims: only the holder of slot 0 gets a job.
         claimed = {w: store.claim(fn["id"], w, LEASE, 1000, time.time(), h)
@@ -79,17 +79,17 @@ def test_a_lost_workers_slot_comes_back_after_its_lease(namespace, store):
         lost = take_both(store, fn, "lost", at=t)
         assert store.claim(fn["id"], "lost", LEASE, 1000, t, lost) is not None
         # The worker dies: nothing renews its slots.
-        assert take_both(store, fn, "next", at=t + SLOT_LEASE_SECONDS - 1) is None
-        later = t + SLOT_LEASE_SECONDS + 1
+        assert take_both(store, fn, "next", at=t + slot_lease_seconds() - 1) is None
+        later = t + slot_lease_seconds() + 1
         assert store.slot_holders(FUNCTION, fn["id"], later) == {}
         taken = take_both(store, fn, "next", at=later)
         assert taken is not None and taken.function == lost.function
         assert store.claim(fn["id"], "next", LEASE, 1000, later, taken) is not None
         # The lost worker, back from a pause, can no longer claim with its old slots.
         assert store.claim(fn["id"], "lost", LEASE, 1000, later, lost) is None
-        assert store.renew_slots(lost.slots(), "lost", SLOT_LEASE_SECONDS, later) == \
+        assert store.renew_slots(lost.slots(), "lost", slot_lease_seconds(), later) == \
             [lost.function]  # its namespace slot was free, not taken: still its own
-        assert store.renew_slots(taken.slots(), "next", SLOT_LEASE_SECONDS, later) == []
+        assert store.renew_slots(taken.slots(), "next", slot_lease_seconds(), later) == []
     finally:
         store.update_function(fn["id"], {"status": "stopped"})
 

@@ -69,8 +69,9 @@ def test_cancel_running_job_kills_it_before_its_side_effect(tmp_path):
     fn = Function(work, timeout=120)
     job = fn("gate", str(tmp_path))
     started = tmp_path / "started"
-    wait_until(started.exists, timeout=DEADLINE, message="the job to start")
-    pid = int(started.read_text())
+    # The file appears before its pid is written in it.
+    pid = int(wait_until(lambda: started.exists() and started.read_text().strip(),
+                         timeout=DEADLINE, message="the job to start"))
     job.cancel()
     assert job.status == JobStatus.CANCEL
     seen = {JobStatus.CANCEL}

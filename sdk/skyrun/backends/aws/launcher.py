@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from skyrun import config
 from skyrun.backends.aws import jobdefs
 from skyrun.backends.aws import resources as r
 from skyrun.backends.aws.leasekeys import LAUNCH, WORKER, function_pk, launch_key, worker_key
@@ -40,15 +41,28 @@ logger = logging.getLogger(__name__)
 
 #: Batch's largest array.
 MAX_ARRAY_SIZE = 10_000
-#: A worker's lease lasts this long past its last heartbeat.
-WORKER_LEASE_SECONDS = 30.0
+#: A worker's lease lasts this long past its last heartbeat (three claim leases:
+#: ``$SKYRUN_LEASE_SECONDS`` scales it, see worker_lease_seconds()).
+WORKER_LEASE_SECONDS = 3 * config.DEFAULT_LEASE_SECONDS
 #: How often a worker renews its lease: three beats a lease, so two may be late or lost
-#: (each is a request, for as long as the worker lives).
-HEARTBEAT_SECONDS = 10.0
+#: (each is a request, for as long as the worker lives). One claim lease.
+HEARTBEAT_SECONDS = config.DEFAULT_LEASE_SECONDS
 #: How long a launched worker that has not registered yet counts as live.
 LAUNCH_GRACE_SECONDS = 600.0
 #: Worker settings passed on from the caller's environment when set there.
-PASSED_SETTINGS = ("SKYRUN_WORKER_IDLE_SECONDS",)
+PASSED_SETTINGS = ("SKYRUN_WORKER_IDLE_SECONDS", config.LEASE_VARIABLE)
+
+
+def worker_lease_seconds() -> float:
+    """A worker's lease past its last heartbeat: three heartbeats."""
+    return 3 * heartbeat_seconds()
+
+
+def heartbeat_seconds() -> float:
+    """How often a worker renews its lease: once per claim lease
+    (``$SKYRUN_LEASE_SECONDS``, default 10)."""
+    return config.lease_seconds()
+
 
 class BatchLauncher(Launcher):
     """Launches and tracks the Batch workers of Functions."""
@@ -58,6 +72,7 @@ class BatchLauncher(Launcher):
 
     def __init__(self, backend: AwsBackend) -> None:
         self.backend = backend
+        self.heartbeat_seconds = heartbeat_seconds()
         self._functions: dict[str, str] = {}  # worker id -> function id, of this process
 
     @property
@@ -209,5 +224,5 @@ class BatchLauncher(Launcher):
     def _renew(self, worker_id: str, function_id: str) -> None:
         self.backend.client("dynamodb").put_item(TableName=self._table, Item={
             **worker_key(function_id, worker_id),
-            r.TTL_ATTRIBUTE: {"N": f"{time.time() + WORKER_LEASE_SECONDS:.3f}"},
+            r.TTL_ATTRIBUTE: {"N": f"{time.time() + worker_lease_seconds():.3f}"},
         })
