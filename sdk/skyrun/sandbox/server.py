@@ -303,13 +303,13 @@ def serve(port: int = 0, announce=print, faults: str | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    from skyrun.sandbox.moto_patches import backup_only_the_named_items
+    from skyrun.backends.aws.motopatches import backup_only_the_named_items
 
     # Batch and Lambda without Docker: jobs and invocations are recorded, never run
     # (our stand-ins run them).
     default_user_config.setdefault("batch", {})["use_docker"] = False
     default_user_config.setdefault("lambda", {})["use_docker"] = False
-    # Transactions back up the items they name, not whole tables (see moto_patches).
+    # Transactions back up the items they name, not whole tables (see motopatches).
     backup_only_the_named_items()
 
     class QuietHandler(WSGIRequestHandler):

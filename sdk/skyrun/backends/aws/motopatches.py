@@ -1,4 +1,5 @@
-"""Speed fixes to moto that the sandbox's server applies to itself (same semantics).
+"""Speed fixes to moto, applied by the moto servers of the tests and the sandbox
+(:mod:`skyrun.backends.aws.motoserver`, ``skyrun.sandbox.server``): same semantics.
 
 moto's DynamoDB ``TransactWriteItems`` makes a deep copy of every table a transaction
 names before it runs, to put the copies back if the transaction is canceled. Each of
@@ -10,7 +11,7 @@ the items the transaction names (at most 100), and puts those back on a cancella
 the same all-or-nothing outcome, at a cost that no longer grows with the table.
 
 A table with a stream keeps moto's whole-table copy (its stream records would not be
-rolled back otherwise); the sandbox's tables have none.
+rolled back otherwise); skyrun's tables have none. moto is a test dependency only.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class _TablesNotCopied:
     def __init__(self, table_type: type):
         self.table_type = table_type
 
-    def deepcopy(self, value: Any, memo: dict | None = None) -> Any:
+    def deepcopy(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
         if isinstance(value, self.table_type):
             return value
         return copy.deepcopy(value, memo)
@@ -37,7 +38,7 @@ class _TablesNotCopied:
         return getattr(copy, name)
 
 
-def _key_of(table, op: dict[str, Any]) -> tuple[Any, Any]:
+def _key_of(table: Any, op: dict[str, Any]) -> tuple[Any, Any]:
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     key = op.get("Key") or op["Item"]
@@ -46,7 +47,7 @@ def _key_of(table, op: dict[str, Any]) -> tuple[Any, Any]:
     return hash_value, range_value
 
 
-def _put_back(table, hash_value, range_value, old) -> None:
+def _put_back(table: Any, hash_value: Any, range_value: Any, old: Any) -> None:
     """The stored item under the key as it was (``old``; None: no item)."""
     if range_value is None:
         if old is None:
@@ -70,7 +71,7 @@ def backup_only_the_named_items() -> None:
     original = backend.transact_write_items
     models.copy = _TablesNotCopied(Table)  # type: ignore[assignment]
 
-    def transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         backups = []
         for item in transact_items[:100]:
             try:
@@ -85,10 +86,11 @@ def backup_only_the_named_items() -> None:
             except Exception:
                 # A malformed request or a streamed table: moto's own way, whole-table
                 # copies included (the shim is bypassed for this call).
-                return _with_table_copies(original, self, transact_items)
+                _with_table_copies(original, self, transact_items)
+                return
             backups.append((table, hash_value, range_value, copy.deepcopy(old)))
         try:
-            return original(self, transact_items)
+            original(self, transact_items)
         except BaseException:
             for table, hash_value, range_value, old in reversed(backups):
                 _put_back(table, hash_value, range_value, old)
@@ -98,12 +100,12 @@ def backup_only_the_named_items() -> None:
     setattr(backend, _PATCHED, True)
 
 
-def _with_table_copies(original, backend, transact_items):
+def _with_table_copies(original: Any, backend: Any, transact_items: list[dict[str, Any]]) -> None:
     from moto.dynamodb import models
 
     shim = models.copy
     models.copy = copy
     try:
-        return original(backend, transact_items)
+        original(backend, transact_items)
     finally:
         models.copy = shim
