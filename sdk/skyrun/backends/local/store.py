@@ -166,7 +166,9 @@ class _FunctionReads:
     def _record(self, values: tuple[Any, ...]) -> dict[str, Any]:
         last = self.last
         if last is not None and last[0] == values:
-            return dict(last[1])  # a copy: the caller may change its record
+            # A copy of the top level: a caller may set fields of its record, but the
+            # nested values (environment, requirements) are shared with later claims.
+            return dict(last[1])
         record = dict(zip(FUNCTION_COLUMNS, values, strict=True))
         for key in _FUNCTION_JSON_FIELDS:
             if record[key] is not None:
