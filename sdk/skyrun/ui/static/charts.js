@@ -89,9 +89,9 @@ const Charts = (() => {
 
   function drawTimeline(t) {
     const node = $("chart-timeline");
-    t.lane = pack(t, (t.now - t.t0) * 1000);
-    const lanes = t.lane.reduce((m, l) => Math.max(m, l + 1), 1);
     const nowMs = (t.now - t.t0) * 1000;
+    t.lane = pack(t, nowMs);
+    const lanes = t.lane.reduce((m, l) => Math.max(m, l + 1), 1);
     // Bars grouped by status once, so each status is one fill of many rectangles.
     const byStatus = t.statuses.map(() => []);
     for (let i = 0; i < t.count; i++) byStatus[t.status[i]].push(i);
