@@ -412,10 +412,9 @@ def main(argv: list[str] | None = None, executor: ExecutorProcess | None = None)
         os.environ["SKYRUN_HOME"] = args.home
         os.environ.setdefault("SKYRUN_WORK_DIR", str(Path(args.home) / "work"))
     from skyrun import config
-    from skyrun.auth import Auth
     from skyrun.client import open_backend
 
-    backend = open_backend(config.backend_name(), Auth())
+    backend = open_backend(config.backend_name())
     Worker(backend, args.function, worker_id=args.worker_id, executor=executor).run()
     return 0
 
