@@ -11,7 +11,16 @@ the items the transaction names (at most 100), and puts those back on a cancella
 the same all-or-nothing outcome, at a cost that no longer grows with the table.
 
 A table with a stream keeps moto's whole-table copy (its stream records would not be
-rolled back otherwise); skyrun's tables have none. moto is a test dependency only.
+rolled back otherwise); skyrun's tables have none.
+
+moto's ``Table.all_items``, which every ``Query`` and ``Scan`` starts from, sorts the
+whole table by key with comparisons that convert both sides' values at each step
+(``DynamoType.__lt__``): about 1.7 s of CPU for a query of a 10,000-item table, and the
+sandbox's jobs table holds every job the run made. :func:`sort_items_by_key_values`
+sorts by the same values, converted once an item: the same order (so the same pages and
+``LastEvaluatedKey``), about thirty times faster.
+
+:func:`apply` applies both; moto is a test dependency only.
 """
 
 from __future__ import annotations
@@ -20,6 +29,13 @@ import copy
 from typing import Any
 
 _PATCHED = "_skyrun_backs_up_named_items"
+_SORT_PATCHED = "_skyrun_sorts_by_key_values"
+
+
+def apply() -> None:
+    """Apply every patch of this module to moto in this process (idempotent)."""
+    backup_only_the_named_items()
+    sort_items_by_key_values()
 
 
 class _TablesNotCopied:
@@ -109,3 +125,26 @@ def _with_table_copies(original: Any, backend: Any, transact_items: list[dict[st
         original(backend, transact_items)
     finally:
         models.copy = shim
+
+
+def sort_items_by_key_values() -> None:
+    """Patch moto's ``Table.all_items`` in this process (once): the same order, with
+    each item's key values converted once instead of at every comparison."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table, _SORT_PATCHED, False):
+        return
+
+    def all_items(self: Any) -> list[Any]:
+        # moto's key: (hash, range) of DynamoTypes, compared by their cast values; a
+        # table's key attributes have one type each, so the cast values order alike.
+        if self.range_key_attr:
+            items = [item for hash_set in self.items.values() for item in hash_set.values()]
+            items.sort(key=lambda x: (x.hash_key.cast_value, x.range_key.cast_value))
+        else:
+            items = list(self.items.values())
+            items.sort(key=lambda x: x.hash_key.cast_value)
+        return items
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    setattr(Table, _SORT_PATCHED, True)
