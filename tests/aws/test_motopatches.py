@@ -111,8 +111,9 @@ def numbered(moto):
     keys = {(str(rng.choice([-1.5, 0, 2, 9, 10, 100, 1e3, 25.25])), rng.choice("abcXYZ10"))
             for _ in range(200)}
     for number, text in keys:
+        group = "one" if rng.random() < 0.5 else "two"
         client.put_item(TableName=name, Item={"n": {"N": number}, "s": {"S": text},
-                                              "g": {"S": "one"}})
+                                              "g": {"S": group}})
     yield client, name, keys
     client.delete_table(TableName=name)
 
@@ -150,8 +151,14 @@ def test_scans_page_through_the_items_in_key_order(numbered):
     assert seen == key_order(keys)
 
 
-def test_queries_of_an_index_find_the_same_items(numbered):
+def test_queries_of_an_index_find_their_items_in_index_order(numbered):
     client, name, keys = numbered
-    found = client.query(TableName=name, IndexName="by-g", KeyConditionExpression="g = :g",
-                         ExpressionAttributeValues={":g": {"S": "one"}})["Items"]
-    assert sorted((i["n"]["N"], i["s"]["S"]) for i in found) == sorted(keys)
+    groups = {(i["n"]["N"], i["s"]["S"]): i["g"]["S"] for i in client.scan(TableName=name)["Items"]}
+    for forward in (True, False):
+        found = client.query(TableName=name, IndexName="by-g", ScanIndexForward=forward,
+                             KeyConditionExpression="g = :g",
+                             ExpressionAttributeValues={":g": {"S": "one"}})["Items"]
+        expected = key_order(k for k in keys if groups[k] == "one")
+        assert 0 < len(expected) < len(keys)
+        assert [(i["n"]["N"], i["s"]["S"]) for i in found] == \
+            (expected if forward else expected[::-1])
