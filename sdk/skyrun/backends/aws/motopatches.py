@@ -15,7 +15,7 @@ rolled back otherwise); skyrun's tables have none.
 
 moto's ``Table.all_items``, which every ``Query`` and ``Scan`` starts from, sorts the
 whole table by key with comparisons that convert both sides' values at each step
-(``DynamoType.__lt__``): about 1.7 s of CPU for a query of a 10,000-item table, and the
+(``DynamoType.__lt__``): half a second or more for a query of a 10,000-item table, and the
 sandbox's jobs table holds every job the run made. :func:`sort_items_by_key_values`
 sorts by the same values, converted once an item: the same order (so the same pages and
 ``LastEvaluatedKey``). A ``Query`` sorts the items it matched by itself, so
@@ -24,7 +24,7 @@ sorts by the same values, converted once an item: the same order (so the same pa
 (a query's match of its key against every item). A query of a 10,000-item table went
 from 460-740 ms to about 35 ms here.
 
-:func:`apply` applies both; moto is a test dependency only.
+:func:`apply` applies them all; moto is a test dependency only.
 """
 
 from __future__ import annotations
