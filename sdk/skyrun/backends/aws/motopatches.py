@@ -204,6 +204,6 @@ def compare_strings_directly() -> None:
             return bool(self.value != other.value)
         return bool(not_equal(self, other))
 
-    DynamoType.__eq__ = __eq__  # type: ignore[method-assign,assignment]
-    DynamoType.__ne__ = __ne__  # type: ignore[method-assign,assignment]
+    DynamoType.__eq__ = __eq__  # type: ignore[method-assign]
+    DynamoType.__ne__ = __ne__  # type: ignore[method-assign]
     setattr(DynamoType, _EQUALITY_PATCHED, True)

@@ -63,7 +63,7 @@ def new_client(service: str, session: Any = None) -> Any:
 
 
 _client_lock = threading.Lock()
-_sessions: dict[tuple, Any] = {}
+_sessions: dict[tuple[Any, ...], Any] = {}
 #: Sessions kept for settings seen before (tests switch endpoints; a process seldom does).
 _MAX_SESSIONS = 8
 
