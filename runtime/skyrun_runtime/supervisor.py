@@ -271,11 +271,13 @@ def _option(argv: list[str], name: str) -> str | None:
     return value
 
 
-#: The Function's cpus, which an AWS Batch job definition gives its workers so that
-#: they can start their executor at once (``skyrun.backends.aws.jobdefs``).
+#: The Function's cpus, which the AWS launcher gives the Batch workers it starts (in
+#: the job's overrides) so that they can start their executor at once
+#: (``skyrun.backends.aws.launcher``).
 EXECUTOR_CPUS_VARIABLE = "SKYRUN_EXECUTOR_CPUS"
 #: The interpreter of a Batch worker's executor when not the image's own Python (the
-#: offline sandbox's stand-in for the image); ``AwsBuilder.executable`` reads it too.
+#: offline sandbox's stand-in for the image); ``CodeBuildBuilder.executable`` reads it
+#: too.
 EXECUTOR_PYTHON_VARIABLE = "SKYRUN_EXECUTOR_PYTHON"
 
 
@@ -284,8 +286,8 @@ def prestart(argv: list[str]) -> ExecutorProcess | None:
     and environment alone, before the worker has imported or read anything:
     ``--executor-python`` (the interpreter of the Function's environment, given by the
     embedded backend's launcher) and ``--executor-cpus``, with ``--function`` and
-    ``--home``; or, for a Batch worker, ``$SKYRUN_EXECUTOR_CPUS`` from its job
-    definition with the image's Python (``$SKYRUN_EXECUTOR_PYTHON`` if set). None
+    ``--home``; or, for a Batch worker, ``$SKYRUN_EXECUTOR_CPUS`` from its launch
+    with the image's Python (``$SKYRUN_EXECUTOR_PYTHON`` if set). None
     without them, or if it cannot start; the worker then starts its executor at its
     first job, as before.
 
@@ -297,7 +299,7 @@ def prestart(argv: list[str]) -> ExecutorProcess | None:
     python = _option(argv, "--executor-python")
     cpus = _option(argv, "--executor-cpus")
     if python is None and cpus is None and os.environ.get(EXECUTOR_CPUS_VARIABLE):
-        # What AwsBuilder.executable will name at the first job (not imported here:
+        # What CodeBuildBuilder.executable will name at the first job (not imported here:
         # it would load boto3 before the executor starts).
         cpus = os.environ[EXECUTOR_CPUS_VARIABLE]
         python = os.environ.get(EXECUTOR_PYTHON_VARIABLE) or sys.executable

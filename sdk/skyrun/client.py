@@ -15,9 +15,10 @@ _backends: dict = {}
 _lock = threading.Lock()
 
 
-def open_backend(name: str):
+def open_backend(name: str, auth: Auth | None = None):
     """The backend object for ``name`` (shared by clients of the same place). It needs
-    no identity: a worker opens its backend without asking AWS who it is."""
+    no identity (``auth`` is accepted and unused): a worker opens its backend without
+    asking AWS who it is."""
     if name == "local":
         from skyrun.backends.local import LocalBackend
 

@@ -17,9 +17,12 @@ from tests.conftest import selected_backends
 
 
 @pytest.fixture
-def worker_environment(aws_outputs, monkeypatch):
+def worker_environment(aws_outputs, monkeypatch, tmp_path):
     """The variables a worker of the test deployment gets, and no identity of its own;
     asking for the caller's identity fails the test."""
+    # The Lambda handler sets a default work directory in os.environ: the test's own,
+    # restored afterwards, so that later tests' workers do not inherit it.
+    monkeypatch.setenv("SKYRUN_WORK_DIR", str(tmp_path / "work"))
     for key in r.OUTPUTS:
         monkeypatch.setenv(r.environment_variable(key), aws_outputs.get(key, f"unused-{key}"))
     monkeypatch.setenv("SKYRUN_BACKEND", "aws")

@@ -172,14 +172,19 @@ def query_without_sorting_the_table() -> None:
 
     if getattr(Table, _QUERY_PATCHED, False):
         return
+    if not hasattr(Table, "_generate_attr_to_sort_by"):
+        # A moto that sorts a query's matches by the index's keys alone keeps ties in
+        # the order it found them: they must come sorted then.
+        return
     original = Table.query
 
     def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = getattr(_in_query, "active", False)
         _in_query.active = True
         try:
             return original(self, *args, **kwargs)
         finally:
-            _in_query.active = False
+            _in_query.active = before
 
     Table.query = query  # type: ignore[method-assign]
     setattr(Table, _QUERY_PATCHED, True)

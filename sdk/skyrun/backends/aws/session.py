@@ -76,12 +76,15 @@ def default_session() -> Any:
     model), which cost 100-250 ms a client, so a worker's or a Lambda handler's five or
     six clients took about a second to make; from one session the second and later take
     15-20 ms. A change of the ``AWS_*`` variables (another endpoint, profile or keys)
-    gets a session of its own, as a fresh one would; a forked child makes its own.
+    or of the AWS config or credentials file (keys rewritten by ``aws configure`` or a
+    login tool) gets a session of its own, as a fresh one would; a forked child makes
+    its own. Use the session under ``_client_lock`` only (boto3 sessions are not
+    thread-safe), as :func:`new_client` does.
     """
     import boto3
 
     key = (os.getpid(), tuple(sorted((k, v) for k, v in os.environ.items()
-                                     if k.startswith("AWS_"))))
+                                     if k.startswith("AWS_"))), _files_seen())
     with _client_lock:
         session = _sessions.get(key)
         if session is None:
@@ -89,6 +92,20 @@ def default_session() -> Any:
                 _sessions.clear()
             session = _sessions[key] = boto3.session.Session()
         return session
+
+
+def _files_seen() -> tuple[Any, ...]:
+    """When the AWS config and credentials files last changed (and their sizes): a
+    session reads them once, so new contents need a new session."""
+    seen: list[tuple[int, int] | None] = []
+    for variable, default in (("AWS_CONFIG_FILE", "~/.aws/config"),
+                              ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")):
+        try:
+            stat = os.stat(os.path.expanduser(os.environ.get(variable) or default))
+            seen.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            seen.append(None)
+    return tuple(seen)
 
 
 def _forget_in_child() -> None:
