@@ -112,9 +112,11 @@ def medians(rows: list[dict[str, float]]) -> dict[str, float]:
 
 def run_child(paths: list[str], rounds: int) -> list[dict[str, float]]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
-    out = subprocess.run([sys.executable, __file__, "--child", "--rounds", str(rounds)],
-                         env=env, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run([sys.executable, __file__, "--child", "--rounds", str(rounds)],
+                          env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the run with {paths} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
