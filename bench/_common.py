@@ -52,12 +52,12 @@ def machine() -> str:
 
 
 def export_revision(rev: str) -> str:
-    """The sdk/, runtime/ and infra/ folders of a git revision of this repository,
-    unpacked into a temporary folder (for the benchmarks' ``--against``; the sandbox
-    reads its templates from infra/)."""
+    """The sdk/, runtime/ and infra/ folders and cdk.json of a git revision of this
+    repository, unpacked into a temporary folder (for the benchmarks' ``--against``; the
+    sandbox synthesizes its templates from infra/)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     target = tempfile.mkdtemp(prefix="skyrun-bench-rev-")
-    archive = subprocess.run(["git", "-C", root, "archive", rev, "sdk", "runtime", "infra"],
-                             check=True, capture_output=True).stdout
+    archive = subprocess.run(["git", "-C", root, "archive", rev, "sdk", "runtime", "infra",
+                              "cdk.json"], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
     return target
