@@ -6,6 +6,7 @@ import os
 import platform
 import shutil
 import signal
+import subprocess
 import tempfile
 from contextlib import contextmanager
 
@@ -48,3 +49,15 @@ def machine() -> str:
     mem = psutil.virtual_memory().total / 2**30
     return (f"{os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}, "
             f"{platform.system()} {platform.machine()}")
+
+
+def export_revision(rev: str) -> str:
+    """The sdk/, runtime/ and infra/ folders and cdk.json of a git revision of this
+    repository, unpacked into a temporary folder (for the benchmarks' ``--against``; the
+    sandbox synthesizes its templates from infra/)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    target = tempfile.mkdtemp(prefix="skyrun-bench-rev-")
+    archive = subprocess.run(["git", "-C", root, "archive", rev, "sdk", "runtime", "infra",
+                              "cdk.json"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
+    return target

@@ -66,15 +66,6 @@ def start_monitor(paths: list[str]):
     return proc, SimpleNamespace(**json.loads(line))
 
 
-def export_revision(rev: str) -> str:
-    """The sdk/ and runtime/ folders of a git revision, unpacked into a temporary folder."""
-    target = tempfile.mkdtemp(prefix="skyrun-bench-ui-rev-")
-    archive = subprocess.run(["git", "-C", ROOT, "archive", rev, "sdk", "runtime"],
-                             check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
-    return target
-
-
 def insert_jobs(store, function: dict, n: int, rng: random.Random) -> None:
     from skyrun.compute.operations import new_job_record
 
@@ -137,7 +128,7 @@ def main() -> int:
     os.environ["SKYRUN_HOME"] = home
     os.environ["SKYRUN_BACKEND"] = "local"
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _common import machine
+    from _common import export_revision, machine
 
     from skyrun.auth import Auth
     from skyrun.backends import summary as summary_module

@@ -43,7 +43,6 @@ def time_rule(remaining_seconds: Callable[[], float],
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point: run the worker of ``event["function_id"]``."""
     from skyrun import config
-    from skyrun.auth import Auth
     from skyrun.client import open_backend
     from skyrun_runtime.worker import Worker
 
@@ -51,7 +50,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     worker_id = event.get("worker_id") or getattr(context, "aws_request_id", None)
     os.environ.setdefault("SKYRUN_WORK_DIR", WORK_DIR)
     idle = float(os.environ.get("SKYRUN_WORKER_IDLE_SECONDS", IDLE_SECONDS))
-    backend = open_backend(config.backend_name(), Auth())
+    backend = open_backend(config.backend_name())
     worker = Worker(backend, function_id, worker_id=worker_id, idle_seconds=idle,
                     may_claim=time_rule(lambda: context.get_remaining_time_in_millis() / 1000))
     worker.run()

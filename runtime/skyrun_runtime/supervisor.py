@@ -18,6 +18,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -270,12 +271,25 @@ def _option(argv: list[str], name: str) -> str | None:
     return value
 
 
+#: The Function's cpus, which the AWS launcher gives the Batch workers it starts (in
+#: the job's overrides) so that they can start their executor at once
+#: (``skyrun.backends.aws.launcher``).
+EXECUTOR_CPUS_VARIABLE = "SKYRUN_EXECUTOR_CPUS"
+#: The interpreter of a Batch worker's executor when not the image's own Python (the
+#: offline sandbox's stand-in for the image); ``CodeBuildBuilder.executable`` reads it
+#: too.
+EXECUTOR_PYTHON_VARIABLE = "SKYRUN_EXECUTOR_PYTHON"
+
+
 def prestart(argv: list[str]) -> ExecutorProcess | None:
     """Start the executor a worker process will need, from the worker's command line
-    alone, before the worker has imported or read anything: ``--executor-python`` (the
-    interpreter of the Function's environment, given by the embedded backend's launcher)
-    and ``--executor-cpus``, with ``--function`` and ``--home``. None without them, or if
-    it cannot start; the worker then starts its executor at its first job, as before.
+    and environment alone, before the worker has imported or read anything:
+    ``--executor-python`` (the interpreter of the Function's environment, given by the
+    embedded backend's launcher) and ``--executor-cpus``, with ``--function`` and
+    ``--home``; or, for a Batch worker, ``$SKYRUN_EXECUTOR_CPUS`` from its launch
+    with the image's Python (``$SKYRUN_EXECUTOR_PYTHON`` if set). None
+    without them, or if it cannot start; the worker then starts its executor at its
+    first job, as before.
 
     The executor waits for its first job before it enters the bundle's directory (which
     the worker may still have to unpack), and the worker checks before that job that the
@@ -284,6 +298,11 @@ def prestart(argv: list[str]) -> ExecutorProcess | None:
     when the worker closes its request pipe."""
     python = _option(argv, "--executor-python")
     cpus = _option(argv, "--executor-cpus")
+    if python is None and cpus is None and os.environ.get(EXECUTOR_CPUS_VARIABLE):
+        # What CodeBuildBuilder.executable will name at the first job (not imported here:
+        # it would load boto3 before the executor starts).
+        cpus = os.environ[EXECUTOR_CPUS_VARIABLE]
+        python = os.environ.get(EXECUTOR_PYTHON_VARIABLE) or sys.executable
     function_id = _option(argv, "--function") or os.environ.get("SKYRUN_FUNCTION_ID")
     if not python or not cpus or not function_id:
         return None

@@ -7,8 +7,9 @@ or is stopped or deleted. Where the launcher tracks workers by heartbeat (AWS), 
 renews the worker's registration every few seconds while it lives.
 
 Given ``--executor-python`` and ``--executor-cpus`` (the embedded backend's launcher
-passes them), the worker process starts its executor first, before the imports below and
-its first claim (``skyrun_runtime.supervisor.prestart``): on a cold start the executor's
+passes them), or ``$SKYRUN_EXECUTOR_CPUS`` (the AWS launcher passes it to Batch workers),
+the worker process starts its executor first, before the imports below and its first
+claim (``skyrun_runtime.supervisor.prestart``): on a cold start the executor's
 interpreter starts while the worker's does, instead of after it.
 """
 
@@ -412,10 +413,9 @@ def main(argv: list[str] | None = None, executor: ExecutorProcess | None = None)
         os.environ["SKYRUN_HOME"] = args.home
         os.environ.setdefault("SKYRUN_WORK_DIR", str(Path(args.home) / "work"))
     from skyrun import config
-    from skyrun.auth import Auth
     from skyrun.client import open_backend
 
-    backend = open_backend(config.backend_name(), Auth())
+    backend = open_backend(config.backend_name())
     Worker(backend, args.function, worker_id=args.worker_id, executor=executor).run()
     return 0
 

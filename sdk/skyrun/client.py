@@ -15,8 +15,10 @@ _backends: dict = {}
 _lock = threading.Lock()
 
 
-def open_backend(name: str, auth: Auth):
-    """The backend object for ``name`` (shared by clients of the same place)."""
+def open_backend(name: str, auth: Auth | None = None):
+    """The backend object for ``name`` (shared by clients of the same place). It needs
+    no identity (``auth`` is accepted and unused): a worker opens its backend without
+    asking AWS who it is."""
     if name == "local":
         from skyrun.backends.local import LocalBackend
 
@@ -65,7 +67,7 @@ class ComputeClient:
     def __init__(self, backend: str | None = None, auth: Auth | None = None):
         self.backend_name = config.backend_name(backend)
         self.auth = auth or Auth.get_default_auth(self.backend_name)
-        self.backend = open_backend(self.backend_name, self.auth)
+        self.backend = open_backend(self.backend_name)
 
     @property
     def namespace(self) -> str:

@@ -1,17 +1,23 @@
-"""The patch of moto's DynamoDB transactions that the test and sandbox moto servers
-apply (``skyrun.backends.aws.motopatches``): a canceled transaction leaves every item as
-it was, a committed one writes them all, and no table is copied whole any more.
+"""The patches of moto's DynamoDB that the test and sandbox moto servers apply
+(``skyrun.backends.aws.motopatches``): a canceled transaction leaves every item as it
+was, a committed one writes them all, and no table is copied whole any more; scans and
+queries see the items in moto's key order without comparing them one conversion at a
+time.
 
 On the session's moto server (in this process, so the check on copies sees it), with
 tables of the test's own."""
 
 from __future__ import annotations
 
+import random
 import uuid
+from decimal import Decimal
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.stores import MOTO_ACCOUNT
 
 
 @pytest.fixture
@@ -84,3 +90,75 @@ def test_a_committed_transaction_writes_every_item(dynamodb):
     assert singles == {"a": "2", "new": "9"}
     pairs = [(i["pk"]["S"], i["sk"]["S"]) for i in client.scan(TableName=names["pairs"])["Items"]]
     assert pairs == [("p", "2")]
+
+
+@pytest.fixture
+def numbered(moto):
+    """A table keyed by a number and a string, filled in random order."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    name = f"numbered-{uuid.uuid4().hex[:8]}"
+    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "n", "KeyType": "HASH"},
+                                   {"AttributeName": "s", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "n", "AttributeType": "N"},
+                                              {"AttributeName": "s", "AttributeType": "S"},
+                                              {"AttributeName": "g", "AttributeType": "S"}],
+                        GlobalSecondaryIndexes=[{
+                            "IndexName": "by-g", "Projection": {"ProjectionType": "ALL"},
+                            "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"},
+                                          {"AttributeName": "n", "KeyType": "RANGE"}]}])
+    rng = random.Random(7)
+    keys = {(str(rng.choice([-1.5, 0, 2, 9, 10, 100, 1e3, 25.25])), rng.choice("abcXYZ10"))
+            for _ in range(200)}
+    for number, text in keys:
+        group = "one" if rng.random() < 0.5 else "two"
+        client.put_item(TableName=name, Item={"n": {"N": number}, "s": {"S": text},
+                                              "g": {"S": group}})
+    yield client, name, keys
+    client.delete_table(TableName=name)
+
+
+def key_order(keys) -> list:
+    """moto's order of the keys: numbers as numbers (100 after 9), then strings."""
+    return sorted(keys, key=lambda k: (Decimal(k[0]), k[1]))
+
+
+def test_the_items_are_sorted_without_comparing_moto_values(numbered, monkeypatch):
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    _, name, keys = numbered
+    table = dynamodb_backends[MOTO_ACCOUNT]["us-east-1"].tables[name]
+
+    def no_comparisons(self, other):
+        raise AssertionError("moto values compared one by one")
+
+    # moto's own sort compared two items' values at each step, converting both.
+    monkeypatch.setattr(DynamoType, "__lt__", no_comparisons)
+    items = table.all_items()
+    assert [(i.hash_key.value, i.range_key.value) for i in items] == key_order(keys)
+
+
+def test_scans_page_through_the_items_in_key_order(numbered):
+    client, name, keys = numbered
+    seen, start = [], {}
+    while True:
+        page = client.scan(TableName=name, Limit=7, **start)
+        seen += [(i["n"]["N"], i["s"]["S"]) for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            break
+        start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    assert seen == key_order(keys)
+
+
+def test_queries_of_an_index_find_their_items_in_index_order(numbered):
+    client, name, keys = numbered
+    groups = {(i["n"]["N"], i["s"]["S"]): i["g"]["S"] for i in client.scan(TableName=name)["Items"]}
+    for forward in (True, False):
+        found = client.query(TableName=name, IndexName="by-g", ScanIndexForward=forward,
+                             KeyConditionExpression="g = :g",
+                             ExpressionAttributeValues={":g": {"S": "one"}})["Items"]
+        expected = key_order(k for k in keys if groups[k] == "one")
+        assert 0 < len(expected) < len(keys)
+        assert [(i["n"]["N"], i["s"]["S"]) for i in found] == \
+            (expected if forward else expected[::-1])

@@ -303,14 +303,15 @@ def serve(port: int = 0, announce=print, faults: str | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    from skyrun.backends.aws.motopatches import backup_only_the_named_items
+    from skyrun.backends.aws import motopatches
 
     # Batch and Lambda without Docker: jobs and invocations are recorded, never run
     # (our stand-ins run them).
     default_user_config.setdefault("batch", {})["use_docker"] = False
     default_user_config.setdefault("lambda", {})["use_docker"] = False
-    # Transactions back up the items they name, not whole tables (see motopatches).
-    backup_only_the_named_items()
+    # Transactions back up the items they name, not whole tables, and queries do not
+    # sort the whole table at every comparison (see motopatches).
+    motopatches.apply()
 
     class QuietHandler(WSGIRequestHandler):
         def log_request(self, *args, **kwargs):  # one line per request is noise

@@ -38,9 +38,10 @@ def test_launch_submits_one_array_job_with_the_function_id_only(backend, monkeyp
     assert job["jobQueue"] == backend.outputs[r.JOB_QUEUE_ARN]
     assert job["jobDefinition"].split("/")[-1].split(":")[0] == \
         backend.outputs[r.JOB_DEFINITION_PREFIX] + function["id"]
-    # Overrides: the function id and worker settings only; never job arguments.
-    overrides = {"SKYRUN_FUNCTION_ID": function["id"], "SKYRUN_WORKER_IDLE_SECONDS": "7",
-                 "SKYRUN_LEASE_SECONDS": "5"}
+    # Overrides: the function id, its cpus for the executor and worker settings only;
+    # never job arguments.
+    overrides = {"SKYRUN_FUNCTION_ID": function["id"], "SKYRUN_EXECUTOR_CPUS": "2",
+                 "SKYRUN_WORKER_IDLE_SECONDS": "7", "SKYRUN_LEASE_SECONDS": "5"}
     [request] = sent
     assert set(request) == {"jobName", "jobQueue", "jobDefinition", "containerOverrides",
                             "arrayProperties", "propagateTags", "tags"}

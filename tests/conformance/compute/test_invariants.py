@@ -46,6 +46,8 @@ def square_ticketed(x, tickets):
             break
         taken = False
         for name in os.listdir(tickets):
+            if name == "open":  # made since the check above: never taken as a ticket
+                break
             try:
                 os.unlink(os.path.join(tickets, name))
                 taken = True

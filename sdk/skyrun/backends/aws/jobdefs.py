@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 #: The worker's command; the function id comes from the environment, never arguments.
 WORKER_COMMAND = ["python", "-m", "skyrun_runtime.worker"]
 FUNCTION_VARIABLE = "SKYRUN_FUNCTION_ID"
+#: The Function's cpus for the worker's executor (``skyrun_runtime.supervisor``'s
+#: ``EXECUTOR_CPUS_VARIABLE``; the SDK does not import the runtime).
+EXECUTOR_CPUS_VARIABLE = "SKYRUN_EXECUTOR_CPUS"
 
 #: Batch retries a worker only when the infrastructure failed it (a reclaimed Spot task,
 #: a lost host, a task that could not start); a worker that exits on its own is done,

@@ -117,7 +117,11 @@ class BatchLauncher(Launcher):
         if count <= 0:
             return
         fid = function["id"]
-        environment = {jobdefs.FUNCTION_VARIABLE: fid}
+        # With the Function's cpus now (it may have been resized since its job definition
+        # was made) the worker starts its executor as its own interpreter starts, instead
+        # of after its first claim (skyrun_runtime.supervisor.prestart).
+        environment = {jobdefs.FUNCTION_VARIABLE: fid,
+                       jobdefs.EXECUTOR_CPUS_VARIABLE: f"{float(function['cpus']):g}"}
         environment.update({k: os.environ[k] for k in PASSED_SETTINGS if k in os.environ})
         request = {
             "jobName": f"skyrun-{fid}",

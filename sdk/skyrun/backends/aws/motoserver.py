@@ -39,10 +39,11 @@ def serialized_moto_server(ip_address: str = "127.0.0.1", port: int = 0) -> Any:
 
     import logging
 
-    from skyrun.backends.aws.motopatches import backup_only_the_named_items
+    from skyrun.backends.aws import motopatches
 
-    # Transactions back up the items they name, not whole tables (see motopatches).
-    backup_only_the_named_items()
+    # Transactions back up the items they name, not whole tables, and queries do not
+    # sort the whole table at every comparison (see motopatches).
+    motopatches.apply()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = SerializedMotoServer(ip_address=ip_address, port=port, verbose=False)
     server.start()

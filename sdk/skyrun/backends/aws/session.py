@@ -49,15 +49,74 @@ def region(session: Any = None) -> str:
 
 
 def new_client(service: str, session: Any = None) -> Any:
-    """A new client of ``service`` from ``session`` (default: a fresh boto3 session)."""
-    import boto3
-
-    session = session or boto3.session.Session()
-    client = session.client(service, region_name=region(session), config=client_config())
+    """A new client of ``service`` from ``session`` (default: this process's session for
+    its current AWS settings, see :func:`default_session`)."""
+    if session is None:
+        session = default_session()
+    with _client_lock:  # a boto3 session is not thread-safe; its clients are
+        client = session.client(service, region_name=region(session),
+                                config=client_config())
     directory = os.environ.get(COUNT_VARIABLE)
     if directory:
         client.meta.events.register("before-send", _RequestCounter.of(directory).count)
     return client
+
+
+_client_lock = threading.Lock()
+_sessions: dict[tuple[Any, ...], Any] = {}
+#: Sessions kept for settings seen before (tests switch endpoints; a process seldom does).
+_MAX_SESSIONS = 8
+
+
+def default_session() -> Any:
+    """The boto3 session of this process for its current ``AWS_*`` variables.
+
+    One session serves every client made with the same settings: a new session reads
+    botocore's data files again (the endpoint rules, the partitions, each service's
+    model), which cost 100-250 ms a client, so a worker's or a Lambda handler's five or
+    six clients took about a second to make; from one session the second and later take
+    15-20 ms. A change of the ``AWS_*`` variables (another endpoint, profile or keys)
+    or of the AWS config or credentials file (keys rewritten by ``aws configure`` or a
+    login tool) gets a session of its own, as a fresh one would; a forked child makes
+    its own. Use the session under ``_client_lock`` only (boto3 sessions are not
+    thread-safe), as :func:`new_client` does.
+    """
+    import boto3
+
+    key = (os.getpid(), tuple(sorted((k, v) for k, v in os.environ.items()
+                                     if k.startswith("AWS_"))), _files_seen())
+    with _client_lock:
+        session = _sessions.get(key)
+        if session is None:
+            if len(_sessions) >= _MAX_SESSIONS:  # settings that keep changing: keep a few
+                _sessions.clear()
+            session = _sessions[key] = boto3.session.Session()
+        return session
+
+
+def _files_seen() -> tuple[Any, ...]:
+    """When the AWS config and credentials files last changed (and their sizes): a
+    session reads them once, so new contents need a new session."""
+    seen: list[tuple[int, int] | None] = []
+    for variable, default in (("AWS_CONFIG_FILE", "~/.aws/config"),
+                              ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")):
+        try:
+            stat = os.stat(os.path.expanduser(os.environ.get(variable) or default))
+            seen.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            seen.append(None)
+    return tuple(seen)
+
+
+def _forget_in_child() -> None:
+    # A fork may copy the lock held by another thread, which no thread of the child
+    # would release; the child makes its own sessions anyway (their key has its pid).
+    global _client_lock
+    _client_lock = threading.Lock()
+    _sessions.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class _RequestCounter:
