@@ -147,17 +147,17 @@ def sort_items_by_key_values() -> None:
         return
 
     def all_items(self: Any) -> list[Any]:
+        if self.range_key_attr:
+            items = [item for hash_set in self.items.values() for item in hash_set.values()]
+        else:
+            items = list(self.items.values())
         if getattr(_in_query, "active", False):
-            if self.range_key_attr:
-                return [item for hash_set in self.items.values() for item in hash_set.values()]
-            return list(self.items.values())
+            return items  # the query sorts what it matches
         # moto's key: (hash, range) of DynamoTypes, compared by their cast values; a
         # table's key attributes have one type each, so the cast values order alike.
         if self.range_key_attr:
-            items = [item for hash_set in self.items.values() for item in hash_set.values()]
             items.sort(key=lambda x: (x.hash_key.cast_value, x.range_key.cast_value))
         else:
-            items = list(self.items.values())
             items.sort(key=lambda x: x.hash_key.cast_value)
         return items
 
