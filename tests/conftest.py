@@ -36,8 +36,12 @@ CONFORMANCE = "conformance"
 RECONCILE_SECONDS = 2.0
 #: Workers leave soon after their last job so that runs do not pile up processes.
 WORKER_IDLE_SECONDS = "3"
-#: CPUs the embedded backend admits workers for during the tests.
+#: CPUs and memory (MB) the embedded backend admits workers for during the tests: 64
+#: workers of the default size, whatever else runs on the machine (the memory available
+#: moves with the other test processes, and idle workers of earlier tests keep their
+#: reservations for a few seconds).
 LOCAL_CPUS = "64"
+LOCAL_MEMORY = str(64 * 2048)
 #: Claims (and slots, and the sandbox's worker leases) run out this soon after a worker
 #: is lost in the tests that ask for ``short_leases``, instead of the deployment's 10 s:
 #: the lost-worker tests wait for it several times in a row. Only there: on a loaded
@@ -95,7 +99,7 @@ def skyrun_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("skyrun-home")
     old = {k: os.environ.get(k) for k in ("SKYRUN_HOME", "SKYRUN_WORKER_IDLE_SECONDS",
                                           "SKYRUN_BACKEND", "SKYRUN_LOCAL_CPUS",
-                                          "SKYRUN_LEASE_SECONDS")}
+                                          "SKYRUN_LOCAL_MEMORY", "SKYRUN_LEASE_SECONDS")}
     os.environ["SKYRUN_HOME"] = str(home)
     os.environ["SKYRUN_BACKEND"] = "local"
     os.environ["SKYRUN_WORKER_IDLE_SECONDS"] = WORKER_IDLE_SECONDS
@@ -103,6 +107,7 @@ def skyrun_home(tmp_path_factory):
     # The suite's Functions ask for 1 CPU each by default; tests of maximum_concurrency
     # need more than this machine's CPUs admitted (tests/local tests the admission).
     os.environ["SKYRUN_LOCAL_CPUS"] = LOCAL_CPUS
+    os.environ["SKYRUN_LOCAL_MEMORY"] = LOCAL_MEMORY
     yield home
     kill_processes_under(str(home))
     for key, value in old.items():
