@@ -94,7 +94,10 @@ def start_worker(namespace, fn) -> tuple[psutil.Process, psutil.Process]:
     """Start one worker for ``fn`` as the SDK does; the worker and its executor."""
     backend = namespace.backend
     backend.launcher.launch(backend.store.get_function(fn.id), 1)
-    (worker,) = worker_processes(fn.id).values()
+    # Waited for: the launch returns once the worker's exec has begun, and a process in
+    # the middle of its exec shows an empty command line for a moment (seen under load).
+    (worker,) = wait_until(lambda: worker_processes(fn.id), timeout=30,
+                           message="the launched worker").values()
     return worker, executor_of(worker)
 
 
