@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from skyrun.sandbox.loops import poll_until_stopped
 from skyrun.sandbox.processes import child_environment, kill_group
 from skyrun.sandbox.server import BATCH_STOP, BATCH_SUBMIT, Events
 
@@ -58,15 +59,9 @@ class BatchStandIn:
         self._thread.start()
 
     def _run(self) -> None:
-        batch = self.client("batch")
-        ecr = self.client("ecr")
-        while not self._stop.is_set():
-            try:
-                self.poll(batch, ecr)  # waits for a job to start or stop
-            except Exception:  # the server may be going away; the next poll retries
-                if not self._stop.is_set():
-                    logger.exception("Batch stand-in")
-                    self._stop.wait(self.interval)
+        # Each poll waits for a job to start or stop.
+        poll_until_stopped(self._stop, self.interval, "Batch",
+                           lambda: (self.client("batch"), self.client("ecr")), self.poll)
 
     def poll(self, batch, ecr) -> None:
         """Start the workers of jobs submitted since the last call (waiting up to

@@ -29,6 +29,7 @@ from typing import Any
 
 from skyrun.backends.aws import resources as r
 from skyrun.sandbox.batch import PYTHON_ANNOTATION
+from skyrun.sandbox.loops import poll_until_stopped
 from skyrun.sandbox.server import BUILD, Events
 
 logger = logging.getLogger(__name__)
@@ -75,24 +76,22 @@ class CodeBuildStandIn:
                 thread.join(120)
 
     def _run(self) -> None:
-        codebuild = self.client("codebuild")
-        while not self._stop.is_set():
-            try:
-                events, self.after = self.events(self.after, [BUILD], self.interval)
-                new = [e["build_id"] for e in events
-                       if e["project"] == self.project and e["build_id"] not in self.seen]
-                self.seen.update(new)
-                if new:
-                    for build in codebuild.batch_get_builds(ids=new)["builds"]:
-                        # A build per thread: one slow install must not hold up others.
-                        thread = threading.Thread(target=self.perform, args=(build,),
-                                                  daemon=True, name=f"build-{build['id']}")
-                        thread.start()
-                        self._threads.append(thread)
-            except Exception:
-                if not self._stop.is_set():
-                    logger.exception("CodeBuild stand-in")
-                    self._stop.wait(self.interval)
+        poll_until_stopped(self._stop, self.interval, "CodeBuild",
+                           lambda: (self.client("codebuild"),), self._poll)
+
+    def _poll(self, codebuild) -> None:
+        # Start the builds started since the last call (waiting up to `interval` for one).
+        events, self.after = self.events(self.after, [BUILD], self.interval)
+        new = [e["build_id"] for e in events
+               if e["project"] == self.project and e["build_id"] not in self.seen]
+        self.seen.update(new)
+        if new:
+            for build in codebuild.batch_get_builds(ids=new)["builds"]:
+                # A build per thread: one slow install must not hold up others.
+                thread = threading.Thread(target=self.perform, args=(build,),
+                                          daemon=True, name=f"build-{build['id']}")
+                thread.start()
+                self._threads.append(thread)
 
     def perform(self, build: dict) -> str:
         """Perform one build, log it, push its image, and emit its end event."""

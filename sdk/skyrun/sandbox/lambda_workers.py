@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from skyrun.sandbox.batch import image_python
+from skyrun.sandbox.loops import poll_until_stopped
 from skyrun.sandbox.processes import child_environment, kill_group
 from skyrun.sandbox.server import INVOKE, Events
 
@@ -87,14 +88,9 @@ class LambdaStandIn:
         self._thread.start()
 
     def _run(self) -> None:
-        lambda_client, ecr = self.client("lambda"), self.client("ecr")
-        while not self._stop.is_set():
-            try:
-                self.poll(lambda_client, ecr)  # waits up to `interval` for an invocation
-            except Exception:  # the server may be going away; the next poll retries
-                if not self._stop.is_set():
-                    logger.exception("Lambda stand-in")
-                    self._stop.wait(self.interval)
+        # Each poll waits up to `interval` for an invocation.
+        poll_until_stopped(self._stop, self.interval, "Lambda",
+                           lambda: (self.client("lambda"), self.client("ecr")), self.poll)
 
     def poll(self, lambda_client, ecr) -> None:
         """Start the new invocations (waiting up to ``interval`` for one); kill those

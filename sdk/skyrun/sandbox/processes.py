@@ -14,16 +14,28 @@ from skyrun.common.sources import source_paths
 KEPT = ("SKYRUN_COUNT_AWS_REQUESTS",)
 
 
+def environ_snapshot() -> dict[str, str]:
+    """A copy of this process's environment, read again if another thread changed it
+    while it was being read (``os.environ`` raises then; the stand-ins read it from
+    their threads while the process that started the sandbox may set variables)."""
+    while True:
+        try:
+            return dict(os.environ)
+        except (KeyError, RuntimeError):
+            continue
+
+
 def child_environment(*layers: Mapping[str, str]) -> dict[str, str]:
     """This process's environment without its AWS and skyrun settings (but those in
     :data:`KEPT`), then ``layers`` in order, with the skyrun sources on ``PYTHONPATH``."""
-    env = {k: v for k, v in os.environ.items()
+    current = environ_snapshot()
+    env = {k: v for k, v in current.items()
            if (k in KEPT or not k.startswith(("AWS_", "SKYRUN_"))) and k != "PYTHONPATH"}
     for layer in layers:
         env.update(layer)
     paths = source_paths()
-    if os.environ.get("PYTHONPATH"):
-        paths.append(os.environ["PYTHONPATH"])
+    if current.get("PYTHONPATH"):
+        paths.append(current["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
 
