@@ -85,10 +85,12 @@ class Store(Protocol):
         the ids removed."""
 
     def query(self, kind: str, where: Expression | None, sort: list[SortKey],
-              limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+              limit: int | None = None, offset: int = 0,
+              fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Records of ``kind`` (FUNCTION or JOB) matching ``where``, sorted; records equal
         on every key in the order they were stored, reversed when the last key descends
-        (the same page twice never overlaps the next)."""
+        (the same page twice never overlaps the next). ``fields``: only these fields of
+        each record (a reader of ids need not decode whole records)."""
 
     def count(self, kind: str, where: Expression | None) -> int:
         """How many records of ``kind`` match ``where``."""
@@ -379,6 +381,17 @@ class Backend(Protocol):
 
     def job_environment(self) -> dict[str, str]:
         """Variables that let code inside a job reach this same backend."""
+
+
+def field_names(kind: str, fields: Sequence[str], known: Iterable[str]) -> list[str]:
+    """The fields a ``Store.query`` was asked for, once each, in order; ``ValueError``
+    naming any that records of ``kind`` do not have."""
+    names = list(dict.fromkeys(fields))
+    allowed = set(known)
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise ValueError(f"Unknown {kind} field(s) {unknown}: the fields are {sorted(allowed)}")
+    return names
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -7,7 +7,7 @@ fetched (``_fetch``) and how a record becomes a document (``__iter__``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from skyrun.common.search import And, Collection, Expression, clear_chain
@@ -53,12 +53,16 @@ class LazySearch:
         """The matching documents (each kind of search makes its own)."""
         raise NotImplementedError
 
-    def _records(self, where: Expression | None) -> Iterator[dict]:
-        """The matching records, a page at a time, up to the limit."""
+    def _records(self, where: Expression | None,
+                 fetch: Callable[[Expression | None, int, int], list[dict]] | None = None
+                 ) -> Iterator[dict]:
+        """The matching records, a page at a time (by ``fetch``, default ``_fetch``), up
+        to the limit."""
+        fetch = fetch or self._fetch
         remaining, offset = self._limit, 0
         while remaining is None or remaining > 0:
             size = PAGE if remaining is None else min(PAGE, remaining)
-            page = self._fetch(where, size, offset)
+            page = fetch(where, size, offset)
             yield from page
             if len(page) < size:
                 return

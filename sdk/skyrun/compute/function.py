@@ -415,13 +415,14 @@ class Function(Document):
         jobs = self.jobs.filter(Job.status == JobStatus.SUCCESS)
         return self._results(jobs, cast_type)
 
-    def _results(self, jobs, cast_type) -> Iterator:
-        # The result blobs' records are read 100 at a time (one BatchGetItem on AWS),
-        # then each result's data alone.
+    def _results(self, jobs: JobSearch, cast_type) -> Iterator:
+        # Only the jobs' ids and namespaces are read (not whole records, nor Job objects);
+        # the result blobs' records 100 at a time (one BatchGetItem on AWS), then each
+        # result's data alone.
         blobs = self._client.backend.blobs
-        ns = self._get("namespace")
-        for part in chunks(jobs, 100):
-            ids = [lifecycle.result_blob_id(job._record.get("namespace") or ns, self.id, job.id)
+        ns, fid = self._get("namespace"), self.id
+        for part in chunks(jobs._field_records(("id", "namespace")), 100):
+            ids = [lifecycle.result_blob_id(job["namespace"] or ns, fid, job["id"])
                    for job in part]
             records = blobs.get_records(ids)
             for blob_id in ids:

@@ -79,6 +79,13 @@ class Search(LazySearch, Generic[T]):
         for record in self._records(self._where()):
             yield self._model._from_search(record, self._client, self._includes)
 
+    def _field_records(self, fields: tuple[str, ...]) -> Iterator[dict]:
+        """The matches as records of only ``fields``, in the search's order: for readers
+        of ids, who need neither whole records nor documents."""
+        store, kind, sort = self._client.backend.store, self._kind, list(self._sort)
+        return self._records(self._where(), lambda where, size, offset: store.query(
+            kind, where, sort, size, offset, fields=fields))
+
     def count(self) -> int:
         """How many records match (the limit is ignored)."""
         return self._client.backend.store.count(self._kind, self._where())

@@ -219,6 +219,30 @@ def test_job_search(backend, function):
     assert [r["id"] for r in picked] == [f"{ref}-3", f"{ref}-7"]
 
 
+def test_query_of_named_fields(backend, function):
+    # The records of a query naming its fields hold those fields alone, decoded as in
+    # whole records, in the same order and pages.
+    store = backend.store
+    ref, records = job_records(function, 7)
+    records[2]["tags"] = ["a", "b"]
+    store.insert_jobs(ref, records)
+    by_function = eq("function_id", function["id"])
+    whole = store.query(JOB, by_function, [SortKey("id", True)])
+    fields = ("id", "tags", "status", "id")
+    named = store.query(JOB, by_function, [SortKey("id", True)], fields=fields)
+    assert named == [{k: r[k] for k in ("id", "tags", "status")} for r in whole]
+    assert named[4]["tags"] == ["a", "b"]  # records[2], the id order descending
+    pages = [store.query(JOB, by_function, [], limit=3, offset=o, fields=("id",))
+             for o in (0, 3, 6)]
+    assert [r["id"] for page in pages for r in page] == [r["id"] for r in records]
+    functions = store.query(FUNCTION, eq("id", function["id"]), [],
+                            fields=("enabled", "environment"))
+    assert functions == [{"enabled": function["enabled"],
+                          "environment": function["environment"]}]
+    with pytest.raises(ValueError, match=r"Unknown job field\(s\) \['nope'\]"):
+        store.query(JOB, by_function, [], fields=("id", "nope"))
+
+
 def test_count_by_status(backend, function):
     store = backend.store
     ref, records = job_records(function, 6)

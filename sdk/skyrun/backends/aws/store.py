@@ -39,7 +39,7 @@ from skyrun.backends.aws.items import (
     number,
 )
 from skyrun.backends.aws.slotitems import SlotsMixin
-from skyrun.backends.ports import FUNCTION, JOB, Store
+from skyrun.backends.ports import FUNCTION, JOB, Store, field_names
 from skyrun.backends.records import FUNCTION_JSON, JOB_JSON
 from skyrun.common.search import Expression, SortKey
 from skyrun.domain.statuses import JOB_STATUSES
@@ -439,13 +439,19 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
 
     # -- queries ------------------------------------------------------------------------
     def query(self, kind: str, where: Expression | None, sort: list[SortKey],
-              limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
-        """Matching records, sorted, one page."""
+              limit: int | None = None, offset: int = 0,
+              fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Matching records, sorted, one page; only ``fields`` of each when given (the
+        items are read whole all the same: DynamoDB charges for what it reads)."""
         schema = _schema(kind)
         plan.check_names(where, sort, set(schema.fields))
+        names = None if fields is None else field_names(kind, fields, schema.fields)
         cache_key = plan.PageCache.key(kind, where, sort)
-        return self._pages.page(cache_key, limit, offset,
+        page = self._pages.page(cache_key, limit, offset,
                                 lambda: plan.select(self._candidates(kind, where), where, sort))
+        if names is None:
+            return page
+        return [{name: record.get(name) for name in names} for record in page]
 
     def count(self, kind: str, where: Expression | None) -> int:
         """How many records match."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from skyrun.backends.local import sql
 from skyrun.backends.local.database import JOB_DERIVED_COLUMNS, STAT_COLUMNS, Database
-from skyrun.backends.ports import FUNCTION, JOB, Store
+from skyrun.backends.ports import FUNCTION, JOB, Store, field_names
 from skyrun.backends.records import (
     FUNCTION_COLUMNS,
     FUNCTION_JSON,
@@ -320,19 +320,37 @@ class SQLiteStore(Store):
 
     # -- queries ------------------------------------------------------------------------
     def query(self, kind: str, where: Expression | None, sort: list[SortKey],
-              limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
-        """Matching records, sorted, one page."""
-        table, columns, _ = _TABLES[kind]
+              limit: int | None = None, offset: int = 0,
+              fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Matching records, sorted, one page; only ``fields`` of each when given."""
+        table, columns, json_fields = _TABLES[kind]
         clause, params = sql.where(where, columns)
         order = sql.order_by(sort, columns, "rowid")
         page = ""
         if limit is not None or offset:
             page = " LIMIT ? OFFSET ?"
             params = [*params, -1 if limit is None else limit, offset]
+        if fields is None:
+            rows = self.db.connection().execute(
+                f"SELECT * FROM {table} WHERE {clause} {order}{page}", params)
+            decode = _function_record if kind == FUNCTION else _job_record
+            return [decode(r) for r in rows]
+        names = field_names(kind, fields, columns)
+        selected = ", ".join(f'"{name}"' for name in names)
         rows = self.db.connection().execute(
-            f"SELECT * FROM {table} WHERE {clause} {order}{page}", params)
-        decode = _function_record if kind == FUNCTION else _job_record
-        return [decode(r) for r in rows]
+            f"SELECT {selected} FROM {table} WHERE {clause} {order}{page}", params)
+        # Only the named cells are made and decoded (JSON ones parsed, booleans as such).
+        decoded = [(i, name) for i, name in enumerate(names)
+                   if name in json_fields or (kind == FUNCTION and name in _FUNCTION_BOOL)]
+        out = []
+        for row in rows:
+            record = dict(zip(names, row, strict=True))
+            for i, name in decoded:
+                if row[i] is not None:
+                    record[name] = (bool(row[i]) if name in _FUNCTION_BOOL and kind == FUNCTION
+                                    else _loads(row[i]))
+            out.append(record)
+        return out
 
     def count(self, kind: str, where: Expression | None) -> int:
         """How many records match."""
