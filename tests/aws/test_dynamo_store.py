@@ -71,7 +71,7 @@ def test_a_settle_whose_next_job_was_taken_claims_another_in_one_transaction(aws
     change = transitions.settle(first, "array-job:0", transitions.RETURNED, now(), 0)
     sent = a.client.sent
     settled, claimed, _ = a.settle_and_claim(
-        first["id"], change.changes, change.expect, [], [],
+        first["id"], change.changes, change.expect, [],
         dict(worker_id="array-job:0", lease_seconds=60, namespace_limit=1000, now=now(),
              held=held))
     assert settled["status"] == "success"

@@ -160,8 +160,7 @@ class Store(Protocol):
         checks; not on the hot path)."""
 
     def settle_and_claim(self, job_id: str, changes: dict[str, Any], expect: dict[str, Any],
-                         blob_records: list[dict[str, Any]], delete_blobs: list[str],
-                         claim: dict[str, Any] | None
+                         blob_records: list[dict[str, Any]], claim: dict[str, Any] | None
                          ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
         """The end of an attempt and the start of the next, in as few writes as the
         store can (one transaction on SQLite; on DynamoDB one transaction when the next
@@ -170,12 +169,10 @@ class Store(Protocol):
         Applies ``changes`` to the job if it matches ``expect`` (else nothing is written
         and ``(None, None, None)`` returned), together with the records of
         ``blob_records`` (their data is in place already: from
-        :meth:`BlobStore.staged_record` and :meth:`LogStore.sealed_record`) and the
-        removal of the records of ``delete_blobs``; then, if ``claim`` holds the
-        arguments of :meth:`claim` but ``function_id``, claims the next job of the same
-        Function. Returns ``(settled job, next claimed job or None, the Function record
-        if the store read it in the same step, else None)``; the caller removes the
-        data of deleted blobs."""
+        :meth:`BlobStore.staged_record` and :meth:`LogStore.sealed_record`); then, if
+        ``claim`` holds the arguments of :meth:`claim` but ``function_id``, claims the
+        next job of the same Function. Returns ``(settled job, next claimed job or None,
+        the Function record if the store read it in the same step, else None)``."""
 
     def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
         """Extend the lease if ``worker_id`` still holds it."""
@@ -215,11 +212,6 @@ class BlobStore(Protocol):
         """Write a blob's data in place (replacing any) and return its full record (size,
         hash, href, dates filled in), for :meth:`Store.settle_and_claim` to store in its
         own write: the data is there before the record is."""
-
-    def may_exist(self, blob_id: str) -> bool:
-        """Whether something may be stored under ``blob_id``, by the store's cheapest
-        check (the data file on disk; the record on AWS): False means there is nothing
-        to delete. Spares a delete on the worker's hot path."""
 
     def update(self, blob_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Change metadata fields; the updated record or None."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 
-from skyrun.common.jsontext import JSONText
+from skyrun.common.jsontext import JSONText, many_encoder
 from skyrun.compute.environment import reserved_in, reserved_message
 from skyrun.domain.limits import MAX_ARGS_BYTES
 from skyrun.exceptions import ValidationError
@@ -15,34 +15,9 @@ _dumps = _ENCODER.encode
 
 
 def _dumps_for_many() -> Callable[[object], str]:
-    """A function that encodes like ``_dumps``, for many values in a row: json's C
-    encoder, made once (``JSONEncoder.encode`` makes one per call, which costs more than
-    encoding a small value; the text is the same, made by the same encoder). ``_dumps``
-    itself where json has no C encoder."""
-    from json import encoder as json_encoder
-
-    def make():
-        # As JSONEncoder.iterencode makes it for _ENCODER, with fresh circular-reference
-        # marks.
-        return json_encoder.c_make_encoder(
-            {}, _ENCODER.default, json_encoder.encode_basestring, None, ":", ",", False,
-            False, True)
-
-    try:
-        encoder = make()
-        if "".join(encoder([0.5, {"a": None}], 0)) != _dumps([0.5, {"a": None}]):
-            return _dumps
-    except Exception:  # no C encoder, or another signature: the one-by-one way
-        return _dumps
-
-    def dumps(value) -> str:
-        nonlocal encoder
-        try:
-            return "".join(encoder(value, 0))
-        except BaseException:
-            encoder = make()  # its marks may still hold the failed value's containers
-            raise
-    return dumps
+    """A function that encodes like ``_dumps``, for many values in a row (json's C
+    encoder made once: see :func:`skyrun.common.jsontext.many_encoder`)."""
+    return many_encoder(_ENCODER)
 
 
 def _encode(index: int, what: str, value, dumps: Callable[[object], str] = _dumps,

@@ -281,16 +281,14 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     ns, fid, jid = function["namespace"], function["id"], job["id"]
     retries = int(function["retry_count"])
     records: list[dict] = []
-    deletes: list[str] = []
-    if outcome == transitions.RETURNED and result is not None:
-        data, attrs = result
+    # A null result writes nothing, and has nothing to remove: a result's record is
+    # written only by the settle of a success, which is terminal (no rerun, no retry
+    # follows it), so a job that returns None never has an earlier result.
+    data, attrs = result if result is not None else (None, {})
+    if outcome == transitions.RETURNED and data is not None:
         try:
-            if data is not None:
-                records.append(backend.blobs.staged_record(result_record(ns, fid, jid, attrs),
-                                                           data))
-            elif backend.blobs.may_exist(result_blob_id(ns, fid, jid)):
-                # A null result removes an earlier one (a rerun's); no file, no record.
-                deletes.append(result_blob_id(ns, fid, jid))
+            records.append(backend.blobs.staged_record(result_record(ns, fid, jid, attrs),
+                                                       data))
         except Exception as exc:
             outcome = transitions.FAILED
             fields = dict(fields, error_reason=f"The result could not be stored: {exc}",
@@ -306,7 +304,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
         if change.status in TERMINAL:
             blobs.append(backend.logs.sealed_record(ns, fid, jid, written=log_written))
         settled, nxt, fn = backend.store.settle_and_claim(job_id, change.changes,
-                                                          change.expect, blobs, deletes, claim)
+                                                          change.expect, blobs, claim)
         after.update(next=nxt, function=fn)
         return settled
 
@@ -315,8 +313,6 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
                                                            retries, fields))
     if change is None:
         return None, None, None
-    if deletes:
-        backend.blobs.delete(deletes)
     return settled, after.get("next"), after.get("function")
 
 

@@ -187,11 +187,6 @@ class S3BlobStore(BlobStore):
                     href=self.href(record["id"]), created=record.get("created") or stamp,
                     modified=stamp)
 
-    def may_exist(self, blob_id: str) -> bool:
-        """Whether the blob's record exists (one read; an S3 object is never without
-        it)."""
-        return self.get_record(blob_id) is not None
-
     def empty_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record of an empty blob without an S3 object (as ``create_empty`` writes),
         marked to keep a blob already stored under its id."""

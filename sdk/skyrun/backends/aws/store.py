@@ -272,26 +272,22 @@ class DynamoStore(ClaimsMixin, SlotsMixin, Store):
         return self._update(job_id, changes, expect, [])
 
     def settle_and_claim(self, job_id: str, changes: dict[str, Any], expect: dict[str, Any],
-                         blob_records: list[dict[str, Any]], delete_blobs: list[str],
-                         claim: dict[str, Any] | None
+                         blob_records: list[dict[str, Any]], claim: dict[str, Any] | None
                          ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
         """The end of an attempt in one ``TransactWriteItems``, then the next claim.
 
         Applies ``changes`` to the job if it matches ``expect`` (else nothing is written
         and ``(None, None, None)`` returned), in the same transaction as the records of
-        ``blob_records`` (their data is in S3 already: the
-        job's result and sealed log) and the removal of the records of ``delete_blobs``.
+        ``blob_records`` (their data is in S3 already: the job's result and sealed log).
         Then, if ``claim`` holds the arguments of :meth:`claim` but ``function_id``,
         claims the next job of the same Function. Returns ``(settled job, next claimed
-        job or None, None)``: the Function is not read here. The caller removes the data
-        of deleted blobs.
+        job or None, None)``: the Function is not read here.
         """
-        if self.blobs is None and (blob_records or delete_blobs):
+        if self.blobs is None and blob_records:
             raise ValueError("this DynamoStore was made without the blobs table (blobs=), so "
                              "it cannot write blob records with a settle")
         table = self.blobs or ""
         extra = [record_write(table, r) for r in blob_records]
-        extra += [{"Delete": {"TableName": table, "Key": key(id=b)}} for b in delete_blobs]
         held = self._claimed.get(job_id)
         if claim is not None and held is not None and _matches(held[1], expect):
             for _ in range(SETTLE_AND_TAKE_TRIES):

@@ -19,7 +19,7 @@ from skyrun.backends.records import (
     NewJobs,
 )
 from skyrun.backends.summary import statistics_values
-from skyrun.common.jsontext import JSONText
+from skyrun.common.jsontext import JSONText, many_encoder
 from skyrun.domain import slots as slot_rules
 from skyrun.domain import transitions
 from skyrun.domain.slots import Held, Slot
@@ -105,7 +105,7 @@ _FUNCTION_JSON_FIELDS = tuple(c for c in FUNCTION_COLUMNS if c in FUNCTION_JSON)
 _scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 # The statistics document, the largest cell a job's settle writes: without the blanks
 # of json.dumps (about a fifth of its text). The cell is read as JSON only.
-_encode_statistics = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+_encode_statistics = many_encoder(json.JSONEncoder(separators=(",", ":"), check_circular=False))
 
 
 def _loads(text: str) -> Any:
@@ -416,10 +416,10 @@ class SQLiteStore(Store):
         if conn.execute("SELECT 1 FROM jobs WHERE function_id = ? AND status = 'pending' "
                         "LIMIT 1", (function_id,)).fetchone() is None:
             return None
+        claiming = _ClaimStatement(worker_id, lease_seconds, namespace_limit, now, held)
         with self.db.transaction() as tx:
-            job, _ = _claim_in(tx, function_id, worker_id, lease_seconds, namespace_limit, now,
-                               held, self._functions)
-        return job
+            row, _ = claiming.run(tx, function_id, self._functions)
+        return None if row is None else _job_fields(row)
 
     def has_pending(self, function_id: str) -> bool:
         """Whether the Function has a pending job (a read, no lock)."""
@@ -498,40 +498,38 @@ class SQLiteStore(Store):
         return out
 
     def settle_and_claim(self, job_id: str, changes: dict[str, Any], expect: dict[str, Any],
-                         blob_records: list[dict[str, Any]], delete_blobs: list[str],
-                         claim: dict[str, Any] | None
+                         blob_records: list[dict[str, Any]], claim: dict[str, Any] | None
                          ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
         """One write transaction for the end of an attempt and the start of the next.
 
         Applies ``changes`` to the job if it matches ``expect`` (else nothing at all is
         written and ``(None, None, None)`` returned); records the blobs of
         ``blob_records`` (their data is in place already: the job's result and sealed
-        log) and removes the records of ``delete_blobs``; then, if ``claim`` holds the
-        arguments of :meth:`claim` but ``function_id``, claims the next job of the same
-        Function. Returns ``(settled job, next claimed job or None, the Function record
-        as read in the transaction)``; the caller removes the data of deleted blobs.
+        log); then, if ``claim`` holds the arguments of :meth:`claim` but
+        ``function_id``, claims the next job of the same Function. Returns ``(settled
+        job, next claimed job or None, the Function record as read in the transaction)``.
         """
-        from skyrun.backends.local.blobs import upsert_record
+        from skyrun.backends.local.blobs import upsert_statement
 
+        # Every statement is made before the write lock is taken, and the rows decoded
+        # after it is released: the other workers wait for it.
         row_values = _job_values(changes)
-        sets = ", ".join(f'"{k}" = ?' for k in row_values)
         cond, cond_params = _condition(expect)
+        settle = _statement(("settle", tuple(row_values), cond), lambda: (
+            "UPDATE jobs SET " + ", ".join(f'"{k}" = ?' for k in row_values)
+            + f" WHERE id = ?{cond} RETURNING {_JOB_FIELDS}"))
+        blobs = [upsert_statement(record) for record in blob_records]
+        claiming = None if claim is None else _ClaimStatement(**claim)
         with self.db.transaction() as tx:
-            row = tx.execute(f"UPDATE jobs SET {sets} WHERE id = ?{cond} "
-                             f"RETURNING {_JOB_FIELDS}",
-                             [*row_values.values(), job_id, *cond_params]).fetchone()
+            row = tx.execute(settle, [*row_values.values(), job_id, *cond_params]).fetchone()
             if row is None:
                 return None, None, None
-            for record in blob_records:
-                upsert_record(tx, record)
-            for blob_id in delete_blobs:
-                tx.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+            for text, params in blobs:
+                tx.execute(text, params)
             claimed = function = None
-            if claim is not None:
-                claimed, function = _claim_in(tx, row[_FUNCTION_ID_AT], **claim,
-                                              functions=self._functions)
-        # Decoded once the write lock is released: the other workers wait for it.
-        return _job_fields(row), claimed, function
+            if claiming is not None:
+                claimed, function = claiming.run(tx, row[_FUNCTION_ID_AT], self._functions)
+        return _job_fields(row), (None if claimed is None else _job_fields(claimed)), function
 
     def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
         """Extend the lease if ``worker_id`` still holds it."""
@@ -599,31 +597,60 @@ def _holds(held: Held, records: list[dict[str, Any]], fn: dict[str, Any],
     return bool(held.function.owner == fn["id"] and held.namespace.owner == fn["namespace"])
 
 
-def _claim_in(tx: sqlite3.Connection, function_id: str, worker_id: str, lease_seconds: float,
-              namespace_limit: int, now: float, held: Held | None = None,
-              functions: _FunctionReads | None = None
-              ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Claim inside ``tx``: ``(claimed job or None, the Function record or None)``."""
-    functions = functions or _FunctionReads()
-    if held is None or not held.complete:
-        return None, functions.read(tx, function_id)
-    # The limits: the claimer's slots, read with the Function in this transaction.
-    fn, slots = functions.read_with_slots(tx, function_id, [s.key for s in held.slots()])
-    if fn is None or fn["status"] != "ready":
-        return None, fn
-    if not _holds(held, slots, fn, worker_id, namespace_limit, now):
-        return None, fn
-    # What a claim writes is the state machine's; which job, and the limits, are ours.
-    change = transitions.claim(worker_id, round(now, 6), lease_seconds)
-    values = _job_values(change.changes)
-    sets = [f'"{k}" = ?' for k in values]
-    sets += [f'"{k}" = coalesce("{k}", 0) + {int(n)}' for k, n in change.increments.items()]
-    cond, cond_params = _condition(change.expect)
-    row = tx.execute(
-        f"UPDATE jobs SET {', '.join(sets)} WHERE seq = (SELECT seq FROM jobs "
-        f"WHERE function_id = ?{cond} ORDER BY queued_date LIMIT 1) RETURNING {_JOB_FIELDS}",
-        [*values.values(), function_id, *cond_params]).fetchone()
-    return (None if row is None else _job_fields(row)), fn
+class _ClaimStatement:
+    """A claim of the next job of a Function, its statement made before the write
+    lock is taken (see ``SQLiteStore.claim``); ``run`` runs it in a transaction."""
+
+    def __init__(self, worker_id: str, lease_seconds: float, namespace_limit: int,
+                 now: float, held: Held | None = None):
+        self.worker_id, self.namespace_limit, self.now, self.held = (
+            worker_id, namespace_limit, now, held)
+        self.text = None
+        self.params: list[Any] = []
+        if held is not None and held.complete:
+            # What a claim writes is the state machine's; which job, and the limits,
+            # are ours.
+            change = transitions.claim(worker_id, round(now, 6), lease_seconds)
+            values = _job_values(change.changes)
+            cond, self.params = _condition(change.expect)
+            self.params = [*values.values(), None, *self.params]  # None: the Function id
+            increments = tuple(change.increments.items())
+            self.text = _statement(("claim", tuple(values), increments, cond), lambda: (
+                "UPDATE jobs SET "
+                + ", ".join([*(f'"{k}" = ?' for k in values),
+                             *(f'"{k}" = coalesce("{k}", 0) + {int(n)}'
+                               for k, n in increments)])
+                + f" WHERE seq = (SELECT seq FROM jobs WHERE function_id = ?{cond} "
+                f"ORDER BY queued_date LIMIT 1) RETURNING {_JOB_FIELDS}"))
+            self.function_at = len(values)
+
+    def run(self, tx: sqlite3.Connection, function_id: str, functions: _FunctionReads
+            ) -> tuple[Sequence[Any] | None, dict[str, Any] | None]:
+        """``(the claimed job's row or None, the Function record or None)``."""
+        held = self.held
+        if self.text is None or held is None:
+            return None, functions.read(tx, function_id)
+        # The limits: the claimer's slots, read with the Function in this transaction.
+        fn, slots = functions.read_with_slots(tx, function_id, [s.key for s in held.slots()])
+        if fn is None or fn["status"] != "ready":
+            return None, fn
+        if not _holds(held, slots, fn, self.worker_id, self.namespace_limit, self.now):
+            return None, fn
+        params = self.params
+        params[self.function_at] = function_id
+        return tx.execute(self.text, params).fetchone(), fn
+
+
+_STATEMENTS: dict[tuple[Any, ...], str] = {}
+
+
+def _statement(key: tuple[Any, ...], make: Callable[[], str]) -> str:
+    """The text of a hot-path statement, made once per shape (its columns and
+    condition): a worker writes the same few shapes for every job."""
+    text = _STATEMENTS.get(key)
+    if text is None:
+        text = _STATEMENTS[key] = make()
+    return text
 
 
 def _new_job_rows(jobs: NewJobs) -> tuple[list[str], list[tuple[Any, ...]]]:
