@@ -209,9 +209,11 @@ class BlobStore(Protocol):
         there is none. ``record``, the blob's metadata as just read, spares reading it."""
 
     def staged_record(self, record: dict[str, Any], data: bytes) -> dict[str, Any]:
-        """Write a blob's data in place (replacing any) and return its full record (size,
-        hash, href, dates filled in), for :meth:`Store.settle_and_claim` to store in its
-        own write: the data is there before the record is."""
+        """Write a blob's data and return its full record (size, hash, href, dates filled
+        in), for :meth:`Store.settle_and_claim` to store in its own write: the data is in
+        place before the record is. The embedded store stages it beside its place and
+        moves it in only when the settle matches, so a stale attempt never replaces the
+        data of the attempt that won; on S3 it is written in place (replacing any)."""
 
     def update(self, blob_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Change metadata fields; the updated record or None."""

@@ -155,6 +155,9 @@ def test_build_log_blob_equals_build_log(namespace):
 
     fn = Function(talk)
     fn.save()
+    # The build log blob is written when the build ends (a new environment's build on
+    # AWS may still run: this test alone in a run builds one).
+    fn.wait_for_completion(interval=0.2, timeout=120)
     data = fn._client.backend.blobs.get_data(f"logs/{fn.namespace}/{fn.id}")
     assert gzip.decompress(data).decode() == fn.build_log()
 

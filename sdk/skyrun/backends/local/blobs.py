@@ -214,14 +214,18 @@ class FileBlobStore(BlobStore):
         return record
 
     def staged_record(self, record: dict[str, Any], data: bytes) -> dict[str, Any]:
-        """Write a blob's data in place (replacing any) and return its full record, for
-        :func:`upsert_record` in a transaction of the caller's: the data is there before
-        the record is."""
+        """Write a blob's data beside its place and return its full record, for
+        ``SQLiteStore.settle_and_claim``: the data is moved in (:func:`place_staged`)
+        inside that transaction, once the job's settle has matched, and before the record
+        is written. A settle that does not match (an attempt judged lost that comes back
+        after the next one succeeded) never replaces the data of the one that won; its
+        file is removed (:func:`discard_staged`)."""
         path = self.path(record["id"])
-        write_atomic(path, data)
+        staged = _stage(path, data)
         stamp = now()
         return dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
-                    href=str(path), created=record.get("created") or stamp, modified=stamp)
+                    href=str(path), created=record.get("created") or stamp, modified=stamp,
+                    **{STAGED_FILE: str(staged)})
 
     def get_record(self, blob_id: str) -> dict[str, Any] | None:
         """Metadata of a blob that exists and has not expired."""
@@ -337,6 +341,30 @@ class FileBlobStore(BlobStore):
             self._object_path(key).unlink()
         except FileNotFoundError:
             pass
+
+
+#: The key of a record from ``FileBlobStore.staged_record`` that names its staged data
+#: file (not a column: never stored).
+STAGED_FILE = "_staged_file"
+
+
+def place_staged(record: dict[str, Any]) -> None:
+    """Move a staged record's data into its place (atomically: readers see the old data
+    or the new, never a part); nothing for a record without staged data."""
+    staged = record.get(STAGED_FILE)
+    if staged is not None:
+        os.replace(staged, record["href"])
+
+
+def discard_staged(records: list[dict[str, Any]]) -> None:
+    """Remove the staged data files of records whose write did not happen."""
+    for record in records:
+        staged = record.get(STAGED_FILE)
+        if staged is not None:
+            try:
+                os.unlink(staged)
+            except FileNotFoundError:
+                pass  # placed already, or removed
 
 
 def upsert_record(tx: sqlite3.Connection, record: dict[str, Any]) -> None:
