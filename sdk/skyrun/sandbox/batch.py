@@ -20,10 +20,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from skyrun.sandbox.loops import poll_until_stopped
+from skyrun.sandbox.loops import Starts, poll_until_stopped
 from skyrun.sandbox.processes import child_environment, kill_group
 from skyrun.sandbox.server import BATCH_STOP, BATCH_SUBMIT, Events
 
@@ -48,6 +49,8 @@ class BatchStandIn:
         self.repository = repository
         self.interval = interval
         self.seen: set[str] = set()
+        #: Submitted jobs whose workers are yet to start (tried again at the next poll).
+        self.starts = Starts("Batch")
         #: Processes by Batch job id (the array job's for its children).
         self.processes: dict[str, list[subprocess.Popen]] = {}
         self._lock = threading.Lock()
@@ -71,10 +74,22 @@ class BatchStandIn:
         new = [e["job_id"] for e in events if e["kind"] == BATCH_SUBMIT
                and e["job_id"] not in self.seen]
         self.seen.update(new)
-        for ids in (new[i:i + 100] for i in range(0, len(new), 100)):
-            for job in batch.describe_jobs(jobs=ids)["jobs"]:
-                if job.get("jobQueue") in self.queues:
-                    self._start(batch, ecr, job)
+        for job_id in new:
+            self.starts.add(job_id, job_id)
+        waiting = [job_id for job_id, _ in self.starts.waiting()]
+        try:
+            for ids in (waiting[i:i + 100] for i in range(0, len(waiting), 100)):
+                described = batch.describe_jobs(jobs=ids)["jobs"]
+                for job in described:
+                    if job.get("jobQueue") in self.queues:
+                        self.starts.attempt(job["jobId"], partial(self._start, batch, ecr, job))
+                    else:
+                        self.starts.done(job["jobId"])  # another queue's: not ours
+                for job_id in set(ids) - {job["jobId"] for job in described}:
+                    self.starts.done(job_id)  # unknown to Batch: nothing to start
+        except Exception:
+            # The jobs stay waiting for the next poll; this poll's stops are still acted on.
+            logger.exception("Batch stand-in: reading submitted jobs")
         with self._lock:
             stopped = [e["job_id"] for e in events if e["kind"] == BATCH_STOP
                        and any(p.poll() is None for p in self.processes.get(e["job_id"], []))]
@@ -99,19 +114,25 @@ class BatchStandIn:
             else [(job["jobId"], None)]
         logs = self.work_dir / "workers"
         logs.mkdir(parents=True, exist_ok=True)
-        procs = []
-        for child_id, index in children:
-            env = child_environment(self.environment, variables, {
-                "AWS_BATCH_JOB_ID": child_id, "AWS_BATCH_JOB_ATTEMPT": "1",
-                "AWS_BATCH_JQ_NAME": job.get("jobQueue", "").rsplit("/", 1)[-1],
-                "SKYRUN_WORK_DIR": str(self.work_dir / "work"),
-                **({"AWS_BATCH_JOB_ARRAY_INDEX": index} if index is not None else {}),
-                **({"SKYRUN_EXECUTOR_PYTHON": python} if python else {}),
-            })
-            with open(logs / f"{child_id.replace(':', '-')}.log", "ab") as out:
-                procs.append(subprocess.Popen(
-                    command, env=env, cwd=self.work_dir, stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+        procs: list[subprocess.Popen] = []
+        try:
+            for child_id, index in children:
+                env = child_environment(self.environment, variables, {
+                    "AWS_BATCH_JOB_ID": child_id, "AWS_BATCH_JOB_ATTEMPT": "1",
+                    "AWS_BATCH_JQ_NAME": job.get("jobQueue", "").rsplit("/", 1)[-1],
+                    "SKYRUN_WORK_DIR": str(self.work_dir / "work"),
+                    **({"AWS_BATCH_JOB_ARRAY_INDEX": index} if index is not None else {}),
+                    **({"SKYRUN_EXECUTOR_PYTHON": python} if python else {}),
+                })
+                with open(logs / f"{child_id.replace(':', '-')}.log", "ab") as out:
+                    procs.append(subprocess.Popen(
+                        command, env=env, cwd=self.work_dir, stdin=subprocess.DEVNULL,
+                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+        except BaseException:
+            # The job is started again whole at the next poll: no child may run twice.
+            for proc in procs:
+                kill_group(proc, grace=0.5)
+            raise
         with self._lock:
             self.processes[job["jobId"]] = procs
 

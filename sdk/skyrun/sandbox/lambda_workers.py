@@ -23,11 +23,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from skyrun.sandbox.batch import image_python
-from skyrun.sandbox.loops import poll_until_stopped
+from skyrun.sandbox.loops import Starts, poll_until_stopped
 from skyrun.sandbox.processes import child_environment, kill_group
 from skyrun.sandbox.server import INVOKE, Events
 
@@ -77,6 +78,8 @@ class LambdaStandIn:
         self.budget = budget
         self.interval = interval
         self.seen = 0
+        #: Invocations yet to start (tried again at the next poll).
+        self.starts = Starts("Lambda")
         self.runs: list[LambdaRun] = []
         self._configs: dict[str, dict] = {}
         self._lock = threading.Lock()
@@ -97,10 +100,10 @@ class LambdaStandIn:
         past their time."""
         invocations, self.seen = self.events(self.seen, [INVOKE], self.interval)
         for invocation in invocations:
-            try:
-                self._start(lambda_client, ecr, invocation)
-            except Exception:
-                logger.exception("invocation of %s", invocation["function"])
+            self.starts.add(f"invocation {invocation['index']} of {invocation['function']}",
+                            invocation)
+        for key, invocation in self.starts.waiting():
+            self.starts.attempt(key, partial(self._start, lambda_client, ecr, invocation))
         now = time.monotonic()
         with self._lock:
             late = [r for r in self.runs
