@@ -13,7 +13,7 @@ from skyrun.sandbox.batch import BatchStandIn
 from skyrun.sandbox.lambda_workers import LambdaStandIn
 from skyrun.sandbox.loops import START_TRIES
 from skyrun.sandbox.processes import child_environment
-from skyrun.sandbox.server import BATCH_SUBMIT
+from skyrun.sandbox.server import BATCH_STOP, BATCH_SUBMIT
 from tests.conftest import wait_until
 
 
@@ -134,6 +134,13 @@ def test_a_batch_job_whose_start_failed_is_started_at_the_next_poll(tmp_path, mo
     assert stand_in.starts.waiting() == []
     stand_in.poll(FakeBatch(), None)
     assert len(starts.calls) == 2  # started once, never again
+    # A job stopped while its start waits to be tried again is not started.
+    stand_in.events = OneBatch([{"kind": BATCH_SUBMIT, "job_id": "j3"}])
+    monkeypatch.setattr(stand_in, "_start", starts := FailingStarts(1))
+    stand_in.poll(FakeBatch(), None)
+    stand_in.events = OneBatch([{"kind": BATCH_STOP, "job_id": "j3"}])
+    stand_in.poll(FakeBatch(), None)
+    assert len(starts.calls) == 1 and stand_in.starts.waiting() == []
 
 
 def test_a_lambda_invocation_is_tried_a_bounded_number_of_times(tmp_path, monkeypatch):

@@ -215,6 +215,11 @@ class BlobStore(Protocol):
         moves it in only when the settle matches, so a stale attempt never replaces the
         data of the attempt that won; on S3 it is written in place (replacing any)."""
 
+    def discard_staged(self, records: list[dict[str, Any]]) -> None:
+        """Remove the data of records from :meth:`staged_record` that no settle moved into
+        place (a stale attempt's, or one whose settle failed); nothing where data is not
+        staged."""
+
     def update(self, blob_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Change metadata fields; the updated record or None."""
 

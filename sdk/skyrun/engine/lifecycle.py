@@ -308,9 +308,15 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
         after.update(next=nxt, function=fn)
         return settled
 
-    settled, change = transitions.apply(backend.store.get_job, write, job, lambda current:
-                                        transitions.settle(current, worker_id, outcome, t,
-                                                           retries, fields))
+    try:
+        settled, change = transitions.apply(
+            backend.store.get_job, write, job,
+            lambda current: transitions.settle(current, worker_id, outcome, t, retries, fields))
+    finally:
+        # A write that did not match is tried again with the same records; once apply is
+        # done, what no settle placed is removed.
+        if records:
+            backend.blobs.discard_staged(records)
     if change is None:
         return None, None, None
     return settled, after.get("next"), after.get("function")

@@ -76,6 +76,9 @@ class BatchStandIn:
         self.seen.update(new)
         for job_id in new:
             self.starts.add(job_id, job_id)
+        for event in events:
+            if event["kind"] == BATCH_STOP:
+                self.starts.done(event["job_id"])  # stopped before it could start
         waiting = [job_id for job_id, _ in self.starts.waiting()]
         try:
             for ids in (waiting[i:i + 100] for i in range(0, len(waiting), 100)):

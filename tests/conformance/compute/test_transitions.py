@@ -228,6 +228,34 @@ def test_the_workers_settle_and_claim_loses_no_cancel(namespace, backend, monkey
     assert claim_as(backend, fn, "worker-b") is None  # the canceled job never runs again
 
 
+def test_a_result_survives_a_cancel_landing_before_its_settle(namespace, backend,
+                                                              monkeypatch):
+    # A job canceled while its attempt returns: the first settle finds `cancel` instead of
+    # `running` and is tried again ("success while canceling"), with the same result,
+    # which must still be there to store (API.md §8.2: the attempt keeps its outcome).
+    fn = function_record(namespace)
+    job = job_record(backend, fn)
+    claimed = claim_as(backend, fn, "worker-a")
+    store = backend.store
+    original = store.settle_and_claim
+    fired = []
+
+    def hooked(job_id, *args, **kwargs):
+        if not fired:
+            fired.append(job_id)
+            assert lifecycle.cancel_job(backend, store.get_job(job_id))["status"] == "cancel"
+        return original(job_id, *args, **kwargs)
+
+    monkeypatch.setattr(store, "settle_and_claim", hooked)
+    settled, _, _ = lifecycle.finish_attempt(
+        backend, fn, claimed, "worker-a", transitions.RETURNED,
+        {"exit_code": 0, "error_reason": None}, (b'"kept"', {}), log_written=False)
+    monkeypatch.undo()
+    assert fired and settled["status"] == "success"
+    assert Job.get(job["id"]).result() == "kept"
+    assert backend.blobs.get_record(result_blob_id(fn["namespace"], fn["id"], job["id"]))[
+        "size_bytes"] == 6
+
 def test_a_settle_writes_its_result_and_log_records_with_it(namespace, backend, monkeypatch):
     # The result and log blob records come with the settle (one transaction on AWS, one
     # SQLite write embedded): no blob store write of their own. The result's data is in

@@ -187,6 +187,9 @@ class S3BlobStore(BlobStore):
                     href=self.href(record["id"]), created=record.get("created") or stamp,
                     modified=stamp)
 
+    def discard_staged(self, records: list[dict[str, Any]]) -> None:
+        """Nothing: the data is written to S3 in place, not staged (see docs/aws.md)."""
+
     def empty_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record of an empty blob without an S3 object (as ``create_empty`` writes),
         marked to keep a blob already stored under its id."""

@@ -227,6 +227,11 @@ class FileBlobStore(BlobStore):
                     href=str(path), created=record.get("created") or stamp, modified=stamp,
                     **{STAGED_FILE: str(staged)})
 
+    def discard_staged(self, records: list[dict[str, Any]]) -> None:
+        """Remove the staged data of records from :meth:`staged_record` that no settle
+        placed (moved data is not there any more)."""
+        discard_staged(records)
+
     def get_record(self, blob_id: str) -> dict[str, Any] | None:
         """Metadata of a blob that exists and has not expired."""
         row = self.db.connection().execute("SELECT * FROM blobs WHERE id = ?",

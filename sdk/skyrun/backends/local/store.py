@@ -509,7 +509,7 @@ class SQLiteStore(Store):
         ``function_id``, claims the next job of the same Function. Returns ``(settled
         job, next claimed job or None, the Function record as read in the transaction)``.
         """
-        from skyrun.backends.local.blobs import discard_staged, place_staged, upsert_statement
+        from skyrun.backends.local.blobs import place_staged, upsert_statement
 
         # Every statement is made before the write lock is taken, and the rows decoded
         # after it is released: the other workers wait for it.
@@ -520,23 +520,20 @@ class SQLiteStore(Store):
             + f" WHERE id = ?{cond} RETURNING {_JOB_FIELDS}"))
         blobs = [upsert_statement(record) for record in blob_records]
         claiming = None if claim is None else _ClaimStatement(**claim)
-        try:
-            with self.db.transaction() as tx:
-                row = tx.execute(settle, [*row_values.values(), job_id,
-                                          *cond_params]).fetchone()
-                if row is None:
-                    return None, None, None
-                # The job is still this attempt's: its result's data takes its place now,
-                # under the write lock, before its record.
-                for record in blob_records:
-                    place_staged(record)
-                for text, params in blobs:
-                    tx.execute(text, params)
-                claimed = function = None
-                if claiming is not None:
-                    claimed, function = claiming.run(tx, row[_FUNCTION_ID_AT], self._functions)
-        finally:
-            discard_staged(blob_records)  # what was not placed: a settle that lost
+        with self.db.transaction() as tx:
+            row = tx.execute(settle, [*row_values.values(), job_id, *cond_params]).fetchone()
+            if row is None:
+                return None, None, None  # the caller may try again with the same records
+            for text, params in blobs:
+                tx.execute(text, params)
+            claimed = function = None
+            if claiming is not None:
+                claimed, function = claiming.run(tx, row[_FUNCTION_ID_AT], self._functions)
+            # The job is still this attempt's: its result's data takes its place now, last
+            # before the commit, under the write lock (what is not placed, the caller
+            # discards: BlobStore.discard_staged).
+            for record in blob_records:
+                place_staged(record)
         return _job_fields(row), (None if claimed is None else _job_fields(claimed)), function
 
     def renew(self, job_id: str, worker_id: str, lease_expires: float) -> bool:
