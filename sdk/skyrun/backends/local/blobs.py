@@ -219,7 +219,7 @@ class FileBlobStore(BlobStore):
         inside that transaction, once the job's settle has matched, and before the record
         is written. A settle that does not match (an attempt judged lost that comes back
         after the next one succeeded) never replaces the data of the one that won; its
-        file is removed (:func:`discard_staged`)."""
+        file is removed (:meth:`discard_staged`)."""
         path = self.path(record["id"])
         staged = _stage(path, data)
         stamp = now()
@@ -230,7 +230,13 @@ class FileBlobStore(BlobStore):
     def discard_staged(self, records: list[dict[str, Any]]) -> None:
         """Remove the staged data of records from :meth:`staged_record` that no settle
         placed (moved data is not there any more)."""
-        discard_staged(records)
+        for record in records:
+            staged = record.get(STAGED_FILE)
+            if staged is not None:
+                try:
+                    os.unlink(staged)
+                except FileNotFoundError:
+                    pass  # placed already, or removed
 
     def get_record(self, blob_id: str) -> dict[str, Any] | None:
         """Metadata of a blob that exists and has not expired."""
@@ -359,17 +365,6 @@ def place_staged(record: dict[str, Any]) -> None:
     staged = record.get(STAGED_FILE)
     if staged is not None:
         os.replace(staged, record["href"])
-
-
-def discard_staged(records: list[dict[str, Any]]) -> None:
-    """Remove the staged data files of records whose write did not happen."""
-    for record in records:
-        staged = record.get(STAGED_FILE)
-        if staged is not None:
-            try:
-                os.unlink(staged)
-            except FileNotFoundError:
-                pass  # placed already, or removed
 
 
 def upsert_record(tx: sqlite3.Connection, record: dict[str, Any]) -> None:

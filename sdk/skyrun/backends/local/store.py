@@ -340,15 +340,15 @@ class SQLiteStore(Store):
         rows = self.db.connection().execute(
             f"SELECT {selected} FROM {table} WHERE {clause} {order}{page}", params)
         # Only the named cells are made and decoded (JSON ones parsed, booleans as such).
-        decoded = [(i, name) for i, name in enumerate(names)
-                   if name in json_fields or (kind == FUNCTION and name in _FUNCTION_BOOL)]
+        bools = _FUNCTION_BOOL if kind == FUNCTION else frozenset()
+        decoders = [(i, name, bool if name in bools else _loads)
+                    for i, name in enumerate(names) if name in json_fields or name in bools]
         out = []
         for row in rows:
             record = dict(zip(names, row, strict=True))
-            for i, name in decoded:
+            for i, name, decode_cell in decoders:
                 if row[i] is not None:
-                    record[name] = (bool(row[i]) if name in _FUNCTION_BOOL and kind == FUNCTION
-                                    else _loads(row[i]))
+                    record[name] = decode_cell(row[i])
             out.append(record)
         return out
 
@@ -531,7 +531,7 @@ class SQLiteStore(Store):
                 claimed, function = claiming.run(tx, row[_FUNCTION_ID_AT], self._functions)
             # The job is still this attempt's: its result's data takes its place now, last
             # before the commit, under the write lock (what is not placed, the caller
-            # discards: BlobStore.discard_staged).
+            # discards: FileBlobStore.discard_staged).
             for record in blob_records:
                 place_staged(record)
         return _job_fields(row), (None if claimed is None else _job_fields(claimed)), function
