@@ -1,16 +1,10 @@
-"""A result's data belongs to the attempt whose settle won.
-
-An attempt judged lost (its claim ran out: a stalled worker) may come back after the job
-was claimed again and the next attempt succeeded. Its settle does not match and changes
-nothing; nor may its result's data: the embedded blob store stages the data beside its
-place and moves it in only inside a settle that matched. (On AWS the data is written to
-S3 in place before the settle: see docs/aws.md, "Limits and caveats".)
+"""The embedded blob store's staging of a result: a settle whose SQLite transaction fails
+leaves neither the staged file nor the data in place. (The races of a stale attempt's
+result, on both backends: tests/conformance/compute/test_stale_results.py.)
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
 from pathlib import Path
 
 from skyrun.compute import Job
@@ -28,27 +22,6 @@ def _finish(backend, fn, job, worker, value: bytes):
 
 def _staged_files(backend) -> list[Path]:
     return list((Path(backend.home) / "blobs").rglob(".tmp-*"))
-
-
-def test_a_stale_attempts_result_never_replaces_the_winners(namespace):
-    backend = namespace.backend
-    fn = function_record(namespace, maximum_concurrency=2)  # worker-a keeps its slot
-    job = job_record(backend, fn)
-    stale = claim_as(backend, fn, "worker-a")
-    # worker-a stalls past its lease: the job is requeued and worker-b runs it.
-    backend.store.update_job(job["id"], {"lease_expires": time.time() - 1})
-    assert lifecycle.settle_lost(backend, stale)["status"] == "pending"
-    current = claim_as(backend, fn, "worker-b")
-    settled, _, _ = _finish(backend, fn, current, "worker-b", b'"from b"')
-    assert settled["status"] == "success"
-    # worker-a comes back with its own result: its settle matches nothing.
-    assert _finish(backend, fn, stale, "worker-a", b'"from a, stale"') == (None, None, None)
-    blob_id = result_blob_id(fn["namespace"], fn["id"], job["id"])
-    record = backend.blobs.get_record(blob_id)
-    assert backend.blobs.get_data(blob_id) == b'"from b"'
-    assert record["hash"] == hashlib.md5(b'"from b"').hexdigest() and record["size_bytes"] == 8
-    assert Job.get(job["id"]).result() == "from b"
-    assert _staged_files(backend) == []  # the stale attempt's staged data is gone
 
 
 def test_a_settle_that_fails_leaves_no_staged_data(namespace, monkeypatch):

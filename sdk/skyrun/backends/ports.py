@@ -212,13 +212,14 @@ class BlobStore(Protocol):
         """Write a blob's data and return its full record (size, hash, href, dates filled
         in), for :meth:`Store.settle_and_claim` to store in its own write: the data is in
         place before the record is. The embedded store stages it beside its place and
-        moves it in only when the settle matches, so a stale attempt never replaces the
-        data of the attempt that won; on S3 it is written in place (replacing any)."""
+        moves it in only when the settle matches; S3 writes it under a key of the attempt's
+        own, which the record names. Either way a stale attempt never replaces the data of
+        the attempt that won."""
 
     def discard_staged(self, records: list[dict[str, Any]]) -> None:
-        """Remove the data of records from :meth:`staged_record` that no settle moved into
-        place (a stale attempt's, or one whose settle failed); nothing where data is not
-        staged."""
+        """Remove the data of records from :meth:`staged_record` that no settle stored (a
+        stale attempt's, or one whose settle failed), keeping what a stored record names
+        (a settle that landed although its caller saw an error)."""
 
     def update(self, blob_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Change metadata fields; the updated record or None."""

@@ -298,14 +298,24 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
                   namespace_limit=NAMESPACE_ACTIVE_LIMIT, now=t, held=held)
              if claim_next and held is not None and held.complete else None)
     after: dict = {}
+    # Data staged for a settle that did not land: a stale attempt's, or one whose write
+    # failed. A write that did not match is tried again with the same result records;
+    # each write seals the log afresh.
+    unplaced: list[dict] = []
 
     def write(job_id: str, change: transitions.Change) -> dict | None:
-        blobs = list(records)
+        sealed = []
         if change.status in TERMINAL:
-            blobs.append(backend.logs.sealed_record(ns, fid, jid, written=log_written))
-        settled, nxt, fn = backend.store.settle_and_claim(job_id, change.changes,
-                                                          change.expect, blobs, claim)
-        after.update(next=nxt, function=fn)
+            sealed.append(backend.logs.sealed_record(ns, fid, jid, written=log_written))
+        try:
+            settled, nxt, fn = backend.store.settle_and_claim(
+                job_id, change.changes, change.expect, records + sealed, claim)
+        except BaseException:
+            unplaced.extend(sealed)
+            raise
+        if settled is None:
+            unplaced.extend(sealed)
+        after.update(next=nxt, function=fn, placed=settled is not None)
         return settled
 
     try:
@@ -313,10 +323,11 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
             backend.store.get_job, write, job,
             lambda current: transitions.settle(current, worker_id, outcome, t, retries, fields))
     finally:
-        # A write that did not match is tried again with the same records; once apply is
-        # done, what no settle placed is removed.
-        if records:
-            backend.blobs.discard_staged(records)
+        # Once apply is done, what no settle stored is removed.
+        if not after.get("placed"):
+            unplaced.extend(records)
+        if unplaced:
+            backend.blobs.discard_staged(unplaced)
     if change is None:
         return None, None, None
     return settled, after.get("next"), after.get("function")

@@ -13,6 +13,7 @@ from skyrun.compute import ComputeClient, Function, Job, JobStatus
 from skyrun.domain.keys import build_log_blob_id, result_blob_id
 from skyrun.exceptions import ConflictError, NotFoundError
 from tests.conftest import wait_until
+from tests.support import stored_data_exists
 
 DEADLINE = 90
 
@@ -187,9 +188,13 @@ def test_scenario_28_delete_jobs_skips_active(tmp_path):
     kept = Function(work, auto_start=False)
     foreign = kept("ok", str(tmp_path))
     result = result_blob_id(fn.namespace, fn.id, finished[0].id)
+    client = ComputeClient.get_default_client()
+    href = client.backend.blobs.get_record(result)["href"]
+    assert stored_data_exists(client, href)
     deleted = fn.delete_jobs(delete_results=True)
     assert sorted(deleted) == sorted(j.id for j in finished)
     assert not blob_exists(result)
+    assert not stored_data_exists(client, href)  # the data, wherever its record put it
     assert not any(blob_exists(log_id_of(fn, j)) for j in finished)
     assert refreshed(running).status == JobStatus.RUNNING
     assert refreshed(foreign).status == JobStatus.PENDING

@@ -1,5 +1,11 @@
 """The S3 ``BlobStore``: data in S3 under the blob id, metadata in the blobs table.
 
+A job's result and log data written for its settle (:meth:`S3BlobStore.staged_record`)
+go under a key of their own attempt, ``{blob id}@{token}``, which the record's ``href``
+names; reads and deletes follow the record. An attempt whose settle did not match
+(a worker judged lost that comes back after the next attempt won) so never replaces the
+winner's object, and removes its own (:meth:`S3BlobStore.discard_staged`).
+
 ``put`` without ``overwrite`` is atomic on the id: the data goes to S3 with
 ``If-None-Match: *`` (so an existing blob's data is never replaced) and the metadata with
 ``attribute_not_exists(id)``; whoever loses either race raises ``ConflictError`` and
@@ -11,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -52,6 +59,11 @@ def _view(record: dict[str, Any]) -> dict[str, Any]:
 def _expired(record: dict[str, Any] | None, t: float) -> bool:
     return record is not None and record.get("expires") is not None and record["expires"] <= t
 
+
+#: Between a blob id and the token of one attempt's object (``staged_record``): not a
+#: character skyrun puts in the ids it makes, and not a URL's fragment mark, so that the
+#: ``href`` reads as the object's address.
+ATTEMPT_SEPARATOR = "@"
 
 #: Marks a record (from ``staged_record``/``empty_record``) whose write keeps a blob
 #: already stored under its id: the empty log blob of an attempt that wrote no line.
@@ -99,6 +111,18 @@ class S3BlobStore(BlobStore):
         """The S3 URI of an object of this store."""
         return f"s3://{self.bucket}/{key_name}"
 
+    def data_key(self, record: dict[str, Any]) -> str:
+        """The S3 key of a blob's data: the object of one attempt its ``href`` names
+        (``{id}@{token}``, from :meth:`staged_record`), else the blob id. Only a key
+        under the blob's own id is taken from the ``href``: a record cannot point this
+        store at another blob's object (a remote blob's ``href`` is the user's)."""
+        blob_id = record["id"]
+        href = record.get("href")
+        prefix = self.href(blob_id + ATTEMPT_SEPARATOR)
+        if isinstance(href, str) and href.startswith(prefix) and len(href) > len(prefix):
+            return href[len(self.href("")):]
+        return str(blob_id)
+
     # -- items --------------------------------------------------------------------------
     def _item(self, record: dict[str, Any]) -> dict[str, Any]:
         return blob_item(record)
@@ -124,9 +148,18 @@ class S3BlobStore(BlobStore):
         record = {k: record.get(k) for k in BLOB_COLUMNS}
         item = self._item(record)
         if overwrite:
-            if data is not None:
+            if data is None:
+                self.dynamodb.put_item(TableName=self.table, Item=item)
+            else:
                 self.s3.put_object(Bucket=self.bucket, Key=blob_id, Body=data)
-            self.dynamodb.put_item(TableName=self.table, Item=item)
+                old = self.dynamodb.put_item(TableName=self.table, Item=item,
+                                             ReturnValues="ALL_OLD").get("Attributes")
+                # Data an attempt stored under a key of its own (a job's log, sealed
+                # with its settle) is not replaced by the put above: it goes now.
+                old_key = blob_id if old is None else self.data_key(
+                    decode_item(old, BLOB_SCHEMA))
+                if old_key != blob_id:
+                    self.s3.delete_object(Bucket=self.bucket, Key=old_key)
         else:
             self._create(blob_id, item, data, stamp)
         return decode_item(item, BLOB_SCHEMA)
@@ -178,17 +211,29 @@ class S3BlobStore(BlobStore):
         return etag.strip('"') == hashlib.md5(data).hexdigest()
 
     def staged_record(self, record: dict[str, Any], data: bytes) -> dict[str, Any]:
-        """Write a blob's data to S3 (replacing any) and return its full record, for
-        :func:`record_write` in a transaction of the caller's: the data is there before
-        the record is."""
-        self.s3.put_object(Bucket=self.bucket, Key=record["id"], Body=data)
+        """Write a blob's data to S3 under a key of this attempt's own (``{id}@{token}``)
+        and return its full record, naming that key, for :func:`record_write` in a
+        transaction of the caller's: the data is there before the record is, and no
+        other attempt's object is replaced. One ``PutObject``, as an in-place write."""
+        object_key = f"{record['id']}{ATTEMPT_SEPARATOR}{secrets.token_hex(8)}"
+        self.s3.put_object(Bucket=self.bucket, Key=object_key, Body=data)
         stamp = now()
         return dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
-                    href=self.href(record["id"]), created=record.get("created") or stamp,
+                    href=self.href(object_key), created=record.get("created") or stamp,
                     modified=stamp)
 
     def discard_staged(self, records: list[dict[str, Any]]) -> None:
-        """Nothing: the data is written to S3 in place, not staged (see docs/aws.md)."""
+        """Remove the objects of records from :meth:`staged_record` that no settle
+        stored: each object whose blob's stored record names another one (or none). The
+        record is read first, so that a settle whose answer was lost but which did land
+        keeps its data."""
+        for record in records:
+            object_key = self.data_key(record)
+            if object_key == record["id"]:
+                continue  # not an attempt's own object (an empty log: none)
+            current = self._raw(record["id"])
+            if current is None or self.data_key(current) != object_key:
+                self.s3.delete_object(Bucket=self.bucket, Key=object_key)
 
     def empty_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record of an empty blob without an S3 object (as ``create_empty`` writes),
@@ -233,7 +278,7 @@ class S3BlobStore(BlobStore):
         record = record if record is not None else self.get_record(blob_id)
         if record is None or record.get("storage_state") == "remote":
             raise NotFoundError(f"Blob {blob_id} does not exist")
-        params = {"Bucket": self.bucket, "Key": blob_id}
+        params = {"Bucket": self.bucket, "Key": self.data_key(record)}
         if start is not None:
             if end is not None and end < start:
                 return b""
@@ -269,12 +314,16 @@ class S3BlobStore(BlobStore):
         return None if reply is None else decode_item(reply["Attributes"], BLOB_SCHEMA)
 
     def delete(self, blob_ids: list[str]) -> list[str]:
-        """Remove blobs: record first, then data; returns the ids that existed."""
+        """Remove blobs: record first, then data (the object the record named); returns
+        the ids that existed."""
         def one(blob_id: str) -> str | None:
             reply = self.dynamodb.delete_item(TableName=self.table, Key=key(id=blob_id),
                                               ReturnValues="ALL_OLD")
-            self.s3.delete_object(Bucket=self.bucket, Key=blob_id)
-            return blob_id if reply.get("Attributes") else None
+            old = reply.get("Attributes")
+            object_key = (self.data_key(decode_item(old, BLOB_SCHEMA)) if old is not None
+                          else blob_id)
+            self.s3.delete_object(Bucket=self.bucket, Key=object_key)
+            return blob_id if old is not None else None
 
         return [i for i in dynamo.fan_out(one, list(dict.fromkeys(blob_ids))) if i]
 

@@ -1,0 +1,99 @@
+"""A result's data belongs to the attempt whose settle won, on both backends.
+
+An attempt judged lost (its claim ran out: a stalled worker) may come back after the job
+was claimed again and the next attempt succeeded. Its settle does not match and changes
+nothing; nor may its result's data. The embedded blob store stages the data beside its
+place and moves it in only inside a settle that matched; on S3 each attempt writes its
+own object (``{blob id}@{token}``), which only the record of a settle that landed names.
+What no settle stored is removed, and what a settle stored stays, also when the settle's
+answer was lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+
+from skyrun.compute import Job
+from skyrun.domain import transitions
+from skyrun.domain.keys import result_blob_id
+from skyrun.engine import lifecycle
+from tests.conformance.compute.transition_support import claim_as, function_record, job_record
+from tests.support import stored_data_exists, stray_data
+
+
+def _finish(backend, fn, job, worker, value: bytes):
+    return lifecycle.finish_attempt(backend, fn, job, worker, transitions.RETURNED,
+                                    {"exit_code": 0, "error_reason": None}, (value, {}),
+                                    log_written=False)
+
+
+def test_a_stale_attempts_result_never_replaces_the_winners(namespace):
+    backend = namespace.backend
+    fn = function_record(namespace, maximum_concurrency=2)  # worker-a keeps its slot
+    job = job_record(backend, fn)
+    stale = claim_as(backend, fn, "worker-a")
+    # worker-a stalls past its lease: the job is requeued and worker-b runs it.
+    backend.store.update_job(job["id"], {"lease_expires": time.time() - 1})
+    assert lifecycle.settle_lost(backend, stale)["status"] == "pending"
+    current = claim_as(backend, fn, "worker-b")
+    settled, _, _ = _finish(backend, fn, current, "worker-b", b'"from b"')
+    assert settled["status"] == "success"
+    blob_id = result_blob_id(fn["namespace"], fn["id"], job["id"])
+    href = backend.blobs.get_record(blob_id)["href"]
+    # worker-a comes back with its own result: its settle matches nothing.
+    assert _finish(backend, fn, stale, "worker-a", b'"from a, stale"') == (None, None, None)
+    record = backend.blobs.get_record(blob_id)
+    assert record["href"] == href and stored_data_exists(namespace, href)
+    assert backend.blobs.get_data(blob_id) == b'"from b"'
+    assert record["hash"] == hashlib.md5(b'"from b"').hexdigest() and record["size_bytes"] == 8
+    assert Job.get(job["id"]).result() == "from b"
+    assert stray_data(backend, blob_id) == []  # the stale attempt's data is gone
+
+
+def test_a_settle_that_fails_leaves_no_data(namespace, monkeypatch):
+    backend = namespace.backend
+    fn = function_record(namespace)
+    job = job_record(backend, fn)
+    claimed = claim_as(backend, fn, "worker-a")
+
+    def broken(*args, **kwargs):
+        raise OSError("the store went away")
+
+    monkeypatch.setattr(backend.store, "settle_and_claim", broken)
+    with pytest.raises(OSError, match="went away"):
+        _finish(backend, fn, claimed, "worker-a", b'"x"')
+    monkeypatch.undo()
+    blob_id = result_blob_id(fn["namespace"], fn["id"], job["id"])
+    assert stray_data(backend, blob_id) == []
+    assert backend.blobs.get_record(blob_id) is None
+    # The attempt still holds the job, and settles once the store works again.
+    settled, _, _ = _finish(backend, fn, claimed, "worker-a", b'"x"')
+    assert settled["status"] == "success" and Job.get(job["id"]).result() == "x"
+    assert stray_data(backend, blob_id) == []
+
+
+def test_a_settle_whose_answer_was_lost_keeps_its_data(namespace, monkeypatch):
+    # The write landed, but the worker saw an error (a connection cut after the commit):
+    # the data its record names must stay.
+    backend = namespace.backend
+    fn = function_record(namespace)
+    job = job_record(backend, fn)
+    claimed = claim_as(backend, fn, "worker-a")
+    original = backend.store.settle_and_claim
+
+    def answer_lost(*args, **kwargs):
+        original(*args, **kwargs)
+        raise OSError("the connection was cut")
+
+    monkeypatch.setattr(backend.store, "settle_and_claim", answer_lost)
+    with pytest.raises(OSError, match="cut"):
+        _finish(backend, fn, claimed, "worker-a", b'"landed"')
+    monkeypatch.undo()
+    blob_id = result_blob_id(fn["namespace"], fn["id"], job["id"])
+    assert backend.store.get_job(job["id"])["status"] == "success"
+    assert Job.get(job["id"]).result() == "landed"
+    assert stored_data_exists(namespace, backend.blobs.get_record(blob_id)["href"])
+    assert stray_data(backend, blob_id) == []
