@@ -5,6 +5,8 @@ another blob's object."""
 
 from __future__ import annotations
 
+import time
+
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws.blobs import record_write
@@ -79,3 +81,15 @@ def test_an_href_cannot_name_another_blobs_object(aws_backend):
                              href=victim["href"]), None)
     assert blobs.delete([lure["id"]]) == [lure["id"]]
     assert _exists(blobs, victim_key) and blobs.get_data(victim["id"]) == b"keep me"
+
+
+def test_a_sweep_keeps_the_object_the_record_names(aws_backend):
+    blobs = aws_backend.blobs
+    base = _record(new_namespace(), "fid/jid")
+    stored = blobs.staged_record(base, b'"won"')
+    _store(blobs, stored)
+    killed = blobs.staged_record(base, b'"killed"')
+    assert blobs.sweep_staged([base["id"]], time.time() + 5) == 1
+    assert _keys(blobs, base["id"]) == [blobs.data_key(stored)]
+    assert blobs.data_key(killed) != blobs.data_key(stored)
+    assert blobs.get_data(base["id"]) == b'"won"'

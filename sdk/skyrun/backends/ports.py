@@ -221,6 +221,11 @@ class BlobStore(Protocol):
         stale attempt's, or one whose settle failed), keeping what a stored record names
         (a settle that landed although its caller saw an error)."""
 
+    def sweep_staged(self, blob_ids: list[str], before: float) -> int:
+        """Remove the data :meth:`staged_record` wrote for these blobs before ``before``
+        (epoch seconds) that no stored record names: what a worker killed between its
+        result and its settle left. Returns how many pieces of data went."""
+
     def update(self, blob_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Change metadata fields; the updated record or None."""
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 
 from skyrun import config
 from skyrun.backends.ports import Backend
 from skyrun.common.namespaces import default_owners
 from skyrun.common.timeutil import now
 from skyrun.domain import transitions
-from skyrun.domain.keys import build_log_blob_id, result_blob_id
+from skyrun.domain.keys import build_log_blob_id, log_blob_id, result_blob_id
 from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 from skyrun.domain.slots import Held
 from skyrun.domain.statuses import ACTIVE, ACTIVE_STATUSES, PENDING, TERMINAL, FunctionStatus
@@ -25,6 +26,11 @@ from skyrun.domain.statuses import ACTIVE, ACTIVE_STATUSES, PENDING, TERMINAL, F
 LEASE_SECONDS = config.DEFAULT_LEASE_SECONDS
 # A job whose worker is lost this many times in one run ends in failure.
 MAX_LOSSES = transitions.MAX_LOSSES
+# At least this many seconds between the end of a lost attempt's claim and the newest of
+# its staged data that the requeue removes (_sweep_lost_attempt).
+STAGED_SWEEP_MARGIN = 2.0
+
+logger = logging.getLogger(__name__)
 
 
 def lease_seconds() -> float:
@@ -243,7 +249,29 @@ def settle_lost(backend: Backend, job: dict) -> dict | None:
         return transitions.lose(current, t)
 
     record, change = transition(backend, job, rule)
-    return record if change is not None else None
+    if change is None:
+        return None
+    _sweep_lost_attempt(backend, job, t)
+    return record
+
+
+def _sweep_lost_attempt(backend: Backend, job: dict, t: float) -> None:
+    # A worker killed between writing its result (or, on AWS, its sealed log) and its
+    # settle left that data behind, which nothing names. Once its job is requeued, data
+    # staged for the job well before its claim ran out is the lost attempt's: the next
+    # attempt stages only after this requeue. The margin covers the worker's last stretch
+    # between two renewals (a quarter of the lease) and S3's clock and its whole-second
+    # dates.
+    expires = job.get("lease_expires")
+    cutoff = min(t, float(expires) if expires is not None else t) - max(
+        lease_seconds() / 4, STAGED_SWEEP_MARGIN)
+    ns, fid, jid = job["namespace"], job["function_id"], job["id"]
+    try:
+        backend.blobs.sweep_staged([result_blob_id(ns, fid, jid), log_blob_id(ns, fid, jid)],
+                                   cutoff)
+    except Exception:  # housekeeping: the requeue stands, and the data is never read
+        logger.warning("could not remove the data a lost attempt of job %s staged", jid,
+                       exc_info=True)
 
 
 def cancel_job(backend: Backend, job: dict) -> dict | None:

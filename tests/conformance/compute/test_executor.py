@@ -45,7 +45,10 @@ def talk_then_hang(seconds):
 
 
 def test_output_is_read_to_the_end_and_up_to_a_kill(namespace):
-    fn = Function(talk_then_hang, timeout=1, retry_count=0)
+    # One at a time: the job killed runs in the executor the first one warmed, so its
+    # timeout starts with its lines a moment away, not an interpreter's start (seconds
+    # on a loaded machine).
+    fn = Function(talk_then_hang, timeout=2, retry_count=0, maximum_concurrency=1)
     fn.save()
     ended, killed = fn.map([[0], [30]])
     fn.wait_for_completion(interval=0.05, timeout=120)
@@ -56,4 +59,4 @@ def test_output_is_read_to_the_end_and_up_to_a_kill(namespace):
     assert killed.status == JobStatus.TIMEOUT
     lines = killed.log(timestamps=False).split("\n")
     assert lines[:2] == ["first line", "no newline at the end"]
-    assert "ran past its timeout of 1 seconds" in lines[-1]
+    assert "ran past its timeout of 2 seconds" in lines[-1]

@@ -97,3 +97,24 @@ def test_a_settle_whose_answer_was_lost_keeps_its_data(namespace, monkeypatch):
     assert Job.get(job["id"]).result() == "landed"
     assert stored_data_exists(namespace, backend.blobs.get_record(blob_id)["href"])
     assert stray_data(backend, blob_id) == []
+
+
+def test_a_killed_workers_staged_result_goes_when_its_job_is_requeued(namespace):
+    # The worker wrote its result and died before its settle: nothing names that data.
+    # The reaper's requeue removes it (data staged well before the claim ran out).
+    backend = namespace.backend
+    fn = function_record(namespace, maximum_concurrency=2)  # worker-a keeps its slot
+    job = job_record(backend, fn)
+    claimed = claim_as(backend, fn, "worker-a")
+    blob_id = result_blob_id(fn["namespace"], fn["id"], job["id"])
+    backend.blobs.staged_record(lifecycle.result_record(fn["namespace"], fn["id"], job["id"],
+                                                        {}), b'"orphan"')
+    assert len(stray_data(backend, blob_id)) == 1
+    time.sleep(lifecycle.STAGED_SWEEP_MARGIN + 1.2)  # S3 dates its objects to the second
+    backend.store.update_job(job["id"], {"lease_expires": time.time() - 0.1})
+    assert lifecycle.settle_lost(backend, claimed)["status"] == "pending"
+    assert stray_data(backend, blob_id) == []
+    # The next attempt runs and stores its own result as usual.
+    again = claim_as(backend, fn, "worker-b")
+    settled, _, _ = _finish(backend, fn, again, "worker-b", b'"next"')
+    assert settled["status"] == "success" and Job.get(job["id"]).result() == "next"

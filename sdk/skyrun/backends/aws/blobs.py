@@ -235,6 +235,27 @@ class S3BlobStore(BlobStore):
             if current is None or self.data_key(current) != object_key:
                 self.s3.delete_object(Bucket=self.bucket, Key=object_key)
 
+    def sweep_staged(self, blob_ids: list[str], before: float) -> int:
+        """Remove the objects attempts wrote for these blobs before ``before`` (epoch
+        seconds, by S3's clock) that no stored record names: a killed worker's. A listing
+        per blob, and a read of its record only when one is that old. Returns how many
+        objects went."""
+        removed = 0
+        for blob_id in blob_ids:
+            listing = self.s3.list_objects_v2(Bucket=self.bucket,
+                                              Prefix=blob_id + ATTEMPT_SEPARATOR)
+            old = [o["Key"] for o in listing.get("Contents", [])
+                   if o["LastModified"].timestamp() < before]
+            if not old:
+                continue
+            current = self._raw(blob_id)
+            named = self.data_key(current) if current is not None else None
+            for object_key in old:
+                if object_key != named:
+                    self.s3.delete_object(Bucket=self.bucket, Key=object_key)
+                    removed += 1
+        return removed
+
     def empty_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record of an empty blob without an S3 object (as ``create_empty`` writes),
         marked to keep a blob already stored under its id."""

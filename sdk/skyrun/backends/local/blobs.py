@@ -90,11 +90,17 @@ def disk_full(exc: OSError, path: Path) -> OSError:
                          str(path))
 
 
+def _staging_prefix(path: Path) -> str:
+    # A staged file is named after its blob's place, so that the staged data of one blob
+    # can be found (FileBlobStore.sweep_staged).
+    return f".tmp-{path.name}-"
+
+
 def _stage(path: Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path`` and return its name."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_staging_prefix(path))
     except OSError as exc:
         raise disk_full(exc, path) from exc
     try:
@@ -237,6 +243,28 @@ class FileBlobStore(BlobStore):
                     os.unlink(staged)
                 except FileNotFoundError:
                     pass  # placed already, or removed
+
+    def sweep_staged(self, blob_ids: list[str], before: float) -> int:
+        """Remove the data staged for these blobs before ``before`` (epoch seconds) that
+        no settle moved into place: a killed worker's. Returns how many files went."""
+        removed = 0
+        for blob_id in blob_ids:
+            path = self.path(blob_id)
+            try:
+                staged = list(os.scandir(path.parent))
+            except FileNotFoundError:
+                continue
+            prefix = _staging_prefix(path)
+            for entry in staged:
+                if not entry.name.startswith(prefix):
+                    continue
+                try:
+                    if entry.stat().st_mtime < before:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    pass  # placed or removed meanwhile
+        return removed
 
     def get_record(self, blob_id: str) -> dict[str, Any] | None:
         """Metadata of a blob that exists and has not expired."""
