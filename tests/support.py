@@ -118,11 +118,11 @@ def stored_blob_ids(client) -> list[str]:
 def stray_data(backend, blob_id: str) -> list[str]:
     """Data an attempt stored for a blob that the blob's record does not name: a staged
     file left beside the blob's place (embedded) or an attempt's own S3 object
-    (``{id}@{token}``) that no settle stored."""
+    (``{id},{attempt}.{token}``) that no settle stored."""
     blobs = backend.blobs
     if hasattr(backend, "db"):
         return sorted(str(p) for p in blobs.path(blob_id).parent.glob(".tmp-*"))
     record = blobs.get_record(blob_id)
     named = blobs.data_key(record) if record is not None else None
-    listing = blobs.s3.list_objects_v2(Bucket=blobs.bucket, Prefix=blob_id + "@")
+    listing = blobs.s3.list_objects_v2(Bucket=blobs.bucket, Prefix=blob_id + ",")
     return sorted(o["Key"] for o in listing.get("Contents", []) if o["Key"] != named)

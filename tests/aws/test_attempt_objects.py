@@ -1,15 +1,15 @@
 """What only the S3 blob store does: the data a job's settle stores lives under a key of
-its attempt's own (``{blob id}@{token}``), which the record's ``href`` names; reads,
-deletes and replacements follow the record, and an ``href`` cannot point the store at
-another blob's object."""
+its attempt's own (``{blob id},{attempt}.{token}``), which the record's ``href`` names;
+reads, deletes and replacements follow the record, and an ``href`` cannot point the store
+at another blob's object."""
 
 from __future__ import annotations
 
-import time
-
+import pytest
 from botocore.exceptions import ClientError
 
 from skyrun.backends.aws.blobs import record_write
+from skyrun.exceptions import NotFoundError
 from tests.stores import new_namespace
 
 
@@ -40,10 +40,10 @@ def _exists(blobs, object_key: str) -> bool:
 def test_each_attempt_writes_its_own_object_and_the_record_names_one(aws_backend):
     blobs = aws_backend.blobs
     base = _record(new_namespace(), "fid/jid")
-    first = blobs.staged_record(base, b'"first"')
-    second = blobs.staged_record(base, b'"second"')
+    first = blobs.staged_record(base, b'"first"', 1)
+    second = blobs.staged_record(base, b'"second"', 2)
     keys = [blobs.data_key(first), blobs.data_key(second)]
-    assert keys[0] != keys[1] and all(k.startswith(base["id"] + "@") for k in keys)
+    assert keys[0].startswith(base["id"] + ",1.") and keys[1].startswith(base["id"] + ",2.")
     assert first["href"] == f"s3://{blobs.bucket}/{keys[0]}"
     assert not _exists(blobs, base["id"])  # nothing in place
     _store(blobs, second)
@@ -58,7 +58,7 @@ def test_each_attempt_writes_its_own_object_and_the_record_names_one(aws_backend
 def test_a_log_sealed_again_in_place_removes_the_attempts_object(aws_backend):
     blobs = aws_backend.blobs
     base = _record(new_namespace(), "fid/jid", storage_type="logs")
-    sealed = blobs.staged_record(base, b"a line\n")
+    sealed = blobs.staged_record(base, b"a line\n", 1)
     _store(blobs, sealed)
     replaced = blobs.put(base, b"a line\nand another\n", overwrite=True)
     assert replaced["href"] == f"s3://{blobs.bucket}/{base['id']}"
@@ -67,29 +67,43 @@ def test_a_log_sealed_again_in_place_removes_the_attempts_object(aws_backend):
 
 
 def test_an_href_cannot_name_another_blobs_object(aws_backend):
-    # A record's href is followed only to an object under its own id: a remote blob
-    # (whose href is the user's) pointing at another blob's data neither reads nor
-    # deletes it.
+    # A record's href is followed only to an attempt's key under its own id, which no
+    # other blob's id can be (names may not hold the separator): a blob whose href names
+    # another blob's data neither reads nor deletes it.
     blobs = aws_backend.blobs
     ns = new_namespace()
     victim = blobs.put(_record(ns, "victim", storage_type="data"), b"keep me")
-    victim_key = blobs.data_key(victim)
-    for href in (victim["href"], f"s3://{blobs.bucket}/{victim['id']}@x"):
-        lure = _record(ns, "lure", storage_type="data", href=href)
-        assert blobs.data_key(lure) == lure["id"]
+    neighbour = blobs.put(_record(ns, "lure@x", storage_type="data"), b"keep me too")
+    for href in (victim["href"], neighbour["href"], f"s3://{blobs.bucket}/{victim['id']}"):
+        assert blobs.data_key(_record(ns, "lure", storage_type="data", href=href)) \
+            == f"data/{ns}/lure"
     lure = blobs.put(_record(ns, "lure", storage_type="data", storage_state="remote",
-                             href=victim["href"]), None)
+                             href=neighbour["href"]), None)
     assert blobs.delete([lure["id"]]) == [lure["id"]]
-    assert _exists(blobs, victim_key) and blobs.get_data(victim["id"]) == b"keep me"
+    # An available blob whose href was changed to another's reads its own key only.
+    own = blobs.put(_record(ns, "own", storage_type="data"), b"mine")
+    blobs.update(own["id"], {"href": victim["href"]})
+    assert blobs.get_data(own["id"]) == b"mine"
+    assert blobs.delete([own["id"]]) == [own["id"]]
+    assert blobs.get_data(victim["id"]) == b"keep me"
+    assert blobs.get_data(neighbour["id"]) == b"keep me too"
+    with pytest.raises(NotFoundError):
+        blobs.get_data(own["id"])
 
 
-def test_a_sweep_keeps_the_object_the_record_names(aws_backend):
+def test_a_sweep_takes_the_attempts_up_to_the_lost_one_but_what_the_record_names(aws_backend):
     blobs = aws_backend.blobs
     base = _record(new_namespace(), "fid/jid")
-    stored = blobs.staged_record(base, b'"won"')
+    stored = blobs.staged_record(base, b'"won"', 1)
     _store(blobs, stored)
-    killed = blobs.staged_record(base, b'"killed"')
-    assert blobs.sweep_staged([base["id"]], time.time() + 5) == 1
-    assert _keys(blobs, base["id"]) == [blobs.data_key(stored)]
-    assert blobs.data_key(killed) != blobs.data_key(stored)
+    killed = blobs.staged_record(base, b'"killed"', 2)
+    later = blobs.staged_record(base, b'"running now"', 3)
+    assert blobs.sweep_staged([base["id"]], 2) == 1
+    assert _keys(blobs, base["id"]) == sorted([blobs.data_key(stored), blobs.data_key(later)])
+    assert blobs.data_key(killed) not in _keys(blobs, base["id"])
     assert blobs.get_data(base["id"]) == b'"won"'
+    # A key of the separator that is not an attempt's (no number) is never swept.
+    odd = f"{base['id']},x"
+    blobs.s3.put_object(Bucket=blobs.bucket, Key=odd, Body=b"?")
+    assert blobs.sweep_staged([base["id"]], 10**9) == 1  # `later` only
+    assert _keys(blobs, base["id"]) == sorted([blobs.data_key(stored), odd])

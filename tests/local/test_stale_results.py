@@ -1,10 +1,11 @@
 """The embedded blob store's staging of a result: a settle whose SQLite transaction fails
-leaves neither the staged file nor the data in place. (The races of a stale attempt's
+leaves no data in place, and its staged file goes with the job's requeue. (The races of a stale attempt's
 result, on both backends: tests/conformance/compute/test_stale_results.py.)
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from skyrun.compute import Job
@@ -24,9 +25,11 @@ def _staged_files(backend) -> list[Path]:
     return list((Path(backend.home) / "blobs").rglob(".tmp-*"))
 
 
-def test_a_settle_that_fails_leaves_no_staged_data(namespace, monkeypatch):
+def test_a_settle_whose_transaction_fails_places_nothing(namespace, monkeypatch):
+    # SQLite's transaction fails (a full disk): the staged file is not moved into place,
+    # nor recorded; it stays beside the place until the job's requeue removes it.
     backend = namespace.backend
-    fn = function_record(namespace)
+    fn = function_record(namespace, maximum_concurrency=2)  # worker-a keeps its slot
     job = job_record(backend, fn)
     claimed = claim_as(backend, fn, "worker-a")
 
@@ -42,9 +45,13 @@ def test_a_settle_that_fails_leaves_no_staged_data(namespace, monkeypatch):
         raise AssertionError("the settle did not fail")
     monkeypatch.undo()
     blob_id = result_blob_id(fn["namespace"], fn["id"], job["id"])
-    assert _staged_files(backend) == []
     assert backend.blobs.get_record(blob_id) is None
     assert not backend.blobs.path(blob_id).exists()  # nor its data in place
-    # The attempt still holds the job, and settles once the store works again.
-    settled, _, _ = _finish(backend, fn, claimed, "worker-a", b'"x"')
-    assert settled["status"] == "success" and Job.get(job["id"]).result() == "x"
+    assert len(_staged_files(backend)) == 1
+    backend.store.update_job(job["id"], {"lease_expires": time.time() - 0.1})
+    assert lifecycle.settle_lost(backend, claimed)["status"] == "pending"
+    assert _staged_files(backend) == []
+    again = claim_as(backend, fn, "worker-b")
+    settled, _, _ = _finish(backend, fn, again, "worker-b", b'"y"')
+    assert settled["status"] == "success" and Job.get(job["id"]).result() == "y"
+    assert _staged_files(backend) == []

@@ -26,9 +26,6 @@ from skyrun.domain.statuses import ACTIVE, ACTIVE_STATUSES, PENDING, TERMINAL, F
 LEASE_SECONDS = config.DEFAULT_LEASE_SECONDS
 # A job whose worker is lost this many times in one run ends in failure.
 MAX_LOSSES = transitions.MAX_LOSSES
-# At least this many seconds between the end of a lost attempt's claim and the newest of
-# its staged data that the requeue removes (_sweep_lost_attempt).
-STAGED_SWEEP_MARGIN = 2.0
 
 logger = logging.getLogger(__name__)
 
@@ -251,24 +248,19 @@ def settle_lost(backend: Backend, job: dict) -> dict | None:
     record, change = transition(backend, job, rule)
     if change is None:
         return None
-    _sweep_lost_attempt(backend, job, t)
+    _sweep_lost_attempt(backend, job)
     return record
 
 
-def _sweep_lost_attempt(backend: Backend, job: dict, t: float) -> None:
+def _sweep_lost_attempt(backend: Backend, job: dict) -> None:
     # A worker killed between writing its result (or, on AWS, its sealed log) and its
-    # settle left that data behind, which nothing names. Once its job is requeued, data
-    # staged for the job well before its claim ran out is the lost attempt's: the next
-    # attempt stages only after this requeue. The margin covers the worker's last stretch
-    # between two renewals (a quarter of the lease) and S3's clock and its whole-second
-    # dates.
-    expires = job.get("lease_expires")
-    cutoff = min(t, float(expires) if expires is not None else t) - max(
-        lease_seconds() / 4, STAGED_SWEEP_MARGIN)
+    # settle, or whose settle failed, left that data behind, named by nothing. Once its
+    # job is requeued, what attempts up to this one staged goes: the next attempt's
+    # number is higher (a claim counts it), so its data is never taken.
     ns, fid, jid = job["namespace"], job["function_id"], job["id"]
     try:
         backend.blobs.sweep_staged([result_blob_id(ns, fid, jid), log_blob_id(ns, fid, jid)],
-                                   cutoff)
+                                   int(job.get("execution_count") or 0))
     except Exception:  # housekeeping: the requeue stands, and the data is never read
         logger.warning("could not remove the data a lost attempt of job %s staged", jid,
                        exc_info=True)
@@ -308,6 +300,9 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     """
     ns, fid, jid = function["namespace"], function["id"], job["id"]
     retries = int(function["retry_count"])
+    # The attempt's number marks what it stages: the requeue of a lost attempt removes
+    # what attempts up to its own left (_sweep_lost_attempt).
+    attempt = int(job.get("execution_count") or 0)
     records: list[dict] = []
     # A null result writes nothing, and has nothing to remove: a result's record is
     # written only by the settle of a success, which is terminal (no rerun, no retry
@@ -316,7 +311,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     if outcome == transitions.RETURNED and data is not None:
         try:
             records.append(backend.blobs.staged_record(result_record(ns, fid, jid, attrs),
-                                                       data))
+                                                       data, attempt))
         except Exception as exc:
             outcome = transitions.FAILED
             fields = dict(fields, error_reason=f"The result could not be stored: {exc}",
@@ -326,36 +321,36 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
                   namespace_limit=NAMESPACE_ACTIVE_LIMIT, now=t, held=held)
              if claim_next and held is not None and held.complete else None)
     after: dict = {}
-    # Data staged for a settle that did not land: a stale attempt's, or one whose write
-    # failed. A write that did not match is tried again with the same result records;
-    # each write seals the log afresh.
-    unplaced: list[dict] = []
+    # Data staged for a write that did not match: a stale attempt's, or one tried again
+    # (a cancel landed first). Such a write is tried again with the same result records;
+    # each write seals the log afresh. A write that raised may still have landed (its
+    # answer lost): its data is kept, and if the write did not land, the requeue of the
+    # job, whose claim then runs out, removes it (_sweep_lost_attempt).
+    unmatched: list[dict] = []
 
     def write(job_id: str, change: transitions.Change) -> dict | None:
         sealed = []
         if change.status in TERMINAL:
-            sealed.append(backend.logs.sealed_record(ns, fid, jid, written=log_written))
-        try:
-            settled, nxt, fn = backend.store.settle_and_claim(
-                job_id, change.changes, change.expect, records + sealed, claim)
-        except BaseException:
-            unplaced.extend(sealed)
-            raise
+            sealed.append(backend.logs.sealed_record(ns, fid, jid, written=log_written,
+                                                     attempt=attempt))
+        settled, nxt, fn = backend.store.settle_and_claim(
+            job_id, change.changes, change.expect, records + sealed, claim)
         if settled is None:
-            unplaced.extend(sealed)
+            unmatched.extend(sealed)
         after.update(next=nxt, function=fn, placed=settled is not None)
         return settled
 
-    try:
-        settled, change = transitions.apply(
-            backend.store.get_job, write, job,
-            lambda current: transitions.settle(current, worker_id, outcome, t, retries, fields))
-    finally:
-        # Once apply is done, what no settle stored is removed.
-        if not after.get("placed"):
-            unplaced.extend(records)
-        if unplaced:
-            backend.blobs.discard_staged(unplaced)
+    settled, change = transitions.apply(
+        backend.store.get_job, write, job,
+        lambda current: transitions.settle(current, worker_id, outcome, t, retries, fields))
+    if not after.get("placed"):
+        unmatched.extend(records)
+    if unmatched:
+        try:
+            backend.blobs.discard_staged(unmatched)
+        except Exception:  # housekeeping: the settle stands (and the next claim with it)
+            logger.warning("could not remove the data job %s staged for a settle that did "
+                           "not match", jid, exc_info=True)
     if change is None:
         return None, None, None
     return settled, after.get("next"), after.get("function")

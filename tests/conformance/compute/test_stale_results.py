@@ -4,9 +4,10 @@ An attempt judged lost (its claim ran out: a stalled worker) may come back after
 was claimed again and the next attempt succeeded. Its settle does not match and changes
 nothing; nor may its result's data. The embedded blob store stages the data beside its
 place and moves it in only inside a settle that matched; on S3 each attempt writes its
-own object (``{blob id}@{token}``), which only the record of a settle that landed names.
-What no settle stored is removed, and what a settle stored stays, also when the settle's
-answer was lost.
+own object (``{blob id},{attempt}.{token}``), which only the record of a settle that
+landed names. What a settle that did not match staged is removed at once; what a settle
+that raised staged stays (it may have landed, its answer lost) until the job's requeue;
+what a settle stored stays.
 """
 
 from __future__ import annotations
@@ -53,9 +54,18 @@ def test_a_stale_attempts_result_never_replaces_the_winners(namespace):
     assert stray_data(backend, blob_id) == []  # the stale attempt's data is gone
 
 
-def test_a_settle_that_fails_leaves_no_data(namespace, monkeypatch):
+def _requeue_as_lost(backend, claimed: dict) -> None:
+    # The worker left its claim to run out (as after a fault of its own), or died; the
+    # reaper requeues the job.
+    backend.store.update_job(claimed["id"], {"lease_expires": time.time() - 0.1})
+    assert lifecycle.settle_lost(backend, claimed)["status"] == "pending"
+
+
+def test_a_settle_that_fails_leaves_its_data_to_the_requeue(namespace, monkeypatch):
+    # A settle that raised may have landed (its answer lost), so its data is kept; the
+    # worker leaves its claim to run out, and the requeue removes the data.
     backend = namespace.backend
-    fn = function_record(namespace)
+    fn = function_record(namespace, maximum_concurrency=2)  # worker-a keeps its slot
     job = job_record(backend, fn)
     claimed = claim_as(backend, fn, "worker-a")
 
@@ -67,11 +77,13 @@ def test_a_settle_that_fails_leaves_no_data(namespace, monkeypatch):
         _finish(backend, fn, claimed, "worker-a", b'"x"')
     monkeypatch.undo()
     blob_id = result_blob_id(fn["namespace"], fn["id"], job["id"])
-    assert stray_data(backend, blob_id) == []
     assert backend.blobs.get_record(blob_id) is None
-    # The attempt still holds the job, and settles once the store works again.
-    settled, _, _ = _finish(backend, fn, claimed, "worker-a", b'"x"')
-    assert settled["status"] == "success" and Job.get(job["id"]).result() == "x"
+    assert len(stray_data(backend, blob_id)) == 1
+    _requeue_as_lost(backend, claimed)
+    assert stray_data(backend, blob_id) == []
+    again = claim_as(backend, fn, "worker-b")
+    settled, _, _ = _finish(backend, fn, again, "worker-b", b'"y"')
+    assert settled["status"] == "success" and Job.get(job["id"]).result() == "y"
     assert stray_data(backend, blob_id) == []
 
 
@@ -101,20 +113,26 @@ def test_a_settle_whose_answer_was_lost_keeps_its_data(namespace, monkeypatch):
 
 def test_a_killed_workers_staged_result_goes_when_its_job_is_requeued(namespace):
     # The worker wrote its result and died before its settle: nothing names that data.
-    # The reaper's requeue removes it (data staged well before the claim ran out).
+    # The reaper's requeue removes what attempts up to the lost one staged, and never
+    # what the next attempt stages.
     backend = namespace.backend
     fn = function_record(namespace, maximum_concurrency=2)  # worker-a keeps its slot
-    job = job_record(backend, fn)
+    ns, fid, jid = fn["namespace"], fn["id"], job_record(backend, fn)["id"]
     claimed = claim_as(backend, fn, "worker-a")
-    blob_id = result_blob_id(fn["namespace"], fn["id"], job["id"])
-    backend.blobs.staged_record(lifecycle.result_record(fn["namespace"], fn["id"], job["id"],
-                                                        {}), b'"orphan"')
+    blob_id = result_blob_id(ns, fid, jid)
+    backend.blobs.staged_record(lifecycle.result_record(ns, fid, jid, {}), b'"orphan"',
+                                claimed["execution_count"])
     assert len(stray_data(backend, blob_id)) == 1
-    time.sleep(lifecycle.STAGED_SWEEP_MARGIN + 1.2)  # S3 dates its objects to the second
-    backend.store.update_job(job["id"], {"lease_expires": time.time() - 0.1})
-    assert lifecycle.settle_lost(backend, claimed)["status"] == "pending"
+    _requeue_as_lost(backend, claimed)
     assert stray_data(backend, blob_id) == []
-    # The next attempt runs and stores its own result as usual.
     again = claim_as(backend, fn, "worker-b")
+    assert again["execution_count"] == claimed["execution_count"] + 1
+    running = backend.blobs.staged_record(lifecycle.result_record(ns, fid, jid, {}),
+                                          b'"running"', again["execution_count"])
+    # A sweep of the lost attempt that comes late (a second reaper) leaves it alone.
+    assert backend.blobs.sweep_staged([blob_id], claimed["execution_count"]) == 0
+    assert len(stray_data(backend, blob_id)) == 1
+    backend.blobs.discard_staged([running])
     settled, _, _ = _finish(backend, fn, again, "worker-b", b'"next"')
-    assert settled["status"] == "success" and Job.get(job["id"]).result() == "next"
+    assert settled["status"] == "success" and Job.get(jid).result() == "next"
+    assert stray_data(backend, blob_id) == []

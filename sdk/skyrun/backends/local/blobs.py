@@ -91,16 +91,16 @@ def disk_full(exc: OSError, path: Path) -> OSError:
 
 
 def _staging_prefix(path: Path) -> str:
-    # A staged file is named after its blob's place, so that the staged data of one blob
-    # can be found (FileBlobStore.sweep_staged).
+    # An attempt's staged file is named after its blob's place and the attempt, so that
+    # the staged data of one blob can be found (FileBlobStore.sweep_staged).
     return f".tmp-{path.name}-"
 
 
-def _stage(path: Path, data: bytes) -> Path:
+def _stage(path: Path, data: bytes, prefix: str = ".tmp-") -> Path:
     """Write ``data`` to a temporary file beside ``path`` and return its name."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_staging_prefix(path))
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix)
     except OSError as exc:
         raise disk_full(exc, path) from exc
     try:
@@ -219,15 +219,17 @@ class FileBlobStore(BlobStore):
         record.setdefault("created", record["modified"])
         return record
 
-    def staged_record(self, record: dict[str, Any], data: bytes) -> dict[str, Any]:
+    def staged_record(self, record: dict[str, Any], data: bytes,
+                      attempt: int) -> dict[str, Any]:
         """Write a blob's data beside its place and return its full record, for
         ``SQLiteStore.settle_and_claim``: the data is moved in (:func:`place_staged`)
         inside that transaction, once the job's settle has matched, and before the record
         is written. A settle that does not match (an attempt judged lost that comes back
         after the next one succeeded) never replaces the data of the one that won; its
-        file is removed (:meth:`discard_staged`)."""
+        file is removed (:meth:`discard_staged`). ``attempt`` (the job's
+        ``execution_count``) is in the staged file's name, for :meth:`sweep_staged`."""
         path = self.path(record["id"])
-        staged = _stage(path, data)
+        staged = _stage(path, data, f"{_staging_prefix(path)}{int(attempt)}-")
         stamp = now()
         return dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
                     href=str(path), created=record.get("created") or stamp, modified=stamp,
@@ -244,24 +246,26 @@ class FileBlobStore(BlobStore):
                 except FileNotFoundError:
                     pass  # placed already, or removed
 
-    def sweep_staged(self, blob_ids: list[str], before: float) -> int:
-        """Remove the data staged for these blobs before ``before`` (epoch seconds) that
-        no settle moved into place: a killed worker's. Returns how many files went."""
+    def sweep_staged(self, blob_ids: list[str], attempt: int) -> int:
+        """Remove the files attempts up to ``attempt`` staged for these blobs that no
+        settle moved into place: a killed worker's. Returns how many went."""
         removed = 0
         for blob_id in blob_ids:
             path = self.path(blob_id)
             try:
-                staged = list(os.scandir(path.parent))
+                entries = list(os.scandir(path.parent))
             except FileNotFoundError:
                 continue
             prefix = _staging_prefix(path)
-            for entry in staged:
+            for entry in entries:
                 if not entry.name.startswith(prefix):
                     continue
+                number, dash, _ = entry.name[len(prefix):].partition("-")
+                if not (dash and number.isdigit() and int(number) <= attempt):
+                    continue  # a later attempt's, or not an attempt's
                 try:
-                    if entry.stat().st_mtime < before:
-                        os.unlink(entry.path)
-                        removed += 1
+                    os.unlink(entry.path)
+                    removed += 1
                 except FileNotFoundError:
                     pass  # placed or removed meanwhile
         return removed
