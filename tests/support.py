@@ -118,7 +118,7 @@ def stored_blob_ids(client) -> list[str]:
 def stray_data(backend, blob_id: str) -> list[str]:
     """Data an attempt stored for a blob that the blob's record does not name: a staged
     file left beside the blob's place (embedded) or an attempt's own S3 object
-    (``{id},{attempt}.{token}``) that no settle stored."""
+    (``{id},{mark}.{token}``) that no settle stored."""
     blobs = backend.blobs
     if hasattr(backend, "db"):
         return sorted(str(p) for p in blobs.path(blob_id).parent.glob(".tmp-*"))

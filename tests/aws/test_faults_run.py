@@ -56,7 +56,7 @@ def test_jobs_under_injected_faults_all_succeed_once(skyrun_sandbox, namespace):
     backend = fn._client.backend
     ids = sorted(j.id for j in jobs)
     keys = s3_keys(skyrun_sandbox, backend.blobs.bucket, f"compute/{fn.namespace}/{fn.id}/")
-    # One result object each, under its attempt's own key ({blob id},{attempt}.{token}).
+    # One result object each, under its attempt's own key ({blob id},{mark}.{token}).
     assert sorted(k.rsplit("/", 1)[1].split(",")[0] for k in keys) == ids
     for job in jobs:
         assert backend.blobs.get_record(log_blob_id(fn.namespace, fn.id, job.id)) is not None

@@ -208,14 +208,15 @@ class BlobStore(Protocol):
         """The data, or the bytes ``start`` to ``end`` inclusive; ``NotFoundError`` if
         there is none. ``record``, the blob's metadata as just read, spares reading it."""
 
-    def staged_record(self, record: dict[str, Any], data: bytes, attempt: int) -> dict[str, Any]:
+    def staged_record(self, record: dict[str, Any], data: bytes, mark: str) -> dict[str, Any]:
         """Write a blob's data and return its full record (size, hash, href, dates filled
         in), for :meth:`Store.settle_and_claim` to store in its own write: the data is in
         place before the record is. The embedded store stages it beside its place and
         moves it in only when the settle matches; S3 writes it under a key of the attempt's
         own, which the record names. Either way a stale attempt never replaces the data of
-        the attempt that won. ``attempt`` is the job's ``execution_count`` as claimed: it
-        marks the data for :meth:`sweep_staged`."""
+        the attempt that won. ``mark`` is the claim's
+        (``skyrun.domain.keys.attempt_mark``): it marks the data for
+        :meth:`sweep_staged`."""
 
     def discard_staged(self, records: list[dict[str, Any]]) -> None:
         """Remove the data of records from :meth:`staged_record` whose settle did not
@@ -223,11 +224,11 @@ class BlobStore(Protocol):
         that raised is not given here (it may have landed): :meth:`sweep_staged` takes
         it at the job's requeue."""
 
-    def sweep_staged(self, blob_ids: list[str], attempt: int) -> int:
-        """Remove the data :meth:`staged_record` wrote for these blobs for attempts up to
-        ``attempt`` that no stored record names: what a worker killed between its result
-        and its settle left (called once its job is requeued: the next attempt's number
-        is higher). Returns how many pieces of data went."""
+    def sweep_staged(self, blob_ids: list[str], mark: str) -> int:
+        """Remove the data :meth:`staged_record` wrote for these blobs with ``mark`` that
+        no stored record names: what the attempt of that claim left, when it was killed
+        between its result and its settle or its settle failed (called once its job is
+        requeued). Returns how many pieces of data went."""
 
     def update(self, blob_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Change metadata fields; the updated record or None."""
@@ -273,12 +274,12 @@ class LogStore(Protocol):
         ``written=False``: the caller knows no attempt of this run appended to the log, so
         the store need not read the live log (an earlier run's blob is kept)."""
 
-    def sealed_record(self, namespace: str, function_id: str, job_id: str,
-                      written: bool = True, attempt: int = 0) -> dict[str, Any]:
+    def sealed_record(self, namespace: str, function_id: str, job_id: str, mark: str,
+                      written: bool = True) -> dict[str, Any]:
         """The log blob's full record, its data already in place, for a
         :meth:`Store.settle_and_claim` that seals the log with its job's settle.
-        ``written`` as for :meth:`seal`; ``attempt``, the job's ``execution_count``, as
-        for :meth:`BlobStore.staged_record` where the data is staged."""
+        ``mark`` as for :meth:`BlobStore.staged_record`, where the data is staged;
+        ``written`` as for :meth:`seal`."""
 
     def delete(self, namespace: str, function_id: str, job_id: str) -> None:
         """Remove a job's live log and its log blob."""

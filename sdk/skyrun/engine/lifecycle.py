@@ -15,7 +15,7 @@ from skyrun.backends.ports import Backend
 from skyrun.common.namespaces import default_owners
 from skyrun.common.timeutil import now
 from skyrun.domain import transitions
-from skyrun.domain.keys import build_log_blob_id, log_blob_id, result_blob_id
+from skyrun.domain.keys import attempt_mark, build_log_blob_id, log_blob_id, result_blob_id
 from skyrun.domain.limits import NAMESPACE_ACTIVE_LIMIT
 from skyrun.domain.slots import Held
 from skyrun.domain.statuses import ACTIVE, ACTIVE_STATUSES, PENDING, TERMINAL, FunctionStatus
@@ -255,12 +255,12 @@ def settle_lost(backend: Backend, job: dict) -> dict | None:
 def _sweep_lost_attempt(backend: Backend, job: dict) -> None:
     # A worker killed between writing its result (or, on AWS, its sealed log) and its
     # settle, or whose settle failed, left that data behind, named by nothing. Once its
-    # job is requeued, what attempts up to this one staged goes: the next attempt's
-    # number is higher (a claim counts it), so its data is never taken.
+    # job is requeued, what this claim staged goes (marked by it: attempt_mark); any
+    # other claim's data, the next attempt's included, is left alone.
     ns, fid, jid = job["namespace"], job["function_id"], job["id"]
     try:
         backend.blobs.sweep_staged([result_blob_id(ns, fid, jid), log_blob_id(ns, fid, jid)],
-                                   int(job.get("execution_count") or 0))
+                                   attempt_mark(job))
     except Exception:  # housekeeping: the requeue stands, and the data is never read
         logger.warning("could not remove the data a lost attempt of job %s staged", jid,
                        exc_info=True)
@@ -300,9 +300,9 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     """
     ns, fid, jid = function["namespace"], function["id"], job["id"]
     retries = int(function["retry_count"])
-    # The attempt's number marks what it stages: the requeue of a lost attempt removes
-    # what attempts up to its own left (_sweep_lost_attempt).
-    attempt = int(job.get("execution_count") or 0)
+    # What this claim stages is marked as its own: the requeue of a lost attempt removes
+    # what it left (_sweep_lost_attempt).
+    mark = attempt_mark(job)
     records: list[dict] = []
     # A null result writes nothing, and has nothing to remove: a result's record is
     # written only by the settle of a success, which is terminal (no rerun, no retry
@@ -311,7 +311,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     if outcome == transitions.RETURNED and data is not None:
         try:
             records.append(backend.blobs.staged_record(result_record(ns, fid, jid, attrs),
-                                                       data, attempt))
+                                                       data, mark))
         except Exception as exc:
             outcome = transitions.FAILED
             fields = dict(fields, error_reason=f"The result could not be stored: {exc}",
@@ -323,37 +323,60 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
     after: dict = {}
     # Data staged for a write that did not match: a stale attempt's, or one tried again
     # (a cancel landed first). Such a write is tried again with the same result records;
-    # each write seals the log afresh. A write that raised may still have landed (its
-    # answer lost): its data is kept, and if the write did not land, the requeue of the
-    # job, whose claim then runs out, removes it (_sweep_lost_attempt).
+    # each write seals the log afresh.
     unmatched: list[dict] = []
+    # The log sealed for the write under way, whose outcome is unknown if it raises.
+    sealing: list[dict] = []
 
     def write(job_id: str, change: transitions.Change) -> dict | None:
-        sealed = []
-        if change.status in TERMINAL:
-            sealed.append(backend.logs.sealed_record(ns, fid, jid, written=log_written,
-                                                     attempt=attempt))
+        sealing[:] = ([backend.logs.sealed_record(ns, fid, jid, mark, written=log_written)]
+                      if change.status in TERMINAL else [])
         settled, nxt, fn = backend.store.settle_and_claim(
-            job_id, change.changes, change.expect, records + sealed, claim)
+            job_id, change.changes, change.expect, records + sealing, claim)
         if settled is None:
-            unmatched.extend(sealed)
+            unmatched.extend(sealing)
+        sealing.clear()
         after.update(next=nxt, function=fn, placed=settled is not None)
         return settled
 
-    settled, change = transitions.apply(
-        backend.store.get_job, write, job,
-        lambda current: transitions.settle(current, worker_id, outcome, t, retries, fields))
+    try:
+        settled, change = transitions.apply(
+            backend.store.get_job, write, job,
+            lambda current: transitions.settle(current, worker_id, outcome, t, retries, fields))
+    except BaseException:
+        # A write that raised may have landed (its answer lost) or be still on its way:
+        # while the job is still this claim's, its data stays, and if the write did not
+        # land, the requeue of the job (whose claim the worker lets run out) removes it.
+        # Once the job has moved on, nothing can store it any more (a discard keeps what
+        # a stored record names).
+        _discard(backend, jid, unmatched + (records + sealing
+                                            if _moved_on(backend, job) else []))
+        raise
     if not after.get("placed"):
         unmatched.extend(records)
-    if unmatched:
-        try:
-            backend.blobs.discard_staged(unmatched)
-        except Exception:  # housekeeping: the settle stands (and the next claim with it)
-            logger.warning("could not remove the data job %s staged for a settle that did "
-                           "not match", jid, exc_info=True)
+    _discard(backend, jid, unmatched)
     if change is None:
         return None, None, None
     return settled, after.get("next"), after.get("function")
+
+
+def _moved_on(backend: Backend, job: dict) -> bool:
+    # Whether the job is no longer the claim ``job`` records (False if that is unknown).
+    try:
+        current = backend.store.get_job(job["id"])
+    except Exception:
+        return False
+    return current is None or not transitions.same_attempt(current, job)
+
+
+def _discard(backend: Backend, job_id: str, records: list[dict]) -> None:
+    if not records:
+        return
+    try:
+        backend.blobs.discard_staged(records)
+    except Exception:  # housekeeping: the settle stands (and the next claim with it)
+        logger.warning("could not remove the data job %s staged for a settle that did "
+                       "not land", job_id, exc_info=True)
 
 
 # -- results ----------------------------------------------------------------------------

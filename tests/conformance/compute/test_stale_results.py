@@ -4,7 +4,7 @@ An attempt judged lost (its claim ran out: a stalled worker) may come back after
 was claimed again and the next attempt succeeded. Its settle does not match and changes
 nothing; nor may its result's data. The embedded blob store stages the data beside its
 place and moves it in only inside a settle that matched; on S3 each attempt writes its
-own object (``{blob id},{attempt}.{token}``), which only the record of a settle that
+own object (``{blob id},{mark}.{token}``), which only the record of a settle that
 landed names. What a settle that did not match staged is removed at once; what a settle
 that raised staged stays (it may have landed, its answer lost) until the job's requeue;
 what a settle stored stays.
@@ -19,7 +19,7 @@ import pytest
 
 from skyrun.compute import Job
 from skyrun.domain import transitions
-from skyrun.domain.keys import result_blob_id
+from skyrun.domain.keys import attempt_mark, result_blob_id
 from skyrun.engine import lifecycle
 from tests.conformance.compute.transition_support import claim_as, function_record, job_record
 from tests.support import stored_data_exists, stray_data
@@ -113,26 +113,79 @@ def test_a_settle_whose_answer_was_lost_keeps_its_data(namespace, monkeypatch):
 
 def test_a_killed_workers_staged_result_goes_when_its_job_is_requeued(namespace):
     # The worker wrote its result and died before its settle: nothing names that data.
-    # The reaper's requeue removes what attempts up to the lost one staged, and never
-    # what the next attempt stages.
+    # The reaper's requeue removes what the lost claim staged, and never what the next
+    # attempt stages.
     backend = namespace.backend
     fn = function_record(namespace, maximum_concurrency=2)  # worker-a keeps its slot
     ns, fid, jid = fn["namespace"], fn["id"], job_record(backend, fn)["id"]
     claimed = claim_as(backend, fn, "worker-a")
     blob_id = result_blob_id(ns, fid, jid)
     backend.blobs.staged_record(lifecycle.result_record(ns, fid, jid, {}), b'"orphan"',
-                                claimed["execution_count"])
+                                attempt_mark(claimed))
     assert len(stray_data(backend, blob_id)) == 1
     _requeue_as_lost(backend, claimed)
     assert stray_data(backend, blob_id) == []
     again = claim_as(backend, fn, "worker-b")
     assert again["execution_count"] == claimed["execution_count"] + 1
     running = backend.blobs.staged_record(lifecycle.result_record(ns, fid, jid, {}),
-                                          b'"running"', again["execution_count"])
+                                          b'"running"', attempt_mark(again))
     # A sweep of the lost attempt that comes late (a second reaper) leaves it alone.
-    assert backend.blobs.sweep_staged([blob_id], claimed["execution_count"]) == 0
+    assert backend.blobs.sweep_staged([blob_id], attempt_mark(claimed)) == 0
     assert len(stray_data(backend, blob_id)) == 1
     backend.blobs.discard_staged([running])
     settled, _, _ = _finish(backend, fn, again, "worker-b", b'"next"')
     assert settled["status"] == "success" and Job.get(jid).result() == "next"
     assert stray_data(backend, blob_id) == []
+
+
+def test_a_late_sweep_leaves_a_rerun_attempt_of_the_same_number_alone(namespace,
+                                                                     monkeypatch):
+    # The requeue of a lost attempt may end the job (it was being canceled); a rerun
+    # then counts attempts from 1 again. A sweep of the lost claim that comes late, after
+    # the rerun's attempt 1 staged its result, must not take that result.
+    backend = namespace.backend
+    fn = function_record(namespace, maximum_concurrency=2)  # worker-a keeps its slot
+    ns, fid, jid = fn["namespace"], fn["id"], job_record(backend, fn)["id"]
+    claimed = claim_as(backend, fn, "worker-a")
+    lost = lifecycle.cancel_job(backend, claimed)
+    assert lost["status"] == "cancel"
+    late: list = []
+    monkeypatch.setattr(lifecycle, "_sweep_lost_attempt", lambda b, j: late.append((b, j)))
+    backend.store.update_job(jid, {"lease_expires": time.time() - 0.1})
+    assert lifecycle.settle_lost(backend, lost)["status"] == "canceled"
+    monkeypatch.undo()
+    assert lifecycle.rerun_job(backend, backend.store.get_job(jid))["status"] == "pending"
+    again = claim_as(backend, fn, "worker-b")
+    assert again["execution_count"] == claimed["execution_count"] == 1
+    running = backend.blobs.staged_record(lifecycle.result_record(ns, fid, jid, {}),
+                                          b'"rerun"', attempt_mark(again))
+    lifecycle._sweep_lost_attempt(*late[0])
+    blob_id = result_blob_id(ns, fid, jid)
+    assert len(stray_data(backend, blob_id)) == 1
+    backend.blobs.discard_staged([running])
+    settled, _, _ = _finish(backend, fn, again, "worker-b", b'"rerun"')
+    assert settled["status"] == "success" and Job.get(jid).result() == "rerun"
+    assert stray_data(backend, blob_id) == []
+
+
+def test_a_stale_attempt_whose_settle_raises_leaves_no_data(namespace, monkeypatch):
+    # The job was requeued (its sweep done) and claimed again; the stale worker's own
+    # settle then fails with an error. Nothing can store its data any more: it goes.
+    backend = namespace.backend
+    fn = function_record(namespace, maximum_concurrency=2)  # worker-a keeps its slot
+    ns, fid, jid = fn["namespace"], fn["id"], job_record(backend, fn)["id"]
+    stale = claim_as(backend, fn, "worker-a")
+    _requeue_as_lost(backend, stale)
+    again = claim_as(backend, fn, "worker-b")
+
+    def broken(*args, **kwargs):
+        raise OSError("the store went away")
+
+    monkeypatch.setattr(backend.store, "settle_and_claim", broken)
+    with pytest.raises(OSError, match="went away"):
+        _finish(backend, fn, stale, "worker-a", b'"stale"')
+    monkeypatch.undo()
+    blob_id = result_blob_id(ns, fid, jid)
+    assert stray_data(backend, blob_id) == []
+    settled, _, _ = _finish(backend, fn, again, "worker-b", b'"b"')
+    assert settled["status"] == "success" and Job.get(jid).result() == "b"

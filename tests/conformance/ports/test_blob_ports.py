@@ -199,18 +199,22 @@ def test_get_records_in_bulk_and_data_without_a_second_read(backend, monkeypatch
     assert backend.blobs.get_data(stored[7]["id"], record=records[stored[7]["id"]]) == b"data 7"
 
 
-def test_sweep_staged_takes_the_attempts_up_to_the_lost_one(backend):
-    # What a worker killed between its result and its settle left: data staged for the
-    # blob that no settle stored. A later attempt's data (one running now) stays.
+def test_sweep_staged_takes_what_one_claim_staged_and_nothing_else(backend):
+    # What a worker killed between its result and its settle left: data its claim
+    # staged for the blob, which no settle stored. Another claim's data stays, be it
+    # the next attempt's or, after a rerun, an attempt of the same number.
     blobs = backend.blobs
     record = blob(new_namespace(), "fid/jid", storage_type="compute")
     other = blob(new_namespace(), "fid/other", storage_type="compute")
-    blobs.staged_record(record, b'"first, killed"', 1)
-    blobs.staged_record(record, b'"second, killed"', 2)
-    blobs.staged_record(other, b'"not swept"', 1)
-    live = blobs.staged_record(record, b'"third, running"', 3)
-    assert blobs.sweep_staged([record["id"]], 2) == 2
-    assert blobs.sweep_staged([record["id"]], 2) == 0
-    blobs.discard_staged([live])  # an attempt's own end: nothing of it is left
-    assert blobs.sweep_staged([record["id"], other["id"]], 10**9) == 1
-    assert blobs.sweep_staged(["compute/nothing/here"], 10**9) == 0
+    lost = "1-1796000000000001"
+    blobs.staged_record(record, b'"killed"', lost)
+    blobs.staged_record(record, b'"killed, a second piece"', lost)
+    blobs.staged_record(other, b'"another blob"', lost)
+    after_rerun = blobs.staged_record(record, b'"rerun, running"', "1-1796000000500000")
+    later = blobs.staged_record(record, b'"next, running"', "2-1796000000100000")
+    longer = blobs.staged_record(record, b'"a mark it starts"', lost + "7")
+    assert blobs.sweep_staged([record["id"]], lost) == 2
+    assert blobs.sweep_staged([record["id"]], lost) == 0
+    blobs.discard_staged([after_rerun, later, longer])  # their own ends: nothing is left
+    assert blobs.sweep_staged([record["id"], other["id"]], lost) == 1
+    assert blobs.sweep_staged(["compute/nothing/here"], lost) == 0

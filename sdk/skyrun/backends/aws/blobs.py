@@ -1,12 +1,12 @@
 """The S3 ``BlobStore``: data in S3 under the blob id, metadata in the blobs table.
 
 A job's result and log data written for its settle (:meth:`S3BlobStore.staged_record`)
-go under a key of their own attempt, ``{blob id},{attempt}.{token}``, which the record's
-``href`` names; reads and deletes follow the record. An attempt whose settle did not
-match (a worker judged lost that comes back after the next attempt won) so never
-replaces the winner's object, and removes its own (:meth:`S3BlobStore.discard_staged`);
-the requeue of a killed worker's job removes what that attempt and earlier ones left
-(:meth:`S3BlobStore.sweep_staged`).
+go under a key of their own attempt, ``{blob id},{mark}.{token}`` (``mark``: the claim's,
+``skyrun.domain.keys.attempt_mark``), which the record's ``href`` names; reads and
+deletes follow the record. An attempt whose settle did not match (a worker judged lost
+that comes back after the next attempt won) so never replaces the winner's object, and
+removes its own (:meth:`S3BlobStore.discard_staged`); the requeue of a killed worker's
+job removes what that claim left (:meth:`S3BlobStore.sweep_staged`).
 
 ``put`` without ``overwrite`` is atomic on the id: the data goes to S3 with
 ``If-None-Match: *`` (so an existing blob's data is never replaced) and the metadata with
@@ -62,7 +62,7 @@ def _expired(record: dict[str, Any] | None, t: float) -> bool:
     return record is not None and record.get("expires") is not None and record["expires"] <= t
 
 
-#: Between a blob id and the attempt of one attempt's object (``staged_record``): a
+#: Between a blob id and the mark of one attempt's object (``staged_record``): a
 #: character no blob id holds (names may not contain it, namespaces and storage types
 #: cannot), so that an attempt's keys are never another blob's.
 ATTEMPT_SEPARATOR = ","
@@ -70,13 +70,6 @@ ATTEMPT_SEPARATOR = ","
 #: Marks a record (from ``staged_record``/``empty_record``) whose write keeps a blob
 #: already stored under its id: the empty log blob of an attempt that wrote no line.
 KEEP_EXISTING = "_keep_existing"
-
-
-def _attempt_of(suffix: str) -> float:
-    # The attempt of a key's part after ATTEMPT_SEPARATOR ("{attempt}.{token}"); an
-    # unreadable one counts as no attempt's (never swept).
-    number, dot, _ = suffix.partition(".")
-    return int(number) if dot and number.isdigit() else math.inf
 
 
 def blob_item(record: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +115,7 @@ class S3BlobStore(BlobStore):
 
     def data_key(self, record: dict[str, Any]) -> str:
         """The S3 key of a blob's data: the object of one attempt its ``href`` names
-        (``{id},{attempt}.{token}``, from :meth:`staged_record`), else the blob id. Only a key
+        (``{id},{mark}.{token}``, from :meth:`staged_record`), else the blob id. Only a key
         under the blob's own id is taken from the ``href``: a record cannot point this
         store at another blob's object (a remote blob's ``href`` is the user's)."""
         blob_id = record["id"]
@@ -220,14 +213,13 @@ class S3BlobStore(BlobStore):
         return etag.strip('"') == hashlib.md5(data).hexdigest()
 
     def staged_record(self, record: dict[str, Any], data: bytes,
-                      attempt: int) -> dict[str, Any]:
+                      mark: str) -> dict[str, Any]:
         """Write a blob's data to S3 under a key of this attempt's own
-        (``{id},{attempt}.{token}``, ``attempt`` the job's ``execution_count``) and return
-        its full record, naming that key, for :func:`record_write` in a transaction of
-        the caller's: the data is there before the record is, and no other attempt's
-        object is replaced. One ``PutObject``, as an in-place write."""
-        object_key = (f"{record['id']}{ATTEMPT_SEPARATOR}{int(attempt)}."
-                      f"{secrets.token_hex(8)}")
+        (``{id},{mark}.{token}``, ``mark`` the claim's ``attempt_mark``) and return its
+        full record, naming that key, for :func:`record_write` in a transaction of the
+        caller's: the data is there before the record is, and no other attempt's object
+        is replaced. One ``PutObject``, as an in-place write."""
+        object_key = f"{record['id']}{ATTEMPT_SEPARATOR}{mark}.{secrets.token_hex(8)}"
         self.s3.put_object(Bucket=self.bucket, Key=object_key, Body=data)
         stamp = now()
         return dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
@@ -247,16 +239,15 @@ class S3BlobStore(BlobStore):
             if current is None or self.data_key(current) != object_key:
                 self.s3.delete_object(Bucket=self.bucket, Key=object_key)
 
-    def sweep_staged(self, blob_ids: list[str], attempt: int) -> int:
-        """Remove the objects of attempts up to ``attempt`` for these blobs that no stored
-        record names: a killed worker's. A listing per blob, and a read of its record
-        only when it holds such an object. Returns how many objects went."""
+    def sweep_staged(self, blob_ids: list[str], mark: str) -> int:
+        """Remove the objects the attempt ``mark`` wrote for these blobs that no stored
+        record names: a killed worker's. A listing per blob (of that attempt's keys
+        only), and a read of its record when it holds one. Returns how many went."""
         removed = 0
         for blob_id in blob_ids:
-            prefix = blob_id + ATTEMPT_SEPARATOR
-            listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
-            old = [o["Key"] for o in listing.get("Contents", [])
-                   if _attempt_of(o["Key"][len(prefix):]) <= attempt]
+            listing = self.s3.list_objects_v2(
+                Bucket=self.bucket, Prefix=f"{blob_id}{ATTEMPT_SEPARATOR}{mark}.")
+            old = [o["Key"] for o in listing.get("Contents", [])]
             if not old:
                 continue
             current = self._raw(blob_id)

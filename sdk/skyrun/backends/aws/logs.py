@@ -142,18 +142,18 @@ class CloudWatchLogStore(LogStore):
         data = "".join(m + "\n" for m in messages).encode()
         self.blobs.put(record, data, overwrite=True)
 
-    def sealed_record(self, namespace: str, function_id: str, job_id: str,
-                      written: bool = True, attempt: int = 0) -> dict[str, Any]:
+    def sealed_record(self, namespace: str, function_id: str, job_id: str, mark: str,
+                      written: bool = True) -> dict[str, Any]:
         """The log blob's full record for a transaction that seals it with its job's
         settle (``DynamoStore.settle_and_claim``); the stream's lines, if any, are in S3
-        before it returns, under a key of ``attempt`` (the job's ``execution_count``).
-        ``written`` as for :meth:`seal`."""
+        before it returns, under a key of the attempt ``mark``. ``written`` as for
+        :meth:`seal`."""
         record = log_blob_record(namespace, function_id, job_id)
         messages = self._stream_lines(function_id, job_id) if written else None
         if messages is None:
             return self.blobs.empty_record(record)  # an earlier blob is kept
         data = "".join(m + "\n" for m in messages).encode()
-        return self.blobs.staged_record(record, data, attempt)
+        return self.blobs.staged_record(record, data, mark)
 
     def delete(self, namespace: str, function_id: str, job_id: str) -> None:
         """Remove a job's stream and log blob."""

@@ -91,8 +91,8 @@ def disk_full(exc: OSError, path: Path) -> OSError:
 
 
 def _staging_prefix(path: Path) -> str:
-    # An attempt's staged file is named after its blob's place and the attempt, so that
-    # the staged data of one blob can be found (FileBlobStore.sweep_staged).
+    # An attempt's staged file is named after its blob's place and the attempt's mark, so
+    # that what one attempt staged can be found (FileBlobStore.sweep_staged).
     return f".tmp-{path.name}-"
 
 
@@ -220,16 +220,16 @@ class FileBlobStore(BlobStore):
         return record
 
     def staged_record(self, record: dict[str, Any], data: bytes,
-                      attempt: int) -> dict[str, Any]:
+                      mark: str) -> dict[str, Any]:
         """Write a blob's data beside its place and return its full record, for
         ``SQLiteStore.settle_and_claim``: the data is moved in (:func:`place_staged`)
         inside that transaction, once the job's settle has matched, and before the record
         is written. A settle that does not match (an attempt judged lost that comes back
         after the next one succeeded) never replaces the data of the one that won; its
-        file is removed (:meth:`discard_staged`). ``attempt`` (the job's
-        ``execution_count``) is in the staged file's name, for :meth:`sweep_staged`."""
+        file is removed (:meth:`discard_staged`). The claim's ``mark`` is in the staged
+        file's name, for :meth:`sweep_staged`."""
         path = self.path(record["id"])
-        staged = _stage(path, data, f"{_staging_prefix(path)}{int(attempt)}-")
+        staged = _stage(path, data, f"{_staging_prefix(path)}{mark}-")
         stamp = now()
         return dict(record, size_bytes=len(data), hash=hashlib.md5(data).hexdigest(),
                     href=str(path), created=record.get("created") or stamp, modified=stamp,
@@ -246,25 +246,21 @@ class FileBlobStore(BlobStore):
                 except FileNotFoundError:
                     pass  # placed already, or removed
 
-    def sweep_staged(self, blob_ids: list[str], attempt: int) -> int:
-        """Remove the files attempts up to ``attempt`` staged for these blobs that no
-        settle moved into place: a killed worker's. Returns how many went."""
+    def sweep_staged(self, blob_ids: list[str], mark: str) -> int:
+        """Remove the files the attempt ``mark`` staged for these blobs that no settle
+        moved into place: a killed worker's, or one whose settle failed. Returns how
+        many went."""
         removed = 0
         for blob_id in blob_ids:
             path = self.path(blob_id)
+            prefix = f"{_staging_prefix(path)}{mark}-"
             try:
-                entries = list(os.scandir(path.parent))
+                entries = [e.path for e in os.scandir(path.parent) if e.name.startswith(prefix)]
             except FileNotFoundError:
                 continue
-            prefix = _staging_prefix(path)
-            for entry in entries:
-                if not entry.name.startswith(prefix):
-                    continue
-                number, dash, _ = entry.name[len(prefix):].partition("-")
-                if not (dash and number.isdigit() and int(number) <= attempt):
-                    continue  # a later attempt's, or not an attempt's
+            for staged in entries:
                 try:
-                    os.unlink(entry.path)
+                    os.unlink(staged)
                     removed += 1
                 except FileNotFoundError:
                     pass  # placed or removed meanwhile

@@ -64,11 +64,11 @@ class FileLogStore(LogStore):
         size costs no more than knowing nothing was written)."""
         self.blobs.seal_file(log_blob_record(namespace, function_id, job_id))
 
-    def sealed_record(self, namespace: str, function_id: str, job_id: str,
-                      written: bool = True, attempt: int = 0) -> dict[str, Any]:
+    def sealed_record(self, namespace: str, function_id: str, job_id: str, mark: str,
+                      written: bool = True) -> dict[str, Any]:
         """The log blob's full record, for a transaction that seals it with its job's
-        settle (see ``SQLiteStore.settle_and_claim``). ``written`` and ``attempt`` are
-        not needed here: the log file is read as it is, in place."""
+        settle (see ``SQLiteStore.settle_and_claim``). ``mark`` and ``written`` are not
+        needed here: the log file is read as it is, in place."""
         return self.blobs.sealed_record(log_blob_record(namespace, function_id, job_id))
 
     def delete(self, namespace: str, function_id: str, job_id: str) -> None:
