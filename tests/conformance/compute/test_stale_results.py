@@ -61,6 +61,17 @@ def _requeue_as_lost(backend, claimed: dict) -> None:
     assert lifecycle.settle_lost(backend, claimed)["status"] == "pending"
 
 
+def _finish_while_the_store_fails(backend, monkeypatch, fn, job, value: bytes) -> None:
+    # worker-a's settle raises, as when the store cannot be reached.
+    def broken(*args, **kwargs):
+        raise OSError("the store went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(backend.store, "settle_and_claim", broken)
+        with pytest.raises(OSError, match="went away"):
+            _finish(backend, fn, job, "worker-a", value)
+
+
 def test_a_settle_that_fails_leaves_its_data_to_the_requeue(namespace, monkeypatch):
     # A settle that raised may have landed (its answer lost), so its data is kept; the
     # worker leaves its claim to run out, and the requeue removes the data.
@@ -68,14 +79,7 @@ def test_a_settle_that_fails_leaves_its_data_to_the_requeue(namespace, monkeypat
     fn = function_record(namespace, maximum_concurrency=2)  # worker-a keeps its slot
     job = job_record(backend, fn)
     claimed = claim_as(backend, fn, "worker-a")
-
-    def broken(*args, **kwargs):
-        raise OSError("the store went away")
-
-    monkeypatch.setattr(backend.store, "settle_and_claim", broken)
-    with pytest.raises(OSError, match="went away"):
-        _finish(backend, fn, claimed, "worker-a", b'"x"')
-    monkeypatch.undo()
+    _finish_while_the_store_fails(backend, monkeypatch, fn, claimed, b'"x"')
     blob_id = result_blob_id(fn["namespace"], fn["id"], job["id"])
     assert backend.blobs.get_record(blob_id) is None
     assert len(stray_data(backend, blob_id)) == 1
@@ -177,14 +181,7 @@ def test_a_stale_attempt_whose_settle_raises_leaves_no_data(namespace, monkeypat
     stale = claim_as(backend, fn, "worker-a")
     _requeue_as_lost(backend, stale)
     again = claim_as(backend, fn, "worker-b")
-
-    def broken(*args, **kwargs):
-        raise OSError("the store went away")
-
-    monkeypatch.setattr(backend.store, "settle_and_claim", broken)
-    with pytest.raises(OSError, match="went away"):
-        _finish(backend, fn, stale, "worker-a", b'"stale"')
-    monkeypatch.undo()
+    _finish_while_the_store_fails(backend, monkeypatch, fn, stale, b'"stale"')
     blob_id = result_blob_id(ns, fid, jid)
     assert stray_data(backend, blob_id) == []
     settled, _, _ = _finish(backend, fn, again, "worker-b", b'"b"')
