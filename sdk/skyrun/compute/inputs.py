@@ -14,12 +14,6 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True, separators=(",",
 _dumps = _ENCODER.encode
 
 
-def _dumps_for_many() -> Callable[[object], str]:
-    """A function that encodes like ``_dumps``, for many values in a row (json's C
-    encoder made once: see :func:`skyrun.common.jsontext.many_encoder`)."""
-    return many_encoder(_ENCODER)
-
-
 def _encode(index: int, what: str, value, dumps: Callable[[object], str] = _dumps,
             wrap: Callable[[str], str] = JSONText) -> str:
     try:
@@ -69,7 +63,7 @@ def encode_all(all_args: list, all_kwargs: list | None,
     (args, kwargs, environments), the args and kwargs as plain JSON text (what a
     :class:`skyrun.backends.records.NewJobs` holds); the first job that breaks a rule
     raises."""
-    dumps = _dumps_for_many()
+    dumps = many_encoder(_ENCODER)  # as _dumps, its C encoder made once for all jobs
     n = len(all_args)
     out_args: list = [None] * n
     out_kwargs: list = [None] * n

@@ -336,7 +336,7 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
         if settled is None:
             unmatched.extend(sealing)
         sealing.clear()
-        after.update(next=nxt, function=fn, placed=settled is not None)
+        after.update(next=nxt, function=fn)
         return settled
 
     try:
@@ -352,11 +352,10 @@ def finish_attempt(backend: Backend, function: dict, job: dict, worker_id: str, 
         _discard(backend, jid, unmatched + (records + sealing
                                             if _moved_on(backend, job) else []))
         raise
-    if not after.get("placed"):
-        unmatched.extend(records)
-    _discard(backend, jid, unmatched)
-    if change is None:
+    if change is None:  # no write matched: the result was stored by none
+        _discard(backend, jid, unmatched + records)
         return None, None, None
+    _discard(backend, jid, unmatched)
     return settled, after.get("next"), after.get("function")
 
 

@@ -531,7 +531,8 @@ class SQLiteStore(Store):
                 claimed, function = claiming.run(tx, row[_FUNCTION_ID_AT], self._functions)
             # The job is still this attempt's: its result's data takes its place now, last
             # before the commit, under the write lock (what is not placed, the caller
-            # discards: FileBlobStore.discard_staged).
+            # discards, or the job's requeue sweeps: FileBlobStore.discard_staged and
+            # sweep_staged).
             for record in blob_records:
                 place_staged(record)
         return _job_fields(row), (None if claimed is None else _job_fields(claimed)), function
